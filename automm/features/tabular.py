@@ -1,0 +1,70 @@
+"""Numeric, categorical and datetime columns."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def to_numeric(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float).to_numpy(dtype=np.float32)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def category_keys(s: pd.Series) -> pd.Series:
+    """Strings that compare equal across fit and predict even when pandas reads 3 as 3.0 in one of them."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        v = pd.to_numeric(s, errors="coerce")
+        whole = v.notna() & (v == v.round())
+        out = v.astype(str)
+        out[whole] = v[whole].astype("int64").astype(str)
+        return out.where(v.notna(), None)
+    return s.astype("object").where(s.notna(), None).map(lambda x: x if x is None else str(x).strip())
+
+
+class CategoricalEncoder:
+    """Integer codes by frequency; rare and unseen levels share one 'other' code, missing stays NaN."""
+
+    def __init__(self, min_count: int = 3, max_levels: int = 1000):
+        self.min_count = min_count
+        self.max_levels = max_levels
+
+    def fit(self, s: pd.Series) -> "CategoricalEncoder":
+        counts = category_keys(s).value_counts()
+        counts = counts[counts >= self.min_count].head(self.max_levels)
+        self.levels_ = [str(x) for x in counts.index]
+        return self
+
+    @property
+    def n_codes(self) -> int:
+        return len(self.levels_) + 1  # the last code is 'other'
+
+    def transform(self, s: pd.Series) -> np.ndarray:
+        lookup = {v: i for i, v in enumerate(self.levels_)}
+        keys = category_keys(s)
+        codes = keys.map(lambda k: np.nan if k is None else lookup.get(k, len(self.levels_)))
+        return codes.to_numpy(dtype=np.float32)
+
+    def get_state(self):
+        return {"min_count": self.min_count, "max_levels": self.max_levels, "levels": self.levels_}, {}
+
+    @classmethod
+    def from_state(cls, meta, arrays) -> "CategoricalEncoder":
+        obj = cls(meta["min_count"], meta["max_levels"])
+        obj.levels_ = list(meta["levels"])
+        return obj
+
+
+DATE_PARTS = ("year", "month", "day", "dayofweek", "hour", "days_since_2000")
+
+
+def datetime_parts(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        d = s
+    else:
+        d = pd.to_datetime(s.astype("object"), errors="coerce", format="mixed")
+    if getattr(d.dt, "tz", None) is not None:
+        d = d.dt.tz_convert(None)
+    days = (d - pd.Timestamp("2000-01-01")).dt.total_seconds() / 86400
+    parts = [d.dt.year, d.dt.month, d.dt.day, d.dt.dayofweek, d.dt.hour, days]
+    return np.column_stack([p.to_numpy(dtype=np.float32, na_value=np.nan) for p in parts])

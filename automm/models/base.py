@@ -1,0 +1,125 @@
+"""The model protocol, the registry of model types, and the deadline every model honours."""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..features import FeatureSet
+from ..metrics import Metric
+
+
+@dataclass(frozen=True)
+class Task:
+    problem_type: str
+    n_classes: int           # 0 for regression
+    metric: Metric
+    seed: int = 0
+    num_threads: int = 1
+
+    @property
+    def n_outputs(self) -> int:
+        """Every model predicts an (n, n_outputs) array: one column for regression, one per class."""
+        return 1 if self.problem_type == "regression" else self.n_classes
+
+
+class Model(Protocol):
+    name: str
+    info: dict  # what training learned that a refit needs (best iteration, chosen C, ...)
+
+    def fit(self, X: FeatureSet, y: np.ndarray, X_val: FeatureSet, y_val: np.ndarray, task: Task,
+            deadline: float) -> "Model": ...
+
+    def predict(self, X: FeatureSet) -> np.ndarray: ...
+
+    def save(self, prefix: Path) -> list[str]:
+        """Write the model next to `prefix` in its library's own format; return the file names."""
+
+    @classmethod
+    def load(cls, prefix: Path, info: dict, task: Task) -> "Model": ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    module: str            # automm.models.<module>, imported only when the model is used
+    cls: str
+    requires: str          # the library it needs, to say what to install
+    install: str
+    time_weight: float     # its share of a layer's time, relative to the others
+
+
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 0.6),
+    ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0),
+    ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0),
+    ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4),
+]}
+
+
+def is_available(name: str) -> bool:
+    try:
+        importlib.import_module(REGISTRY[name].requires)
+        return True
+    except ImportError:
+        return False
+
+
+def model_class(name: str) -> type:
+    if name not in REGISTRY:
+        raise ValueError(f"model {name!r} is not registered; known models: {sorted(REGISTRY)}")
+    spec = REGISTRY[name]
+    if not is_available(name):
+        raise ImportError(f"model {name!r} needs the {spec.requires} package: pip install '{spec.install}'")
+    return getattr(importlib.import_module(f"automm.models.{spec.module}"), spec.cls)
+
+
+def model_file(prefix: Path, ext: str) -> Path:
+    """`models/lightgbm_L1.fold0` + `.lgb.txt` (Path.with_suffix would eat the `.fold0`)."""
+    return prefix.parent / (prefix.name + ext)
+
+
+def time_left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def to_matrix(raw: np.ndarray, task: Task) -> np.ndarray:
+    """Library output (n,), (n, C) or binary positive-class probabilities -> (n, n_outputs)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if task.problem_type == "regression":
+        return raw.reshape(-1, 1)
+    if task.problem_type == "binary" and (raw.ndim == 1 or raw.shape[1] == 1):
+        p = raw.reshape(-1)
+        return np.column_stack([1 - p, p])
+    return raw
+
+
+def expand_classes(proba: np.ndarray, present: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities over the classes a fold saw -> over all classes (absent ones get 0)."""
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, np.asarray(present, dtype=int)] = proba
+    return out
+
+
+class DeadlineCallback:
+    """Tracks the best validation score and stops on patience or when the deadline passes."""
+
+    def __init__(self, deadline: float, patience: int, higher_better: bool):
+        self.deadline, self.patience, self.higher_better = deadline, patience, higher_better
+        self.best_score, self.best_iter, self.hit_deadline = None, 0, False
+
+    def update(self, iteration: int, score: float) -> bool:
+        """Returns True when training should stop."""
+        if self.best_score is None or (score > self.best_score if self.higher_better else score < self.best_score):
+            self.best_score, self.best_iter = score, iteration
+        if time.monotonic() > self.deadline:
+            self.hit_deadline = True
+            return True
+        return iteration - self.best_iter >= self.patience
+
+
+ModelFactory = Callable[[], Model]

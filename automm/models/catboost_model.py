@@ -1,0 +1,72 @@
+"""CatBoost on the core of the dense view (no n-gram block: it is slow on wide data)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import catboost as cb
+import numpy as np
+import pandas as pd
+
+from ..features import FeatureSet
+from .base import model_file, DeadlineCallback, Task, expand_classes, to_matrix
+
+LOSSES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
+PATIENCE = 50
+
+
+class CatBoostModel:
+    name = "catboost"
+    search_space = {"learning_rate": (0.02, 0.2), "depth": (4, 8), "l2_leaf_reg": (1.0, 10.0)}
+
+    def __init__(self, **params):
+        self.params = params
+        self.info: dict = {}
+
+    @staticmethod
+    def _frame(X: FeatureSet) -> pd.DataFrame:
+        # CatBoost wants categorical columns as integers or strings, so missing codes become -1
+        df = pd.DataFrame(X.dense[:, : X.n_core], columns=[f"f{i}" for i in range(X.n_core)])
+        for i in X.cat_cols:
+            df[f"f{i}"] = np.nan_to_num(X.dense[:, i], nan=-1).astype(np.int64)
+        return df
+
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+        self._task = task
+        eval_metric = {"roc_auc": "AUC", "mae": "MAE"}.get(task.metric.name, LOSSES[task.problem_type])
+        if eval_metric == "AUC" and task.problem_type != "binary":
+            eval_metric = LOSSES[task.problem_type]
+        params = {"iterations": 10_000, "learning_rate": 0.06, "depth": 6, "loss_function": LOSSES[task.problem_type],
+                  "eval_metric": eval_metric, "thread_count": task.num_threads, "random_seed": task.seed,
+                  "allow_writing_files": False, "verbose": False, "use_best_model": True, **self.params}
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=eval_metric == "AUC")
+
+        class Stop:
+            def after_iteration(self, info):
+                return not stopper.update(info.iteration, info.metrics["validation"][eval_metric][-1])
+
+        est = cb.CatBoostRegressor(**params) if task.problem_type == "regression" else cb.CatBoostClassifier(**params)
+        est.fit(self._frame(X), y, cat_features=[f"f{i}" for i in X.cat_cols],
+                eval_set=(self._frame(X_val), y_val), callbacks=[Stop()])
+        self.model_ = est
+        self.info = {"iterations": int(est.tree_count_), "hit_deadline": stopper.hit_deadline}
+        return self
+
+    def predict(self, X: FeatureSet) -> np.ndarray:
+        if self._task.problem_type == "regression":
+            return to_matrix(self.model_.predict(self._frame(X)), self._task)
+        proba = self.model_.predict_proba(self._frame(X))
+        present = np.asarray(self.model_.classes_).astype(int)
+        return expand_classes(proba, present, self._task.n_classes)
+
+    def save(self, prefix: Path) -> list[str]:
+        path = model_file(prefix, ".cbm")
+        self.model_.save_model(str(path), format="cbm")
+        return [path.name]
+
+    @classmethod
+    def load(cls, prefix: Path, info: dict, task: Task):
+        obj = cls()
+        model = cb.CatBoostRegressor() if task.problem_type == "regression" else cb.CatBoostClassifier()
+        obj.model_ = model.load_model(str(model_file(prefix, ".cbm")), format="cbm")
+        obj.info, obj._task = info, task
+        return obj

@@ -1,0 +1,73 @@
+"""LightGBM on the dense view (numbers, category codes, text statistics, SVD and top n-grams)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+from ..features import FeatureSet
+from .base import model_file, DeadlineCallback, Task, to_matrix
+
+# (objective, early-stopping metric) per problem type; AUC is used when it is the eval metric
+OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
+              "regression": ("regression", "l2")}
+PATIENCE = 50
+
+
+class LightGBMModel:
+    name = "lightgbm"
+    search_space = {"learning_rate": (0.01, 0.2), "num_leaves": (8, 128), "feature_fraction": (0.3, 1.0),
+                    "min_data_in_leaf": (5, 100), "lambda_l2": (0.0, 10.0)}
+
+    def __init__(self, **params):
+        self.params = params
+        self.info: dict = {}
+
+    def _params(self, task: Task, n_rows: int) -> dict:
+        objective, metric = OBJECTIVES[task.problem_type]
+        if task.metric.name == "roc_auc" and task.problem_type == "binary":
+            metric = "auc"
+        if task.metric.name == "mae":
+            metric = "l1"
+        p = {"objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31,
+             "min_data_in_leaf": int(np.clip(n_rows // 50, 3, 20)), "feature_fraction": 0.8,
+             "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "cat_smooth": 10,
+             "max_cat_to_onehot": 8, "num_threads": task.num_threads, "seed": task.seed,
+             "deterministic": True, "force_row_wise": True, "verbose": -1}
+        if task.problem_type == "multiclass":
+            p["num_class"] = task.n_classes
+        return {**p, **self.params}
+
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+        self._task = task
+        params = self._params(task, len(X))
+        rounds = params.pop("num_boost_round", 10_000)
+        train = lgb.Dataset(X.dense, y, feature_name="auto", categorical_feature=list(X.cat_cols),
+                            free_raw_data=True)
+        valid = lgb.Dataset(X_val.dense, y_val, reference=train, categorical_feature=list(X.cat_cols))
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=params["metric"] == "auc")
+
+        def callback(env):
+            if stopper.update(env.iteration, env.evaluation_result_list[0][2]):
+                raise lgb.callback.EarlyStopException(stopper.best_iter, env.evaluation_result_list)
+
+        self.booster_ = lgb.train(params, train, rounds, valid_sets=[valid], callbacks=[callback])
+        self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=stopper.best_iter + 1))
+        self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
+        return self
+
+    def predict(self, X: FeatureSet) -> np.ndarray:
+        return to_matrix(self.booster_.predict(X.dense), self._task)
+
+    def save(self, prefix: Path) -> list[str]:
+        path = model_file(prefix, ".lgb.txt")
+        self.booster_.save_model(str(path))
+        return [path.name]
+
+    @classmethod
+    def load(cls, prefix: Path, info: dict, task: Task):
+        obj = cls()
+        obj.booster_ = lgb.Booster(model_file=str(model_file(prefix, ".lgb.txt")))
+        obj.info, obj._task = info, task
+        return obj

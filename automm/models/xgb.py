@@ -1,0 +1,71 @@
+"""XGBoost (the CPU-only `xgboost-cpu` wheel) on the dense view, with native categorical splits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+
+from ..features import FeatureSet
+from .base import model_file, DeadlineCallback, Task, to_matrix
+
+OBJECTIVES = {"binary": ("binary:logistic", "logloss"), "multiclass": ("multi:softprob", "mlogloss"),
+              "regression": ("reg:squarederror", "rmse")}
+PATIENCE = 50
+
+
+class XGBoostModel:
+    name = "xgboost"
+    search_space = {"eta": (0.01, 0.2), "max_depth": (3, 10), "colsample_bytree": (0.3, 1.0),
+                    "min_child_weight": (0.5, 20.0), "lambda": (0.1, 10.0)}
+
+    def __init__(self, **params):
+        self.params = params
+        self.info: dict = {}
+
+    def _dmatrix(self, X: FeatureSet, y=None) -> xgb.DMatrix:
+        types = ["c" if i in set(X.cat_cols) else "q" for i in range(X.dense.shape[1])]
+        return xgb.DMatrix(X.dense, label=y, feature_types=types, enable_categorical=True,
+                           nthread=self._task.num_threads)
+
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+        self._task = task
+        objective, metric = OBJECTIVES[task.problem_type]
+        if task.metric.name == "roc_auc" and task.problem_type == "binary":
+            metric = "auc"
+        if task.metric.name == "mae":
+            metric = "mae"
+        params = {"objective": objective, "eval_metric": metric, "eta": 0.05, "max_depth": 6,
+                  "min_child_weight": 1.0, "subsample": 0.9, "colsample_bytree": 0.8, "tree_method": "hist",
+                  "max_cat_to_onehot": 8, "nthread": task.num_threads, "seed": task.seed, "verbosity": 0}
+        if task.problem_type == "multiclass":
+            params["num_class"] = task.n_classes
+        params.update(self.params)
+        rounds = params.pop("num_boost_round", 10_000)
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=metric == "auc")
+
+        class Stop(xgb.callback.TrainingCallback):
+            def after_iteration(self, model, epoch, evals_log):
+                return stopper.update(epoch, evals_log["valid"][metric][-1])
+
+        booster = xgb.train(params, self._dmatrix(X, y), rounds, evals=[(self._dmatrix(X_val, y_val), "valid")],
+                            callbacks=[Stop()], verbose_eval=False)
+        self.booster_ = booster[: stopper.best_iter + 1]
+        self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
+        return self
+
+    def predict(self, X: FeatureSet) -> np.ndarray:
+        return to_matrix(self.booster_.predict(self._dmatrix(X)), self._task)
+
+    def save(self, prefix: Path) -> list[str]:
+        path = model_file(prefix, ".xgb.json")
+        self.booster_.save_model(str(path))
+        return [path.name]
+
+    @classmethod
+    def load(cls, prefix: Path, info: dict, task: Task):
+        obj = cls()
+        obj.booster_ = xgb.Booster(model_file=str(model_file(prefix, ".xgb.json")))
+        obj.booster_.set_param({"nthread": task.num_threads})
+        obj.info, obj._task = info, task
+        return obj

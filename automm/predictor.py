@@ -1,0 +1,343 @@
+"""The public API: MultimodalPredictor."""
+from __future__ import annotations
+
+import os
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .ensemble import BaggedModel, covered, ensemble_selection, fit_layer, make_folds, stack_features
+from .features import FeaturePipeline, FeatureSet
+from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types, report
+from .models.base import REGISTRY, Task, is_available, model_class
+from .persistence import FORMAT, FORMAT_VERSION, read_model_dir, write_model_dir
+from .presets import get_preset
+from .progress import Progress
+from .schema import PROBLEM_TYPES, Schema, detect_schema
+from .validation import as_frame, check_fit_input, check_predict_input
+
+ENSEMBLE = "ensemble"
+LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
+
+
+class MultimodalPredictor:
+    """Fits an ensemble on a table whose columns mix numbers, categories, free text and images.
+
+    >>> p = MultimodalPredictor(label="Price", eval_metric="r2").fit(train_df, time_limit=300)
+    >>> p.predict(test_df); p.evaluate(test_df); p.leaderboard(test_df)
+    """
+
+    def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
+                 column_types: dict[str, str] | None = None, verbosity: int = 2, seed: int = 0,
+                 num_threads: int | None = None):
+        self.label = label
+        self.problem_type = problem_type
+        self.eval_metric = eval_metric
+        self.column_types = column_types
+        self.verbosity = verbosity
+        self.seed = seed
+        self.num_threads = num_threads
+
+    # ---- fit ------------------------------------------------------------------------------
+    def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
+            tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
+            num_stack_levels: int | None = None) -> "MultimodalPredictor":
+        """Train within `time_limit` seconds (wall clock; None = no limit).
+
+        hyperparameters: {model name: {param: value}}; the names chosen are the models trained.
+        tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
+        """
+        start = time.monotonic()
+        progress = Progress(self.verbosity, start)
+        preset = get_preset(presets)
+        n_folds = preset["num_bag_folds"] if num_bag_folds is None else num_bag_folds
+        n_stack = preset["num_stack_levels"] if num_stack_levels is None else num_stack_levels
+        if n_stack not in (0, 1):
+            raise ValueError(f"num_stack_levels must be 0 or 1, not {n_stack!r}")
+        if n_folds == 1 or n_folds < 0:
+            raise ValueError(f"num_bag_folds must be 0 (one hold-out split) or at least 2, not {n_folds!r}")
+        df = as_frame(train_data, "train_data")
+        is_tuning = np.zeros(len(df), dtype=bool)
+        if tuning_data is not None:
+            tune = as_frame(tuning_data, "tuning_data")
+            is_tuning = np.r_[is_tuning, np.ones(len(tune), dtype=bool)]
+            df = pd.concat([df, tune], ignore_index=True)
+        check_fit_input(df, self.label, time_limit, n_folds)
+        models, stack_models = self._choose_models(hyperparameters, preset)
+        metric_types = PROBLEM_TYPES if self.eval_metric is None else metric_problem_types(self.eval_metric)
+        deadline = start + time_limit * 0.97 - 0.5 if time_limit else float("inf")
+
+        n_missing = int(df[self.label].isna().sum())
+        if n_missing:
+            progress.say(1, f"dropping {n_missing} rows whose label is missing")
+            is_tuning = is_tuning[df[self.label].notna().to_numpy()]
+            df = df[df[self.label].notna()]
+        schema = detect_schema(df, self.label, self.column_types, self.problem_type, metric_types)
+        metric = get_metric(self.eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type)
+        y, classes = self._encode_labels(df[self.label], schema.problem_type)
+        if schema.problem_type != "regression" and len(classes) < 2:
+            raise ValueError(f"label column {self.label!r} has a single class: a classifier needs two or more")
+        progress.say(1, "columns:\n" + schema.table())
+        if not schema.used_columns:
+            raise ValueError("no usable feature columns: every column was ignored (see the table above); "
+                             "set column_types to use some of them")
+        task = Task(schema.problem_type, len(classes), metric, self.seed, self._threads())
+
+        t0 = time.monotonic()
+        pipeline = FeaturePipeline(schema, seed=self.seed)
+        X = pipeline.fit_transform(df.reset_index(drop=True))
+        progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
+                        f"({time.monotonic() - t0:.1f}s)")
+
+        if n_folds == 0 and is_tuning.any():
+            folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
+        else:
+            folds = make_folds(y, task.problem_type, n_folds, self.seed)
+        hp = hyperparameters or {}
+        layer1_deadline = deadline if not n_stack else time.monotonic() + (deadline - time.monotonic()) * 0.65
+        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp)
+        if not bags:
+            raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
+        if n_stack and stack_models:
+            preds, names = stack_features([b.oof for b in bags], [b.name for b in bags], task)
+            rows = covered(folds)
+            preds = np.where(np.isnan(preds), np.nanmean(preds[rows], axis=0), preds)
+            bags += fit_layer(stack_models, X.with_stack(preds, names, task.problem_type != "regression"), y, folds, task, deadline, 2, progress, hp)
+
+        rows = covered(folds)
+        weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
+        self.schema_, self.pipeline_, self.models_ = schema, pipeline, bags
+        self.classes_, self.metric_, self.task_ = classes, metric, task
+        self.weights_ = {b.name: float(w) for b, w in zip(bags, weights)}
+        blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
+        self.val_score_ = metric.score(y[rows], blend)
+        self.fit_time_ = time.monotonic() - start
+        used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
+        progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
+                        f"fit took {self.fit_time_:.1f}s")
+        return self
+
+    def _choose_models(self, hyperparameters, preset) -> tuple[list[str], list[str]]:
+        if hyperparameters is not None:
+            unknown = [k for k in hyperparameters if k not in REGISTRY]
+            if unknown:
+                raise ValueError(f"hyperparameters names unknown models {unknown}; known models: {sorted(REGISTRY)}")
+            for name in hyperparameters:
+                model_class(name)  # says what to install when the library is missing
+            chosen = list(hyperparameters)
+            return chosen, [m for m in preset.get("stack_models", []) if m in chosen] or chosen[:1]
+        models = [m for m in preset["models"] if is_available(m)]
+        return models, [m for m in preset.get("stack_models", []) if is_available(m)]
+
+    def _threads(self) -> int:
+        if self.num_threads:
+            return int(self.num_threads)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def _encode_labels(self, y: pd.Series, problem_type: str):
+        if problem_type == "regression":
+            values = pd.to_numeric(y, errors="coerce")
+            if values.isna().any():
+                bad = y[values.isna()].iloc[0]
+                raise ValueError(f"label column {self.label!r} has non-numeric value {bad!r} for a regression; "
+                                 "set problem_type='multiclass' or clean the label")
+            return values.to_numpy(dtype=np.float64), np.array([])
+        classes = np.array(sorted(y.unique(), key=lambda v: (str(type(v)), v)), dtype=object)
+        lookup = {c: i for i, c in enumerate(classes)}
+        return y.map(lookup).to_numpy(dtype=np.int64), classes
+
+    # ---- predict ----------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "models_"):
+            raise RuntimeError("this predictor is not fitted yet: call fit() or MultimodalPredictor.load()")
+
+    def _features(self, data) -> FeatureSet:
+        self._check_fitted()
+        df = as_frame(data)
+        check_predict_input(df, self.schema_)
+        return self.pipeline_.transform(df.reset_index(drop=True))
+
+    def _predict_models(self, X: FeatureSet, names: set[str] | None = None) -> dict[str, tuple[np.ndarray, float]]:
+        """Each needed model's predictions and seconds taken; a layer-2 model needs all of layer 1."""
+        if names is None:
+            names = {n for n, w in self.weights_.items() if w > 0}
+        layer1 = [b for b in self.models_ if b.layer == 1]
+        stacked = [b for b in self.models_ if b.layer == 2 and b.name in names]
+        out = {}
+        for b in layer1:
+            if b.name in names or stacked:
+                t0 = time.monotonic()
+                out[b.name] = (b.predict(X), time.monotonic() - t0)
+        if stacked:
+            preds, cols = stack_features([out[b.name][0] for b in layer1], [b.name for b in layer1], self.task_)
+            Xs = X.with_stack(preds, cols, self.task_.problem_type != "regression")
+            for b in stacked:
+                t0 = time.monotonic()
+                out[b.name] = (b.predict(Xs), time.monotonic() - t0)
+        return out
+
+    def _blend(self, preds: dict) -> np.ndarray:
+        return sum(w * preds[n][0] for n, w in self.weights_.items() if w > 0)
+
+    def _raw_predict(self, data) -> np.ndarray:
+        return self._blend(self._predict_models(self._features(data)))
+
+    def predict(self, data) -> pd.Series:
+        raw = self._raw_predict(data)
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        if self.task_.problem_type == "regression":
+            return pd.Series(raw[:, 0], index=index, name=self.label)
+        return pd.Series(self.classes_[raw.argmax(1)], index=index, name=self.label).infer_objects()
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        self._check_fitted()
+        if self.task_.problem_type == "regression":
+            raise ValueError("predict_proba is for classification; this predictor does regression: use predict")
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        return pd.DataFrame(self._raw_predict(data), index=index, columns=list(self.classes_))
+
+    def _labels_of(self, df: pd.DataFrame) -> np.ndarray:
+        if self.label not in df.columns:
+            raise KeyError(f"label column {self.label!r} is needed to score but is not in the data")
+        if df[self.label].isna().any():
+            raise ValueError(f"label column {self.label!r} has missing values; drop those rows to score")
+        if self.task_.problem_type == "regression":
+            return pd.to_numeric(df[self.label]).to_numpy(dtype=np.float64)
+        lookup = {c: i for i, c in enumerate(self.classes_)}
+        unseen = sorted({str(v) for v in df[self.label] if v not in lookup})
+        if unseen:
+            raise ValueError(f"label column {self.label!r} has classes never seen in training: {unseen[:5]}")
+        return df[self.label].map(lookup).to_numpy(dtype=np.int64)
+
+    def evaluate(self, data) -> dict[str, float]:
+        """Every metric that applies, plus `score`: the eval_metric."""
+        df = as_frame(data)
+        y = self._labels_of(df)
+        scores = report(y, self._raw_predict(df), self.task_.problem_type)
+        return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
+
+    def leaderboard(self, data=None) -> pd.DataFrame:
+        """Each model's validation score, fit time and (given labelled data) test score and speed."""
+        self._check_fitted()
+        rows = [{"model": b.name, "layer": b.layer, "score_val": b.val_score, "fit_time": b.fit_time,
+                 "ensemble_weight": self.weights_[b.name]} for b in self.models_]
+        rows.append({"model": ENSEMBLE, "layer": max(b.layer for b in self.models_) + 1,
+                     "score_val": self.val_score_, "fit_time": self.fit_time_, "ensemble_weight": 1.0})
+        board = pd.DataFrame(rows)
+        if data is not None:
+            df = as_frame(data)
+            y = self._labels_of(df)
+            t0 = time.monotonic()
+            X = self._features(df)
+            t_feat = time.monotonic() - t0
+            preds = self._predict_models(X, {b.name for b in self.models_})
+            for name, (p, secs) in preds.items():
+                i = board.index[board.model == name][0]
+                board.loc[i, "score_test"] = self.metric_.score(y, p)
+                board.loc[i, "pred_time_test"] = secs
+            ens = board.index[board.model == ENSEMBLE][0]
+            board.loc[ens, "score_test"] = self.metric_.score(y, self._blend(preds))
+            board.loc[ens, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items()
+                                                            if n in self._needed_names())
+            board["rows_per_s"] = len(df) / board["pred_time_test"]
+        key = "score_test" if data is not None else "score_val"
+        return board.sort_values(key, ascending=not self.metric_.greater_is_better).reset_index(drop=True)
+
+    def _needed_names(self) -> set[str]:
+        names = {n for n, w in self.weights_.items() if w > 0}
+        if any(b.layer == 2 and b.name in names for b in self.models_):
+            names |= {b.name for b in self.models_ if b.layer == 1}
+        return names
+
+    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample: int = 1000) -> pd.DataFrame:
+        """Permutation importance per input column: how much the score drops when it is shuffled.
+
+        A text or image column is one input, so it gets one score however many features it makes.
+        """
+        df = as_frame(data)
+        if len(df) > subsample:
+            df = df.sample(subsample, random_state=self.seed)
+        df = df.reset_index(drop=True)
+        y = self._labels_of(df)
+        base = self.metric_.score(y, self._raw_predict(df))
+        rng = np.random.default_rng(self.seed)
+        rows = []
+        for col in self.schema_.used_columns:
+            drops = []
+            for _ in range(num_shuffle_sets):
+                shuffled = df.copy()
+                shuffled[col] = df[col].to_numpy()[rng.permutation(len(df))]
+                drops.append(self.metric_.sign * (base - self.metric_.score(y, self._raw_predict(shuffled))))
+            rows.append({"column": col, "type": self.schema_[col].kind, "importance": float(np.mean(drops)),
+                         "stddev": float(np.std(drops))})
+        return pd.DataFrame(rows).sort_values("importance", ascending=False).set_index("column")
+
+    # ---- info, save, load -------------------------------------------------------------------
+    def info(self) -> dict:
+        self._check_fitted()
+        return {"automm_version": __version__, "label": self.label, "problem_type": self.task_.problem_type,
+                "eval_metric": self.metric_.name, "classes": list(self.classes_), "val_score": self.val_score_,
+                "fit_time": self.fit_time_, "schema": self.schema_.to_dict()["columns"],
+                "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name]}
+                           for b in self.models_}}
+
+    def save(self, path, overwrite: bool = False) -> str:
+        self._check_fitted()
+        feat_meta, arrays = self.pipeline_.get_state()
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
+            "libraries": _library_versions(),
+            "params": {k: getattr(self, k) for k in ("label", "problem_type", "eval_metric", "column_types",
+                                                      "verbosity", "seed", "num_threads")},
+            "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
+            "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
+            "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
+            "models": [{"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score,
+                        "fit_time": b.fit_time, "folds": []} for b in self.models_],
+        }
+        for b in self.models_:  # OOF predictions are kept: leaderboard and refits need them
+            arrays[f"oof/{b.name}"] = b.oof
+
+        def write_files(tmp: Path):
+            (tmp / "models").mkdir()
+            for b, entry in zip(self.models_, manifest["models"]):
+                for f, m in enumerate(b.models):
+                    files = m.save(tmp / "models" / f"{b.name}.fold{f}")
+                    entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
+
+        write_model_dir(path, manifest, arrays, write_files, overwrite)
+        return str(path)
+
+    @classmethod
+    def load(cls, path) -> "MultimodalPredictor":
+        manifest, arrays = read_model_dir(path)
+        p = cls(**manifest["params"])
+        p.schema_ = Schema.from_dict(manifest["schema"])
+        p.metric_ = get_metric(manifest["metric"], p.schema_.problem_type)
+        p.task_ = Task(p.schema_.problem_type, manifest["n_classes"], p.metric_, p.seed, p._threads())
+        p.classes_ = np.array(manifest["classes"], dtype=object)
+        p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
+        p.weights_, p.val_score_, p.fit_time_ = manifest["weights"], manifest["val_score"], manifest["fit_time"]
+        p.models_ = []
+        for entry in manifest["models"]:
+            cls_ = model_class(entry["kind"])
+            bag = BaggedModel(entry["name"], entry["kind"], entry["layer"], oof=arrays[f"oof/{entry['name']}"],
+                              val_score=entry["val_score"], fit_time=entry["fit_time"])
+            for f, fold in enumerate(entry["folds"]):
+                bag.models.append(cls_.load(Path(path) / "models" / f"{entry['name']}.fold{f}", fold["info"], p.task_))
+            p.models_.append(bag)
+        return p
+
+
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
