@@ -69,7 +69,9 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
             for f, (tr, va) in enumerate(folds):
                 fold_deadline = time.monotonic() + time_left(model_deadline) / (len(folds) - f)
                 progress.step(f"{bag.name} fold {f + 1}/{len(folds)}", deadline)
-                model = model_class(kind)(**params.get(kind, {}))
+                # what the first fold tuned (a regularisation strength, say) the others reuse
+                tuned = bag.models[0].info.get("tuned", {}) if bag.models else {}
+                model = model_class(kind)(**{**params.get(kind, {}), **tuned})
                 model.fit(X.rows(tr), y[tr], X.rows(va), y[va], task, fold_deadline)
                 bag.oof[va] = model.predict(X.rows(va))
                 bag.models.append(model)

@@ -55,7 +55,7 @@ class FeaturePipeline:
 
     # ---- fit -------------------------------------------------------------------------------
     def fit_transform(self, df: pd.DataFrame) -> FeatureSet:
-        s = self.schema
+        s, fitted_tfidf = self.schema, {}
         self.cats_ = {c: CategoricalEncoder().fit(df[c]) for c in s.of_kind("categorical")}
         self.text_cats_, self.tfidf_, self.svd_, self.tree_ng_ = {}, {}, {}, {}
         for c in s.of_kind("text"):
@@ -63,10 +63,9 @@ class FeaturePipeline:
             if len(enc.levels_) >= 2:  # a text column whose values repeat is also a category
                 self.text_cats_[c] = enc
             texts = clean_text(df[c])
-            word = HashedTfidf("word", (1, 2), self.max_ngrams).fit(texts)
-            char = HashedTfidf("char_wb", (2, 4), self.max_ngrams).fit(texts)
-            self.tfidf_[c] = (word, char)
-            mats = self._tfidf(c, texts)
+            word, char = HashedTfidf("word", (1, 2), self.max_ngrams), HashedTfidf("char_wb", (2, 4), self.max_ngrams)
+            mats = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)], format="csr")
+            self.tfidf_[c], fitted_tfidf[c] = (word, char), mats
             k = min(self.svd_dims, mats.shape[1] - 1, len(df) - 1)
             if k >= 2:
                 svd = TruncatedSVD(k, algorithm="randomized", n_iter=4, random_state=self.seed).fit(mats)
@@ -74,7 +73,7 @@ class FeaturePipeline:
             # the most frequent words also go to the trees, as their own columns
             docfreq = np.asarray((mats[:, : len(word.columns_)] > 0).sum(0)).ravel()
             self.tree_ng_[c] = np.sort(np.argsort(-docfreq, kind="stable")[: self.tree_ngrams]).astype(np.int64)
-        core, names, cats, ngrams, ng_names, tfidf_blocks = self._tree_blocks(df)
+        core, names, cats, ngrams, ng_names, tfidf_blocks = self._tree_blocks(df, fitted_tfidf)
         numeric_idx = [i for i in range(core.shape[1]) if i not in cats]
         z = _signed_log(core[:, numeric_idx])
         self.lin_idx_ = np.array(numeric_idx, dtype=np.int64)
@@ -92,7 +91,7 @@ class FeaturePipeline:
         word, char = self.tfidf_[col]
         return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
 
-    def _tree_blocks(self, df: pd.DataFrame):
+    def _tree_blocks(self, df: pd.DataFrame, fitted_tfidf: dict | None = None):
         s, blocks, names, cats, ngrams, ng_names, tfidf_blocks = self.schema, [], [], [], [], [], []
 
         def add(arr, cols, categorical=False):
@@ -116,7 +115,7 @@ class FeaturePipeline:
             add(text_stats(df[c]), [f"{c}.{n}" for n in STAT_NAMES])
             if c in self.text_cats_:
                 add(self.text_cats_[c].transform(df[c]), [f"{c}.value"], categorical=True)
-            mats = self._tfidf(c, clean_text(df[c]))
+            mats = fitted_tfidf[c] if fitted_tfidf else self._tfidf(c, clean_text(df[c]))
             tfidf_blocks.append(mats)
             if c in self.svd_:
                 comps = self.svd_[c]

@@ -12,14 +12,15 @@ def to_numeric(s: pd.Series) -> np.ndarray:
 
 
 def category_keys(s: pd.Series) -> pd.Series:
-    """Strings that compare equal across fit and predict even when pandas reads 3 as 3.0 in one of them."""
+    """Strings that compare equal across fit and predict even when pandas reads 3 as 3.0 in one of
+    them; missing values stay missing (NaN)."""
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = pd.to_numeric(s, errors="coerce")
         whole = v.notna() & (v == v.round())
         out = v.astype(str)
         out[whole] = v[whole].astype("int64").astype(str)
-        return out.where(v.notna(), None)
-    return s.astype("object").where(s.notna(), None).map(lambda x: x if x is None else str(x).strip())
+        return out.where(v.notna())
+    return s.astype("object").map(lambda x: str(x).strip()).where(s.notna())
 
 
 class CategoricalEncoder:
@@ -42,8 +43,9 @@ class CategoricalEncoder:
     def transform(self, s: pd.Series) -> np.ndarray:
         lookup = {v: i for i, v in enumerate(self.levels_)}
         keys = category_keys(s)
-        codes = keys.map(lambda k: np.nan if k is None else lookup.get(k, len(self.levels_)))
-        return codes.to_numpy(dtype=np.float32)
+        codes = keys.map(lambda k: lookup.get(k, len(self.levels_))).to_numpy(dtype=np.float32)
+        codes[keys.isna().to_numpy()] = np.nan
+        return codes
 
     def get_state(self):
         return {"min_count": self.min_count, "max_levels": self.max_levels, "levels": self.levels_}, {}

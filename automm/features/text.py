@@ -34,23 +34,36 @@ class HashedTfidf:
                                  alternate_sign=False, norm=None, dtype=np.float32,
                                  token_pattern=r"(?u)\b\w+\b")
 
+    def _hashed_chunks(self, texts: pd.Series):
+        hasher = self._hasher()
+        for start in range(0, max(len(texts), 1), CHUNK_ROWS):
+            yield hasher.transform(texts.iloc[start:start + CHUNK_ROWS])
+
     def fit(self, texts: pd.Series) -> "HashedTfidf":
-        hasher, docfreq = self._hasher(), np.zeros(HASH_DIM, dtype=np.int64)
-        for start in range(0, len(texts), CHUNK_ROWS):
-            chunk = hasher.transform(texts.iloc[start:start + CHUNK_ROWS])
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: pd.Series) -> sp.csr_matrix:
+        """One hashing pass: chunks are kept (their size is about that of the result) and sliced."""
+        chunks, docfreq = [], np.zeros(HASH_DIM, dtype=np.int64)
+        for chunk in self._hashed_chunks(texts):
             docfreq += np.bincount(chunk.indices, minlength=HASH_DIM)
+            chunks.append(chunk)
         keep = np.flatnonzero(docfreq >= self.min_df)
         if len(keep) > self.max_features:
             keep = keep[np.argsort(-docfreq[keep], kind="stable")[: self.max_features]]
         self.columns_ = np.sort(keep).astype(np.int64)
         n = len(texts)
         self.idf_ = (np.log((1 + n) / (1 + docfreq[self.columns_])) + 1).astype(np.float32)
-        return self
+        return self._weigh(chunks)
 
     def transform(self, texts: pd.Series) -> sp.csr_matrix:
-        hasher, parts = self._hasher(), []
-        for start in range(0, max(len(texts), 1), CHUNK_ROWS):
-            chunk = hasher.transform(texts.iloc[start:start + CHUNK_ROWS])[:, self.columns_]
+        return self._weigh(self._hashed_chunks(texts))
+
+    def _weigh(self, chunks) -> sp.csr_matrix:
+        parts = []
+        for chunk in chunks:
+            chunk = chunk[:, self.columns_]
             chunk.data = 1 + np.log(chunk.data)
             parts.append(chunk @ sp.diags(self.idf_))
         return normalize(sp.vstack(parts).tocsr().astype(np.float32))

@@ -13,8 +13,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from ..features import FeatureSet
 from .base import model_file, Task, expand_classes, time_left, to_matrix
 
-# The strength is chosen on the validation fold from this grid (C for logistic, 1/alpha for ridge).
-GRID = (0.25, 1.0, 4.0, 16.0)
+# The strength (C for logistic, 1/alpha for ridge) is searched on the first fold from the most
+# regularised end, which is also the fastest to fit, and the search stops once the score drops.
+GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
 
 
 class LinearModel:
@@ -27,7 +28,7 @@ class LinearModel:
 
     def _fit_one(self, X, y, strength: float, task: Task):
         if task.problem_type == "regression":
-            m = Ridge(alpha=1.0 / strength, solver="sparse_cg", max_iter=2000, tol=1e-4)
+            m = Ridge(alpha=1.0 / strength, solver="lsqr", tol=1e-4)  # 2-3x faster than sparse_cg on TF-IDF
             return m.fit(X, (y - self.y_mean_) / self.y_std_)
         solver = "liblinear" if task.problem_type == "binary" else "lbfgs"
         m = LogisticRegression(C=strength, solver=solver, max_iter=500, random_state=task.seed)
@@ -50,10 +51,11 @@ class LinearModel:
             self._store(m, task)
             score = task.metric.score(y_val, self.predict(X_val))
             started = time.monotonic() - t0
-            if best is None or task.metric.sign * score > task.metric.sign * best[0]:
-                best = (score, strength, self.coef_, self.intercept_)
+            if best is not None and task.metric.sign * score <= task.metric.sign * best[0]:
+                break
+            best = (score, strength, self.coef_, self.intercept_)
         _, strength, self.coef_, self.intercept_ = best
-        self.info = {"C": strength}
+        self.info = {"tuned": {"C": strength}}
         return self
 
     def _store(self, m, task: Task):

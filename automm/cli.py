@@ -1,0 +1,144 @@
+"""`automm fit | predict | evaluate | leaderboard | info` from the shell; CSV and Parquet in and out."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _read(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"automm: no file at {path!r}")
+    return pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+
+
+def _write(df: pd.DataFrame, path: str | None, index: bool = False):
+    if path is None or path == "-":
+        df.to_csv(sys.stdout, index=index)
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(p, index=index)
+    else:
+        df.to_csv(p, index=index)
+    print(f"wrote {len(df)} rows to {p}", file=sys.stderr)
+
+
+def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, kind = pair.rpartition("=")
+        if not sep or not name:
+            raise SystemExit(f"automm: --column-type takes COLUMN=TYPE, not {pair!r}")
+        out[name] = kind
+    return out
+
+
+def cmd_fit(a):
+    from .predictor import MultimodalPredictor
+    train = _read(a.train)
+    p = MultimodalPredictor(label=a.label, problem_type=a.problem_type, eval_metric=a.eval_metric,
+                            column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed)
+    tuning = _read(a.tuning) if a.tuning else None
+    p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning)
+    p.save(a.out, overwrite=a.overwrite)
+    print(f"saved the model to {a.out}", file=sys.stderr)
+    if a.test:
+        print(json.dumps(p.evaluate(_read(a.test)), indent=1))
+
+
+def _load(a):
+    from .predictor import MultimodalPredictor
+    return MultimodalPredictor.load(a.model)
+
+
+def cmd_predict(a):
+    p, df = _load(a), _read(a.data)
+    if a.proba:
+        out = p.predict_proba(df)
+    else:
+        out = p.predict(df).to_frame(p.label)
+    if a.id_column:
+        if a.id_column not in df.columns:
+            raise SystemExit(f"automm: --id-column {a.id_column!r} is not in {a.data}")
+        out.insert(0, a.id_column, df[a.id_column].to_numpy())
+    _write(out.reset_index(drop=True), a.out)
+
+
+def cmd_evaluate(a):
+    print(json.dumps(_load(a).evaluate(_read(a.data)), indent=1))
+
+
+def cmd_leaderboard(a):
+    board = _load(a).leaderboard(_read(a.data) if a.data else None)
+    if a.out:
+        _write(board, a.out)
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(board.to_string(index=False))
+
+
+def cmd_info(a):
+    print(json.dumps(_load(a).info(), indent=1, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="automm", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="train a model and save it to a directory")
+    f.add_argument("--train", required=True, help="training data, CSV or Parquet")
+    f.add_argument("--label", required=True, help="the column to predict")
+    f.add_argument("--out", required=True, help="directory to save the model in")
+    f.add_argument("--time-limit", type=float, default=None, help="seconds of wall clock for the whole fit")
+    f.add_argument("--presets", default="medium", help="fast, medium or best")
+    f.add_argument("--eval-metric", default=None)
+    f.add_argument("--problem-type", default=None, choices=["binary", "multiclass", "regression"])
+    f.add_argument("--column-type", action="append", metavar="COLUMN=TYPE",
+                   help="override a column's type (numeric, categorical, text, image, image_list, datetime, ignore)")
+    f.add_argument("--tuning", default=None, help="validation data for a non-bagged fit")
+    f.add_argument("--test", default=None, help="labelled data to evaluate on after fitting")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--verbosity", type=int, default=2)
+    f.add_argument("--overwrite", action="store_true", help="replace a model already saved at --out")
+    f.set_defaults(run=cmd_fit)
+
+    for name, fn, hlp in (("predict", cmd_predict, "predict with a saved model"),
+                          ("evaluate", cmd_evaluate, "score a saved model on labelled data"),
+                          ("leaderboard", cmd_leaderboard, "each model's scores and speed"),
+                          ("info", cmd_info, "what a saved model is and how it was trained")):
+        p = sub.add_parser(name, help=hlp)
+        p.add_argument("--model", required=True, help="directory of a saved model")
+        if name in ("predict", "evaluate"):
+            p.add_argument("--data", required=True, help="CSV or Parquet")
+        if name == "leaderboard":
+            p.add_argument("--data", default=None, help="labelled CSV or Parquet for test scores")
+        if name in ("predict", "leaderboard"):
+            p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
+        if name == "predict":
+            p.add_argument("--proba", action="store_true", help="class probabilities, one column per class")
+            p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
+        p.set_defaults(run=fn)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, TypeError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"automm: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+import pandas as pd
+import pytest
+
+from automm.synthetic import make_multimodal
+
+
+@pytest.fixture(scope="session")
+def binary_df() -> pd.DataFrame:
+    return make_multimodal(500, "binary", seed=1)
+
+
+@pytest.fixture(scope="session")
+def multiclass_df() -> pd.DataFrame:
+    return make_multimodal(500, "multiclass", seed=2)
+
+
+@pytest.fixture(scope="session")
+def regression_df() -> pd.DataFrame:
+    return make_multimodal(500, "regression", seed=3)
+
+
+def split(df: pd.DataFrame, frac: float = 0.75):
+    cut = int(len(df) * frac)
+    return df.iloc[:cut].reset_index(drop=True), df.iloc[cut:].reset_index(drop=True)

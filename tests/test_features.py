@@ -1,0 +1,58 @@
+import numpy as np
+import pandas as pd
+
+from automm.features import FeaturePipeline
+from automm.features.tabular import CategoricalEncoder
+from automm.features.text import HashedTfidf, text_stats
+from automm.schema import detect_schema
+
+
+def test_hashed_tfidf_bounds_columns_and_repeats_itself():
+    texts = pd.Series([f"word{i % 50} word{i % 7} shared" for i in range(300)])
+    vec = HashedTfidf("word", (1, 2), max_features=20)
+    fitted = vec.fit_transform(texts)
+    assert fitted.shape == (300, 20)
+    again = vec.transform(texts)
+    assert abs(fitted - again).max() == 0
+    norms = np.sqrt(np.asarray(again.multiply(again).sum(1))).ravel()
+    assert np.allclose(norms[norms > 0], 1, atol=1e-5)
+
+
+def test_categorical_encoder_rare_unseen_and_missing():
+    enc = CategoricalEncoder(min_count=2).fit(pd.Series(["a", "a", "b", "b", "c", None]))
+    codes = enc.transform(pd.Series(["a", "b", "c", "zzz", None]))
+    assert codes[0] != codes[1]
+    assert codes[2] == codes[3] == len(enc.levels_)  # rare and unseen share the 'other' code
+    assert np.isnan(codes[4])
+
+
+def test_categorical_keys_survive_int_float_reading():
+    enc = CategoricalEncoder(min_count=1).fit(pd.Series([1, 2, 2, 3]))
+    as_float = enc.transform(pd.Series([1.0, 2.0, np.nan]))
+    assert as_float[0] == enc.transform(pd.Series([1]))[0] and not np.isnan(as_float[1])
+
+
+def test_text_stats_keep_missing_distinct_from_empty():
+    stats = text_stats(pd.Series(["Hello World!", "", None]))
+    assert stats[0, 0] == 12 and stats[0, 1] == 2
+    assert stats[1, 0] == 0 and np.isnan(stats[2, 0]) and stats[2, -1] == 1
+
+
+def test_pipeline_transform_matches_fit_and_state_round_trips(binary_df):
+    schema = detect_schema(binary_df, "y")
+    pipe = FeaturePipeline(schema)
+    fitted = pipe.fit_transform(binary_df)
+    again = pipe.transform(binary_df)
+    assert np.array_equal(fitted.dense, again.dense, equal_nan=True)
+    assert abs(fitted.linear - again.linear).max() < 1e-6
+    meta, arrays = pipe.get_state()
+    restored = FeaturePipeline.from_state(schema, meta, arrays).transform(binary_df)
+    assert np.array_equal(restored.dense, again.dense, equal_nan=True)
+    assert len(fitted.cat_cols) >= 2  # color and the zip code
+    assert any(n.startswith("review.svd") for n in fitted.names)
+
+
+def test_pipeline_does_not_modify_input(binary_df):
+    before = binary_df.copy()
+    FeaturePipeline(detect_schema(binary_df, "y")).fit_transform(binary_df)
+    pd.testing.assert_frame_equal(before, binary_df)
