@@ -66,8 +66,11 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
         bag = BaggedModel(f"{kind}_L{layer}", kind, layer, oof=np.full((len(y), task.n_outputs), np.nan))
         t0 = time.monotonic()
         try:
+            # a model that tunes on its first fold (and reuses the result) gets a double share there
+            shares = [2.0 if f == 0 and getattr(model_class(kind), "tunes_on_first_fold", False) else 1.0
+                      for f in range(len(folds))]
             for f, (tr, va) in enumerate(folds):
-                fold_deadline = time.monotonic() + time_left(model_deadline) / (len(folds) - f)
+                fold_deadline = time.monotonic() + time_left(model_deadline) * shares[f] / sum(shares[f:])
                 progress.step(f"{bag.name} fold {f + 1}/{len(folds)}", deadline)
                 # what the first fold tuned (a regularisation strength, say) the others reuse
                 tuned = bag.models[0].info.get("tuned", {}) if bag.models else {}

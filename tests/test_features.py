@@ -56,3 +56,15 @@ def test_pipeline_does_not_modify_input(binary_df):
     before = binary_df.copy()
     FeaturePipeline(detect_schema(binary_df, "y")).fit_transform(binary_df)
     pd.testing.assert_frame_equal(before, binary_df)
+
+
+def test_datetime_and_image_columns_become_features():
+    df = pd.DataFrame({"when": ["2021-03-04", "2022-12-25", None, "2020-01-01"] * 10,
+                       "photo": ["a.png", None, "b.jpg", "c.png"] * 10,
+                       "y": [0, 1] * 20})
+    schema = detect_schema(df, "y")
+    assert schema["when"].kind == "datetime" and schema["photo"].kind == "image"
+    fs = FeaturePipeline(schema).fit_transform(df)
+    year = fs.dense[:, fs.names.index("when.year")]
+    assert year[0] == 2021 and np.isnan(year[2])
+    assert fs.dense[:, fs.names.index("photo.present")].tolist()[:4] == [1, 0, 1, 1]

@@ -68,5 +68,5 @@ def datetime_parts(s: pd.Series) -> np.ndarray:
     if getattr(d.dt, "tz", None) is not None:
         d = d.dt.tz_convert(None)
     days = (d - pd.Timestamp("2000-01-01")).dt.total_seconds() / 86400
-    parts = [d.dt.year, d.dt.month, d.dt.day, d.dt.dayofweek, d.dt.hour, days]
+    parts = [d.dt.year, d.dt.month, d.dt.day, d.dt.day_of_week, d.dt.hour, days]
     return np.column_stack([p.to_numpy(dtype=np.float32, na_value=np.nan) for p in parts])

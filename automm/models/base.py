@@ -5,7 +5,7 @@ import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class ModelSpec:
 
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 0.6),
+    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 1.0),
     ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0),
     ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0),
     ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4),
@@ -121,5 +121,3 @@ class DeadlineCallback:
             return True
         return iteration - self.best_iter >= self.patience
 
-
-ModelFactory = Callable[[], Model]

@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from automm.cli import main
+
+from .conftest import split
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, binary_df):
+    d = tmp_path_factory.mktemp("cli")
+    train, test = split(binary_df)
+    train.to_csv(d / "train.csv", index=False)
+    test.to_parquet(d / "test.parquet", index=False)
+    assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(d / "model"),
+                 "--presets", "fast", "--time-limit", "60", "--verbosity", "0",
+                 "--column-type", "zip=categorical", "--test", str(d / "test.parquet")]) == 0
+    return d, test
+
+
+def test_fit_saves_a_model_and_reports_the_test_score(files, capsys):
+    d, _ = files
+    assert (d / "model" / "automm.json").is_file()
+    assert main(["evaluate", "--model", str(d / "model"), "--data", str(d / "test.parquet")]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["eval_metric"] == "roc_auc" and scores["roc_auc"] > 0.8
+
+
+def test_predict_writes_csv_and_parquet_with_ids_and_probabilities(files):
+    d, test = files
+    assert main(["predict", "--model", str(d / "model"), "--data", str(d / "test.parquet"),
+                 "--out", str(d / "pred.csv"), "--id-column", "id"]) == 0
+    pred = pd.read_csv(d / "pred.csv")
+    assert list(pred.columns) == ["id", "y"] and (pred["id"] == test["id"]).all()
+    assert set(pred["y"]) <= {"yes", "no"}
+    assert main(["predict", "--model", str(d / "model"), "--data", str(d / "test.parquet"),
+                 "--out", str(d / "proba.parquet"), "--proba"]) == 0
+    proba = pd.read_parquet(d / "proba.parquet")
+    assert list(proba.columns) == ["no", "yes"] and len(proba) == len(test)
+
+
+def test_leaderboard_and_info(files, capsys):
+    d, _ = files
+    assert main(["leaderboard", "--model", str(d / "model"), "--data", str(d / "test.parquet")]) == 0
+    out = capsys.readouterr().out
+    assert "lightgbm_L1" in out and "score_test" in out
+    assert main(["info", "--model", str(d / "model")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["problem_type"] == "binary" and ["zip", "categorical", "set by the user"] in info["schema"]
+
+
+def test_errors_are_one_line_and_exit_2(files, capsys):
+    d, _ = files
+    assert main(["fit", "--train", str(d / "train.csv"), "--label", "nope", "--out", str(d / "m2"),
+                 "--verbosity", "0"]) == 2
+    assert "label column 'nope' is not in" in capsys.readouterr().err
+    assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(d / "model"),
+                 "--presets", "fast", "--verbosity", "0"]) == 2  # an existing model is not overwritten
+    assert "overwrite" in capsys.readouterr().err
+    assert not (d / "m2").exists()
+
+
+def test_console_script_runs_in_a_fresh_process(files):
+    d, _ = files
+    run = subprocess.run([sys.executable, "-m", "automm", "predict", "--model", str(d / "model"),
+                          "--data", str(d / "test.parquet")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "y"
