@@ -1,4 +1,4 @@
-"""`automm fit | predict | evaluate | leaderboard | info` from the shell; CSV and Parquet in and out."""
+"""`automm fit | predict | evaluate | leaderboard | info | benchmark` from the shell; CSV and Parquet in and out."""
 from __future__ import annotations
 
 import argparse
@@ -90,6 +90,7 @@ def cmd_info(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`benchmark` is handed to automm.bench.runner whole (see main)."""
     ap = argparse.ArgumentParser(prog="automm", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -130,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["benchmark"]:
+        from .bench.runner import main as benchmark
+        return benchmark(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

@@ -1,0 +1,1 @@
+"""Benchmark runner, workers and report (see benchmarks/ and `automm benchmark`)."""

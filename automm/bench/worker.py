@@ -1,0 +1,94 @@
+"""Runs one system on one dataset in its own process and writes its test predictions.
+
+The parent scores every system with the same code (automm.metrics), so a worker only fits,
+predicts and reports its timings: predictions.csv (one column, or one per class) and meta.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed):
+    from automm import MultimodalPredictor
+    p = MultimodalPredictor(label, problem_type=problem_type, eval_metric=metric, verbosity=1, seed=seed)
+    t0 = time.monotonic()
+    p.fit(train, time_limit=time_limit, presets=preset)
+    fit_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    pred = p.predict_proba(test) if problem_type != "regression" else p.predict(test).to_frame("prediction")
+    return pred, fit_s, time.monotonic() - t0, {"models": p.leaderboard().model.tolist()}
+
+
+def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed):
+    """One LightGBM on TF-IDF of the text columns plus the other columns: the plain yardstick."""
+    import lightgbm as lgb
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import train_test_split
+
+    from automm.features.tabular import CategoricalEncoder, to_numeric
+    from automm.schema import detect_schema
+    t0 = time.monotonic()
+    schema = detect_schema(train, label, problem_type=problem_type)
+    vecs = {c: TfidfVectorizer(max_features=10_000, ngram_range=(1, 2), min_df=2, dtype=np.float32)
+            .fit(train[c].fillna("").astype(str)) for c in schema.of_kind("text")}
+    cats = {c: CategoricalEncoder().fit(train[c]) for c in schema.of_kind("categorical")}
+
+    def featurize(df):
+        blocks = [sp.csr_matrix(np.column_stack([to_numeric(df[c]) for c in schema.of_kind("numeric")] or
+                                                [np.zeros(len(df), np.float32)]))]
+        blocks += [sp.csr_matrix(e.transform(df[c]).reshape(-1, 1)) for c, e in cats.items()]
+        blocks += [v.transform(df[c].fillna("").astype(str)) for c, v in vecs.items()]
+        return sp.hstack(blocks, format="csr")
+
+    classes = sorted(train[label].unique()) if problem_type != "regression" else None
+    y = train[label].map({c: i for i, c in enumerate(classes)}).to_numpy() if classes else train[label].to_numpy(float)
+    X = featurize(train)
+    tr, va = train_test_split(np.arange(len(y)), test_size=0.2, random_state=seed)
+    objective = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[problem_type]
+    params = {"objective": objective, "learning_rate": 0.05, "verbose": -1, "seed": seed}
+    if classes and len(classes) > 2:
+        params["num_class"] = len(classes)
+    booster = lgb.train(params, lgb.Dataset(X[tr], y[tr]), 5000, valid_sets=[lgb.Dataset(X[va], y[va])],
+                        callbacks=[lgb.early_stopping(50, verbose=False)])
+    fit_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    raw = booster.predict(featurize(test))
+    if problem_type == "regression":
+        pred = pd.DataFrame({"prediction": raw})
+    else:
+        raw = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
+        pred = pd.DataFrame(raw, columns=classes)
+    return pred, fit_s, time.monotonic() - t0, {}
+
+
+SYSTEMS = {"automm": fit_predict_automm, "baseline": fit_predict_baseline}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    for a in ("system", "train", "test", "label", "metric", "problem_type", "out"):
+        ap.add_argument(f"--{a.replace('_', '-')}", required=True)
+    ap.add_argument("--preset", default="best")
+    ap.add_argument("--time-limit", type=float, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-train-rows", type=int, default=0)
+    a = ap.parse_args(argv)
+    train, test = pd.read_csv(a.train), pd.read_csv(a.test)
+    if a.max_train_rows and len(train) > a.max_train_rows:
+        train = train.sample(a.max_train_rows, random_state=a.seed).reset_index(drop=True)
+    pred, fit_s, predict_s, extra = SYSTEMS[a.system](train, test.drop(columns=[a.label]), a.label, a.metric,
+                                                      a.problem_type, a.preset, a.time_limit, a.seed)
+    out = Path(a.out)
+    pred.to_csv(out / "predictions.csv", index=False)
+    (out / "meta.json").write_text(json.dumps({"fit_s": fit_s, "predict_s": predict_s, **extra}))
+
+
+if __name__ == "__main__":
+    main()
