@@ -90,6 +90,20 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
     return fitted
 
 
+def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadline: float,
+              params: dict | None = None) -> BaggedModel:
+    """One model on all rows, with what bagging learned: the tuned settings and, for boosting,
+    the mean of the folds' best iteration counts (there is no validation fold left to stop on)."""
+    cls = model_class(bag.kind)
+    p = {**(params or {}).get(bag.kind, {}), **bag.models[0].info.get("tuned", {})}
+    rounds_param = getattr(cls, "rounds_param", None)
+    if rounds_param:
+        p[rounds_param] = max(1, int(round(np.mean([m.info["iterations"] for m in bag.models]))))
+    t0 = time.monotonic()
+    model = cls(**p).fit(X, y, None, None, task, deadline)
+    return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0)
+
+
 def stack_features(preds: list[np.ndarray], names: list[str], task: Task) -> tuple[np.ndarray, list[str]]:
     """Lower-layer predictions as stacker inputs (the positive class only, for binary problems)."""
     cols, col_names = [], []

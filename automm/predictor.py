@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .ensemble import BaggedModel, covered, ensemble_selection, fit_layer, make_folds, stack_features
+from .ensemble import (BaggedModel, covered, ensemble_selection, fit_layer, make_folds, refit_bag,
+                       stack_features)
 from .features import FeaturePipeline, FeatureSet
 from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types, report
 from .models.base import REGISTRY, Task, is_available, model_class
@@ -21,6 +22,7 @@ from .schema import PROBLEM_TYPES, Schema, detect_schema
 from .validation import as_frame, check_fit_input, check_predict_input
 
 ENSEMBLE = "ensemble"
+FULL = "_FULL"  # suffix of the models refit on all rows, in the leaderboard
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
 
@@ -103,14 +105,14 @@ class MultimodalPredictor:
         if not bags:
             raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
         if n_stack and stack_models:
-            preds, names = stack_features([b.oof for b in bags], [b.name for b in bags], task)
-            rows = covered(folds)
-            preds = np.where(np.isnan(preds), np.nanmean(preds[rows], axis=0), preds)
+            preds, names = _oof_stack(bags, task)
             bags += fit_layer(stack_models, X.with_stack(preds, names, task.problem_type != "regression"), y, folds, task, deadline, 2, progress, hp)
 
         rows = covered(folds)
         weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
         self.schema_, self.pipeline_, self.models_ = schema, pipeline, bags
+        self.models_full_, self.inference_ = [], "bagged"
+        self._fit_data = (df, hp)  # refit_full recomputes the features from it; not saved
         self.classes_, self.metric_, self.task_ = classes, metric, task
         self.weights_ = {b.name: float(w) for b, w in zip(bags, weights)}
         blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
@@ -161,12 +163,15 @@ class MultimodalPredictor:
         check_predict_input(df, self.schema_)
         return self.pipeline_.transform(df.reset_index(drop=True))
 
-    def _predict_models(self, X: FeatureSet, names: set[str] | None = None) -> dict[str, tuple[np.ndarray, float]]:
+    def _predict_models(self, X: FeatureSet, names: set[str] | None = None, models: list | None = None
+                        ) -> dict[str, tuple[np.ndarray, float]]:
         """Each needed model's predictions and seconds taken; a layer-2 model needs all of layer 1."""
         if names is None:
             names = {n for n, w in self.weights_.items() if w > 0}
-        layer1 = [b for b in self.models_ if b.layer == 1]
-        stacked = [b for b in self.models_ if b.layer == 2 and b.name in names]
+        if models is None:
+            models = self.models_full_ if self.inference_ == "refit" else self.models_
+        layer1 = [b for b in models if b.layer == 1]
+        stacked = [b for b in models if b.layer == 2 and b.name in names]
         out = {}
         for b in layer1:
             if b.name in names or stacked:
@@ -225,24 +230,34 @@ class MultimodalPredictor:
         self._check_fitted()
         rows = [{"model": b.name, "layer": b.layer, "score_val": b.val_score, "fit_time": b.fit_time,
                  "ensemble_weight": self.weights_[b.name]} for b in self.models_]
-        rows.append({"model": ENSEMBLE, "layer": max(b.layer for b in self.models_) + 1,
-                     "score_val": self.val_score_, "fit_time": self.fit_time_, "ensemble_weight": 1.0})
+        top = max(b.layer for b in self.models_) + 1
+        rows.append({"model": ENSEMBLE, "layer": top, "score_val": self.val_score_, "fit_time": self.fit_time_,
+                     "ensemble_weight": 1.0})
+        rows += [{"model": b.name + FULL, "layer": b.layer, "score_val": np.nan, "fit_time": b.fit_time,
+                  "ensemble_weight": self.weights_[b.name]} for b in self.models_full_]
+        if self.models_full_:
+            rows.append({"model": ENSEMBLE + FULL, "layer": top, "score_val": np.nan,
+                         "fit_time": sum(b.fit_time for b in self.models_full_), "ensemble_weight": 1.0})
         board = pd.DataFrame(rows)
+        board["inference"] = np.where(board.model.str.endswith(FULL) == (self.inference_ == "refit"), "*", "")
         if data is not None:
             df = as_frame(data)
             y = self._labels_of(df)
             t0 = time.monotonic()
             X = self._features(df)
             t_feat = time.monotonic() - t0
-            preds = self._predict_models(X, {b.name for b in self.models_})
-            for name, (p, secs) in preds.items():
-                i = board.index[board.model == name][0]
-                board.loc[i, "score_test"] = self.metric_.score(y, p)
-                board.loc[i, "pred_time_test"] = secs
-            ens = board.index[board.model == ENSEMBLE][0]
-            board.loc[ens, "score_test"] = self.metric_.score(y, self._blend(preds))
-            board.loc[ens, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items()
-                                                            if n in self._needed_names())
+            for models, suffix in ((self.models_, ""), (self.models_full_, FULL)):
+                if not models:
+                    continue
+                preds = self._predict_models(X, {b.name for b in models}, models)
+                for name, (p, secs) in preds.items():
+                    i = board.index[board.model == name + suffix][0]
+                    board.loc[i, "score_test"] = self.metric_.score(y, p)
+                    board.loc[i, "pred_time_test"] = secs
+                ens = board.index[board.model == ENSEMBLE + suffix][0]
+                board.loc[ens, "score_test"] = self.metric_.score(y, self._blend(preds))
+                board.loc[ens, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items()
+                                                                if n in self._needed_names())
             board["rows_per_s"] = len(df) / board["pred_time_test"]
         key = "score_test" if data is not None else "score_val"
         return board.sort_values(key, ascending=not self.metric_.greater_is_better).reset_index(drop=True)
@@ -276,12 +291,68 @@ class MultimodalPredictor:
                          "stddev": float(np.std(drops))})
         return pd.DataFrame(rows).sort_values("importance", ascending=False).set_index("column")
 
+    # ---- refit on all rows --------------------------------------------------------------------
+    def refit_full(self, train_data=None, time_limit: float | None = None, set_default: bool = True
+                   ) -> "MultimodalPredictor":
+        """Retrain the ensemble's models on all training rows, one model per bag.
+
+        Boosting models train for the mean of their folds' best iteration counts; stackers train
+        on the stored out-of-fold predictions. The bagged models are kept: `leaderboard` shows both
+        and `set_inference("bagged" | "refit")` chooses which predict uses.
+        train_data: needed after `load` (a saved model does not keep its training data); it must be
+        the data given to fit.
+        """
+        self._check_fitted()
+        start = time.monotonic()
+        deadline = start + time_limit if time_limit else float("inf")
+        if train_data is not None:
+            df, hp = as_frame(train_data, "train_data"), {}
+        elif getattr(self, "_fit_data", None) is not None:
+            df, hp = self._fit_data
+        else:
+            raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
+        df = df[df[self.label].notna()].reset_index(drop=True)
+        X, y = self._features(df), self._labels_of(df)
+        if len(y) != len(self.models_[0].oof):
+            raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
+                             f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
+        progress = Progress(self.verbosity, start)
+        needed = self._needed_names()
+        layer1 = [b for b in self.models_ if b.layer == 1]
+        full = []
+        for b in layer1 + [b for b in self.models_ if b.layer == 2]:
+            if b.name not in needed:
+                continue
+            Xb = X
+            if b.layer == 2:
+                preds, names = _oof_stack(layer1, self.task_)
+                Xb = X.with_stack(preds, names, self.task_.problem_type != "regression")
+            progress.say(2, f"refitting {b.name} on all {len(y)} rows")
+            left = (deadline - time.monotonic()) / max(1, len(needed) - len(full))
+            full.append(refit_bag(b, Xb, y, self.task_, time.monotonic() + left, hp))
+        self.models_full_ = full
+        if set_default:
+            self.inference_ = "refit"
+        progress.say(1, f"refit {len(full)} models in {time.monotonic() - start:.1f}s; predict uses the "
+                        f"{self.inference_} models")
+        return self
+
+    def set_inference(self, mode: str) -> "MultimodalPredictor":
+        """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""
+        if mode not in ("bagged", "refit"):
+            raise ValueError(f"inference mode must be 'bagged' or 'refit', not {mode!r}")
+        if mode == "refit" and not getattr(self, "models_full_", None):
+            raise ValueError("there are no refit models yet: call refit_full() first")
+        self.inference_ = mode
+        return self
+
     # ---- info, save, load -------------------------------------------------------------------
     def info(self) -> dict:
         self._check_fitted()
         return {"automm_version": __version__, "label": self.label, "problem_type": self.task_.problem_type,
                 "eval_metric": self.metric_.name, "classes": list(self.classes_), "val_score": self.val_score_,
-                "fit_time": self.fit_time_, "schema": self.schema_.to_dict()["columns"],
+                "fit_time": self.fit_time_, "schema": self.schema_.to_dict()["columns"], "inference": self.inference_,
+                "refit_models": [b.name + FULL for b in self.models_full_],
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name]}
                            for b in self.models_}}
 
@@ -296,18 +367,19 @@ class MultimodalPredictor:
             "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
             "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
-            "models": [{"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score,
-                        "fit_time": b.fit_time, "folds": []} for b in self.models_],
+            "models": [_entry(b) for b in self.models_], "models_full": [_entry(b) for b in self.models_full_],
+            "inference": self.inference_,
         }
         for b in self.models_:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
 
         def write_files(tmp: Path):
             (tmp / "models").mkdir()
-            for b, entry in zip(self.models_, manifest["models"]):
-                for f, m in enumerate(b.models):
-                    files = m.save(tmp / "models" / f"{b.name}.fold{f}")
-                    entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
+            for key, suffix, models in (("models", "", self.models_), ("models_full", FULL, self.models_full_)):
+                for b, entry in zip(models, manifest[key]):
+                    for f, m in enumerate(b.models):
+                        files = m.save(tmp / "models" / f"{b.name}{suffix}.fold{f}")
+                        entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
 
         write_model_dir(path, manifest, arrays, write_files, overwrite)
         return str(path)
@@ -322,15 +394,29 @@ class MultimodalPredictor:
         p.classes_ = np.array(manifest["classes"], dtype=object)
         p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
         p.weights_, p.val_score_, p.fit_time_ = manifest["weights"], manifest["val_score"], manifest["fit_time"]
-        p.models_ = []
-        for entry in manifest["models"]:
-            cls_ = model_class(entry["kind"])
-            bag = BaggedModel(entry["name"], entry["kind"], entry["layer"], oof=arrays[f"oof/{entry['name']}"],
-                              val_score=entry["val_score"], fit_time=entry["fit_time"])
-            for f, fold in enumerate(entry["folds"]):
-                bag.models.append(cls_.load(Path(path) / "models" / f"{entry['name']}.fold{f}", fold["info"], p.task_))
-            p.models_.append(bag)
+        p.models_, p.models_full_, p.inference_ = [], [], manifest["inference"]
+        for key, suffix, models in (("models", "", p.models_), ("models_full", FULL, p.models_full_)):
+            for entry in manifest[key]:
+                cls_ = model_class(entry["kind"])
+                oof = arrays[f"oof/{entry['name']}"] if key == "models" else None
+                bag = BaggedModel(entry["name"], entry["kind"], entry["layer"], oof=oof,
+                                  val_score=entry["val_score"], fit_time=entry["fit_time"])
+                for f, fold in enumerate(entry["folds"]):
+                    prefix = Path(path) / "models" / f"{entry['name']}{suffix}.fold{f}"
+                    bag.models.append(cls_.load(prefix, fold["info"], p.task_))
+                models.append(bag)
         return p
+
+
+def _entry(b: BaggedModel) -> dict:
+    return {"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score, "fit_time": b.fit_time,
+            "folds": []}
+
+
+def _oof_stack(layer1: list[BaggedModel], task: Task) -> tuple[np.ndarray, list[str]]:
+    """The stackers' inputs at fit time: out-of-fold predictions (rows no fold covered get the mean)."""
+    preds, names = stack_features([b.oof for b in layer1], [b.name for b in layer1], task)
+    return np.where(np.isnan(preds), np.nanmean(preds, axis=0), preds), names
 
 
 def _library_versions() -> dict[str, str]:

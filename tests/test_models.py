@@ -70,3 +70,14 @@ def test_registry_reports_missing_library(monkeypatch):
         model_class("fake")
     with pytest.raises(ValueError, match="not registered"):
         model_class("nonexistent")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_without_validation_a_model_trains_the_rounds_it_is_given(name):
+    X, y, task = prepared("binary")
+    cls = model_class(name)
+    rounds = getattr(cls, "rounds_param", None)
+    model = cls(**({rounds: 37} if rounds else {"C": 1.0})).fit(X, y, None, None, task, time.monotonic() + 60)
+    assert model.predict(X.rows(np.arange(10))).shape == (10, 2)
+    if rounds:
+        assert model.info["iterations"] == 37

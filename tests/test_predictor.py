@@ -169,3 +169,34 @@ def test_failing_model_is_left_out(binary_df, monkeypatch):
     monkeypatch.setattr(lgbm.LightGBMModel, "fit", boom)
     p = MultimodalPredictor("y", verbosity=0).fit(binary_df, presets="fast", hyperparameters=FAST)
     assert [b.kind for b in p.models_] == ["linear"]
+
+
+def test_refit_full_trains_one_model_per_bag_and_keeps_the_original(binary_df, tmp_path):
+    train, test = split(binary_df)
+    p = MultimodalPredictor("y", verbosity=0).fit(train, presets="best", time_limit=60, num_bag_folds=3)
+    bagged = p.predict_proba(test)
+    p.refit_full()
+    assert p.inference_ == "refit" and p.models_full_
+    assert all(len(b.models) == 1 for b in p.models_full_)
+    needed = {n for n, w in p.weights_.items() if w > 0}
+    assert needed <= {b.name for b in p.models_full_}
+    boosted = [b for b in p.models_full_ if b.kind == "lightgbm" and b.layer == 1]
+    if boosted:  # the fold models' mean iteration count
+        folds = next(b for b in p.models_ if b.name == boosted[0].name).models
+        assert boosted[0].models[0].info["iterations"] == round(np.mean([m.info["iterations"] for m in folds]))
+    refit = p.predict_proba(test)
+    assert not refit.equals(bagged) and p.evaluate(test)["roc_auc"] > 0.85
+    board = p.leaderboard(test)
+    assert {"ensemble", "ensemble_FULL"} <= set(board.model) and board["score_test"].notna().all()
+    p.save(tmp_path / "m")
+    q = MultimodalPredictor.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(q.predict_proba(test), refit, check_exact=True)
+    pd.testing.assert_frame_equal(q.set_inference("bagged").predict_proba(test), bagged, check_exact=True)
+    with pytest.raises(ValueError, match="needs train_data"):
+        q.refit_full()
+    with pytest.raises(ValueError, match="fitted on"):
+        q.refit_full(train.iloc[:50])
+    q.refit_full(train)
+    pd.testing.assert_frame_equal(q.predict_proba(test), refit, check_exact=True)  # deterministic
+    with pytest.raises(ValueError, match="'bagged' or 'refit'"):
+        q.set_inference("fast")

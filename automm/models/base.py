@@ -31,8 +31,9 @@ class Model(Protocol):
     name: str
     info: dict  # what training learned that a refit needs (best iteration, chosen C, ...)
 
-    def fit(self, X: FeatureSet, y: np.ndarray, X_val: FeatureSet, y_val: np.ndarray, task: Task,
-            deadline: float) -> "Model": ...
+    def fit(self, X: FeatureSet, y: np.ndarray, X_val: FeatureSet | None, y_val: np.ndarray | None, task: Task,
+            deadline: float) -> "Model":
+        """X_val None: no early stopping (a refit on all rows with the rounds fixed by params)."""
 
     def predict(self, X: FeatureSet) -> np.ndarray: ...
 
@@ -112,9 +113,12 @@ class DeadlineCallback:
         self.deadline, self.patience, self.higher_better = deadline, patience, higher_better
         self.best_score, self.best_iter, self.hit_deadline = None, 0, False
 
-    def update(self, iteration: int, score: float) -> bool:
-        """Returns True when training should stop."""
-        if self.best_score is None or (score > self.best_score if self.higher_better else score < self.best_score):
+    def update(self, iteration: int, score: float | None = None) -> bool:
+        """Returns True when training should stop. Without a score (no validation set: a refit
+        for a fixed number of rounds) every iteration counts as the best and only time stops it."""
+        if score is None:
+            self.best_iter = iteration
+        elif self.best_score is None or (score > self.best_score if self.higher_better else score < self.best_score):
             self.best_score, self.best_iter = score, iteration
         if time.monotonic() > self.deadline:
             self.hit_deadline = True

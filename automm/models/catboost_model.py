@@ -16,6 +16,7 @@ PATIENCE = 50
 
 class CatBoostModel:
     name = "catboost"
+    rounds_param = "iterations"  # refit_full sets it to the folds' mean best iteration
     search_space = {"learning_rate": (0.02, 0.2), "depth": (4, 8), "l2_leaf_reg": (1.0, 10.0)}
 
     def __init__(self, **params):
@@ -42,11 +43,14 @@ class CatBoostModel:
 
         class Stop:
             def after_iteration(self, info):
-                return not stopper.update(info.iteration, info.metrics["validation"][eval_metric][-1])
+                score = info.metrics["validation"][eval_metric][-1] if "validation" in info.metrics else None
+                return not stopper.update(info.iteration, score)
 
+        if X_val is None:
+            params["use_best_model"] = False
         est = cb.CatBoostRegressor(**params) if task.problem_type == "regression" else cb.CatBoostClassifier(**params)
         est.fit(self._frame(X), y, cat_features=[f"f{i}" for i in X.cat_cols],
-                eval_set=(self._frame(X_val), y_val), callbacks=[Stop()])
+                eval_set=None if X_val is None else (self._frame(X_val), y_val), callbacks=[Stop()])
         self.model_ = est
         self.info = {"iterations": int(est.tree_count_), "hit_deadline": stopper.hit_deadline}
         return self

@@ -17,6 +17,7 @@ PATIENCE = 50
 
 class LightGBMModel:
     name = "lightgbm"
+    rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
     search_space = {"learning_rate": (0.01, 0.2), "num_leaves": (8, 128), "feature_fraction": (0.3, 1.0),
                     "min_data_in_leaf": (5, 100), "lambda_l2": (0.0, 10.0)}
 
@@ -45,14 +46,16 @@ class LightGBMModel:
         rounds = params.pop("num_boost_round", 10_000)
         train = lgb.Dataset(X.dense, y, feature_name="auto", categorical_feature=list(X.cat_cols),
                             free_raw_data=True)
-        valid = lgb.Dataset(X_val.dense, y_val, reference=train, categorical_feature=list(X.cat_cols))
+        valid = [] if X_val is None else [lgb.Dataset(X_val.dense, y_val, reference=train,
+                                                       categorical_feature=list(X.cat_cols))]
         stopper = DeadlineCallback(deadline, PATIENCE, higher_better=params["metric"] == "auc")
 
         def callback(env):
-            if stopper.update(env.iteration, env.evaluation_result_list[0][2]):
+            results = env.evaluation_result_list
+            if stopper.update(env.iteration, results[0][2] if results else None):
                 raise lgb.callback.EarlyStopException(stopper.best_iter, env.evaluation_result_list)
 
-        self.booster_ = lgb.train(params, train, rounds, valid_sets=[valid], callbacks=[callback])
+        self.booster_ = lgb.train(params, train, rounds, valid_sets=valid, callbacks=[callback])
         self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=stopper.best_iter + 1))
         self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
         return self

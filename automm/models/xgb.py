@@ -16,6 +16,7 @@ PATIENCE = 50
 
 class XGBoostModel:
     name = "xgboost"
+    rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
     search_space = {"eta": (0.01, 0.2), "max_depth": (3, 10), "colsample_bytree": (0.3, 1.0),
                     "min_child_weight": (0.5, 20.0), "lambda": (0.1, 10.0)}
 
@@ -46,9 +47,10 @@ class XGBoostModel:
 
         class Stop(xgb.callback.TrainingCallback):
             def after_iteration(self, model, epoch, evals_log):
-                return stopper.update(epoch, evals_log["valid"][metric][-1])
+                return stopper.update(epoch, evals_log["valid"][metric][-1] if evals_log else None)
 
-        booster = xgb.train(params, self._dmatrix(X, y), rounds, evals=[(self._dmatrix(X_val, y_val), "valid")],
+        evals = [] if X_val is None else [(self._dmatrix(X_val, y_val), "valid")]
+        booster = xgb.train(params, self._dmatrix(X, y), rounds, evals=evals,
                             callbacks=[Stop()], verbose_eval=False)
         self.booster_ = booster[: stopper.best_iter + 1]
         self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
