@@ -38,7 +38,8 @@ def make_folds(y: np.ndarray, problem_type: str, n_folds: int, seed: int, holdou
         if stratify and np.bincount(y).min() >= n_folds:
             return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(idx, y))
         return list(KFold(n_folds, shuffle=True, random_state=seed).split(idx))
-    strat = y if stratify and np.bincount(y).min() >= 2 else None
+    n_val = int(np.ceil(len(y) * holdout_frac))
+    strat = y if stratify and np.bincount(y).min() >= 2 and n_val >= len(np.unique(y)) else None
     tr, va = train_test_split(idx, test_size=holdout_frac, random_state=seed, stratify=strat)
     return [(np.sort(tr), np.sort(va))]
 

@@ -54,19 +54,40 @@ def _f1(y, p):
     return skm.f1_score(y, _labels(p), average=avg)
 
 
+# Named functions, not lambdas: a predictor (and the scikit-learn wrappers) must pickle.
+def _accuracy(y, p):
+    return skm.accuracy_score(y, _labels(p))
+
+
+def _balanced_accuracy(y, p):
+    return skm.balanced_accuracy_score(y, _labels(p))
+
+
+def _r2(y, p):
+    return skm.r2_score(y, p[:, 0])
+
+
+def _rmse(y, p):
+    return float(np.sqrt(skm.mean_squared_error(y, p[:, 0])))
+
+
+def _mae(y, p):
+    return skm.mean_absolute_error(y, p[:, 0])
+
+
 _CLS = ("binary", "multiclass")
 _REG = ("regression",)
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, False, _CLS),
-        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, False, _CLS),
+        Metric("accuracy", _accuracy, True, False, _CLS),
+        Metric("balanced_accuracy", _balanced_accuracy, True, False, _CLS),
         Metric("roc_auc", _auc, True, True, _CLS),
         Metric("log_loss", _log_loss, False, True, _CLS),
         Metric("f1", _f1, True, False, _CLS),
-        Metric("r2", lambda y, p: skm.r2_score(y, p[:, 0]), True, False, _REG),
-        Metric("rmse", lambda y, p: float(np.sqrt(skm.mean_squared_error(y, p[:, 0]))), False, False, _REG),
-        Metric("mae", lambda y, p: skm.mean_absolute_error(y, p[:, 0]), False, False, _REG),
+        Metric("r2", _r2, True, False, _REG),
+        Metric("rmse", _rmse, False, False, _REG),
+        Metric("mae", _mae, False, False, _REG),
     ]
 }
 ALIASES = {"acc": "accuracy", "auc": "roc_auc", "logloss": "log_loss", "root_mean_squared_error": "rmse",

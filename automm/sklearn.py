@@ -1,0 +1,109 @@
+"""scikit-learn estimators: AutoMMClassifier and AutoMMRegressor.
+
+They follow the estimator contract (parameters stored as given, `fit` returns self, fitted state
+ends in `_`), so they work in `Pipeline`, `cross_val_score` and `GridSearchCV`. X may be a
+DataFrame with text, category and number columns, or any 2-D array.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from .predictor import MultimodalPredictor
+
+LABEL = "__automm_label__"
+
+
+class _AutoMMBase(BaseEstimator):
+    _problem_types: tuple[str, ...] = ()
+
+    def __init__(self, time_limit=None, presets="fast", eval_metric=None, column_types=None,
+                 hyperparameters=None, seed=0, num_threads=None, verbosity=0):
+        self.time_limit = time_limit
+        self.presets = presets
+        self.eval_metric = eval_metric
+        self.column_types = column_types
+        self.hyperparameters = hyperparameters
+        self.seed = seed
+        self.num_threads = num_threads
+        self.verbosity = verbosity
+
+    def _frame(self, X, fitting: bool) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            df = X.copy()
+            df.columns = [str(c) for c in df.columns]
+        elif hasattr(X, "to_pandas"):
+            df = X.to_pandas()
+        else:  # scikit-learn's own checks and messages for arrays (sparse, complex, empty, 1-D)
+            arr = check_array(X, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=2 if fitting else 1)
+            df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        if fitting:
+            self.n_features_in_ = df.shape[1]
+            if isinstance(X, pd.DataFrame):
+                self.feature_names_in_ = np.asarray(df.columns, dtype=object)
+        elif df.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {df.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        return df.reset_index(drop=True)
+
+    def fit(self, X, y):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        df = self._frame(X, fitting=True)
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(df):
+            raise ValueError(f"y has {len(y)} values but X has {len(df)} rows")
+        df[LABEL] = y
+        problem_type = self._problem_type(y)
+        self.predictor_ = MultimodalPredictor(LABEL, problem_type=problem_type, eval_metric=self.eval_metric,
+                                              column_types=self.column_types, verbosity=self.verbosity,
+                                              seed=self.seed, num_threads=self.num_threads)
+        self.predictor_.fit(df, time_limit=self.time_limit, presets=self.presets,
+                            hyperparameters=self.hyperparameters)
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self, "predictor_")
+        return self.predictor_.predict(self._frame(X, fitting=False)).to_numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = False
+        return tags
+
+
+class AutoMMClassifier(ClassifierMixin, _AutoMMBase):
+    """Binary or multiclass classification with automm's ensemble."""
+
+    def _problem_type(self, y):
+        n = len(pd.unique(y))
+        if n < 2:
+            raise ValueError(f"Classifier can't train when only one class is present (got {n} class)")
+        return "binary" if n == 2 else "multiclass"
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.classes_ = np.asarray(self.predictor_.classes_.tolist())
+        return self
+
+    def predict(self, X):
+        return super().predict(X).astype(self.classes_.dtype)
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "predictor_")
+        return self.predictor_.predict_proba(self._frame(X, fitting=False)).to_numpy()
+
+
+class AutoMMRegressor(RegressorMixin, _AutoMMBase):
+    """Regression with automm's ensemble."""
+
+    def _problem_type(self, y):
+        return "regression"
+
+    def fit(self, X, y):
+        return super().fit(X, None if y is None else np.asarray(y, dtype=float))

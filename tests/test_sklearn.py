@@ -1,0 +1,50 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_estimator
+
+from automm.sklearn import AutoMMClassifier, AutoMMRegressor
+
+# Every check scikit-learn runs applies, except the array-API one (it needs array-api-strict and
+# automm converts inputs to pandas anyway). sample_weight is not accepted, so the checks for it
+# are not run by scikit-learn at all.
+NOT_APPLICABLE = {"check_array_api_input"}
+LIGHT = {"hyperparameters": {"lightgbm": {}}}
+
+
+@pytest.mark.parametrize("est", [AutoMMClassifier(**LIGHT), AutoMMRegressor(**LIGHT)], ids=lambda e: type(e).__name__)
+def test_scikit_learn_estimator_checks(est):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(est, on_fail=None, on_skip=None)
+    failed = {r["check_name"]: str(r["exception"])[:200] for r in results
+              if r["status"] != "passed" and r["check_name"] not in NOT_APPLICABLE}
+    assert not failed
+    assert len({r["check_name"] for r in results}) > 40
+
+
+def test_pipeline_cross_val_score_and_params_on_text_data(binary_df):
+    X, y = binary_df.drop(columns="y"), binary_df["y"]
+    pipe = Pipeline([("select", FunctionTransformer(lambda d: d.drop(columns=["id"]))),
+                     ("model", AutoMMClassifier(seed=1))])
+    scores = cross_val_score(pipe, X, y, cv=3, scoring="roc_auc")
+    assert scores.min() > 0.8
+    est = clone(pipe.named_steps["model"]).set_params(presets="medium", time_limit=30)
+    assert est.get_params()["presets"] == "medium" and not hasattr(est, "predictor_")
+    fitted = AutoMMClassifier().fit(X, y)
+    assert list(fitted.classes_) == ["no", "yes"] and list(fitted.feature_names_in_) == list(X.columns)
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2) and set(fitted.predict(X)) <= {"no", "yes"}
+    again = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(again.predict_proba(X), proba)
+
+
+def test_regressor_scores_r2(regression_df):
+    X, y = regression_df.drop(columns="y"), regression_df["y"]
+    assert AutoMMRegressor().fit(X.iloc[:350], y.iloc[:350]).score(X.iloc[350:], y.iloc[350:]) > 0.5
