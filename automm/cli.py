@@ -1,4 +1,5 @@
-"""`automm fit | predict | evaluate | leaderboard | info | benchmark` from the shell; CSV and Parquet in and out."""
+"""`automm fit | refit | predict | evaluate | leaderboard | info | benchmark` from the shell; CSV and Parquet
+in and out."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,8 @@ def cmd_fit(a):
                             column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed)
     tuning = _read(a.tuning) if a.tuning else None
     p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning)
+    if a.refit_full:
+        p.refit_full()
     p.save(a.out, overwrite=a.overwrite)
     print(f"saved the model to {a.out}", file=sys.stderr)
     if a.test:
@@ -60,16 +63,17 @@ def _load(a):
 
 
 def cmd_predict(a):
-    p, df = _load(a), _read(a.data)
-    if a.proba:
-        out = p.predict_proba(df)
-    else:
-        out = p.predict(df).to_frame(p.label)
-    if a.id_column:
-        if a.id_column not in df.columns:
-            raise SystemExit(f"automm: --id-column {a.id_column!r} is not in {a.data}")
-        out.insert(0, a.id_column, df[a.id_column].to_numpy())
-    _write(out.reset_index(drop=True), a.out)
+    p = _load(a)
+    if a.fast:
+        p.set_inference("refit")
+    _write(p.submission(_read(a.data), a.id_column, a.proba), a.out)
+
+
+def cmd_refit(a):
+    p = _load(a)
+    p.refit_full(_read(a.train))
+    p.save(a.model, overwrite=True)  # written beside it first, then swapped in whole
+    print(f"refit {len(p.models_full_)} models on all rows; saved to {a.model}", file=sys.stderr)
 
 
 def cmd_evaluate(a):
@@ -109,7 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--verbosity", type=int, default=2)
     f.add_argument("--overwrite", action="store_true", help="replace a model already saved at --out")
+    f.add_argument("--refit-full", action="store_true", help="also refit the chosen models on all rows")
     f.set_defaults(run=cmd_fit)
+
+    r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows")
+    r.add_argument("--model", required=True, help="directory of a saved model (updated in place)")
+    r.add_argument("--train", required=True, help="the training data it was fitted on")
+    r.set_defaults(run=cmd_refit)
 
     for name, fn, hlp in (("predict", cmd_predict, "predict with a saved model"),
                           ("evaluate", cmd_evaluate, "score a saved model on labelled data"),
@@ -126,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "predict":
             p.add_argument("--proba", action="store_true", help="class probabilities, one column per class")
             p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
+            p.add_argument("--fast", action="store_true", help="use the refit-full models (see automm refit)")
         p.set_defaults(run=fn)
     return ap
 

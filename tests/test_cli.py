@@ -70,3 +70,18 @@ def test_console_script_runs_in_a_fresh_process(files):
                           "--data", str(d / "test.parquet")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == "y"
+
+
+def test_refit_then_fast_submission(files, tmp_path, capsys):
+    d, test = files
+    import shutil
+    shutil.copytree(d / "model", tmp_path / "model")
+    assert main(["refit", "--model", str(tmp_path / "model"), "--train", str(d / "train.csv")]) == 0
+    assert main(["info", "--model", str(tmp_path / "model")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["inference"] == "refit" and info["refit_models"]
+    assert info["predict_rows_per_s"]["bagged"] > 0 and info["predict_rows_per_s"]["refit"] > 0
+    assert main(["predict", "--model", str(tmp_path / "model"), "--data", str(d / "test.parquet"), "--proba",
+                 "--id-column", "id", "--out", str(tmp_path / "sub.csv")]) == 0
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    assert list(sub.columns) == ["id", "no", "yes"] and len(sub) == len(test)

@@ -200,3 +200,17 @@ def test_refit_full_trains_one_model_per_bag_and_keeps_the_original(binary_df, t
     pd.testing.assert_frame_equal(q.predict_proba(test), refit, check_exact=True)  # deterministic
     with pytest.raises(ValueError, match="'bagged' or 'refit'"):
         q.set_inference("fast")
+
+
+def test_submission_frame_and_inputs_people_have(binary_df, tmp_path):
+    train, test = split(binary_df)
+    train.to_parquet(tmp_path / "train.parquet")
+    p = MultimodalPredictor("y", verbosity=0).fit(str(tmp_path / "train.parquet"), presets="fast",
+                                                  hyperparameters=FAST)
+    sub = p.submission(test, id_column="id")
+    assert list(sub.columns) == ["id", "y"] and (sub["id"] == test["id"]).all()
+    assert list(p.submission(test, proba=True).columns) == ["no", "yes"]
+    with pytest.raises(KeyError, match="'ID'"):
+        p.submission(test, id_column="ID")
+    import pyarrow as pa
+    assert (p.predict(pa.Table.from_pandas(test)).to_numpy() == p.predict(test).to_numpy()).all()
