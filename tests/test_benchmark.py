@@ -51,3 +51,17 @@ def test_wall_clock_and_memory_caps(tmp_path):
     hog = "import time; x = bytearray(400 * 2**20); time.sleep(30)"
     status, secs, peak = runner.run_capped([sys.executable, "-c", hog], 60, 200 * 2**20, tmp_path / "b.log")
     assert status == "memory" and peak > 200 * 2**20 and secs < 20
+
+
+def test_retry_failed_reruns_only_what_failed(tmp_path):
+    results = tmp_path / "r.jsonl"
+    rows = [{"system": "a", "dataset": "d", "seed": 0, "time_limit": 5, "status": "timeout"},
+            {"system": "b", "dataset": "d", "seed": 0, "time_limit": 5, "status": "ok", "score": 1.0}]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert runner.finished(results) == {("a", "d", 0, 5.0), ("b", "d", 0, 5.0)}
+    assert runner.finished(results, retry_failed=True) == {("b", "d", 0, 5.0)}
+    with open(results, "a") as f:
+        f.write(json.dumps({**rows[0], "status": "ok", "score": 0.5}) + "\n")
+    from automm.bench.report import load_results
+    df = load_results(results)
+    assert len(df) == 2 and df.loc[df.system == "a", "status"].item() == "ok"

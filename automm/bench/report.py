@@ -18,8 +18,10 @@ def markdown(df: pd.DataFrame, index: bool = True) -> str:
 
 
 def load_results(results: Path) -> pd.DataFrame:
+    """One row per run: where a failed run was retried, the last line counts."""
     rows = [json.loads(line) for line in Path(results).read_text().splitlines() if line.strip()]
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    return df.drop_duplicates(["system", "dataset", "seed", "time_limit"], keep="last").reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -37,10 +37,12 @@ def run_key(r: dict) -> tuple:
     return (r["system"], r["dataset"], r["seed"], float(r["time_limit"]))
 
 
-def finished(results: Path) -> set[tuple]:
+def finished(results: Path, retry_failed: bool = False) -> set[tuple]:
+    """Runs already in the results file (only the successful ones when retrying failures)."""
     if not results.is_file():
         return set()
-    return {run_key(json.loads(line)) for line in results.read_text().splitlines() if line.strip()}
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return {run_key(r) for r in rows if not retry_failed or r["status"] in ("ok", "unavailable")}
 
 
 def _tree_rss(pid: int) -> int:
@@ -93,7 +95,9 @@ def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str)
 
 
 def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memory_gb: float,
-            max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None) -> dict:
+            max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None,
+            wall_factor: float = 1.5) -> dict:
+    """wall_factor: the run is killed after time_limit * wall_factor + 180 s (fit, predict, start-up)."""
     record = {"system": system, "dataset": name, "seed": seed, "time_limit": time_limit}
     try:
         ds = datasets.load(name, data_dir=data_dir, download=False)
@@ -121,8 +125,9 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
             cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker] + args
         log = (log_dir or tmp) / f"{system}.{name}.{seed}.{int(time_limit)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        status, wall, peak = run_capped(cmd, time_limit * 1.5 + 180, int(memory_gb * 2**30), log)
-        record.update(status=status, wall_s=round(wall, 1), peak_rss_mb=round(peak / 2**20, 1))
+        cap = time_limit * wall_factor + 180
+        status, wall, peak = run_capped(cmd, cap, int(memory_gb * 2**30), log)
+        record.update(status=status, wall_s=round(wall, 1), wall_cap_s=round(cap), peak_rss_mb=round(peak / 2**20, 1))
         if status != "ok":
             record["error"] = log.read_text()[-600:] if log.exists() else ""
             return record
@@ -135,11 +140,13 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
 
 
 def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory_gb: float = 20,
-        max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None, echo=print) -> list[dict]:
+        max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None, echo=print,
+        retry_failed: bool = False, wall_factor: float = 1.5) -> list[dict]:
+    """A retried run's new line comes after the failed one; the report keeps the last line per run."""
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"unknown systems {unknown}; choose from {sorted(SYSTEMS)}")
-    done, out = finished(results), []
+    done, out = finished(results, retry_failed), []
     results.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         for tl in time_limits:
@@ -151,7 +158,7 @@ def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory
                         continue
                     echo(f"run {system} on {name}, seed {seed}, {tl}s ...")
                     r = run_one(system, name, seed, float(tl), data_dir, memory_gb, max_train_rows, max_test_rows,
-                                log_dir)
+                                log_dir, wall_factor)
                     echo(f"  {r['status']}" + (f": {r['metric']} {r['score']:.4f}, fit {r['fit_s']}s, "
                                                f"peak {r['peak_rss_mb']} MB" if r["status"] == "ok" else ""))
                     with open(results, "a") as f:
@@ -172,6 +179,9 @@ def main(argv=None) -> int:
     ap.add_argument("--logs", default=None, help="folder for each run's log")
     ap.add_argument("--quick", action="store_true", help="tiny subsamples and a short budget, AutoGluon excluded")
     ap.add_argument("--report", default=None, help="write the report to this folder after the runs")
+    ap.add_argument("--retry-failed", action="store_true", help="run again what crashed or timed out")
+    ap.add_argument("--wall-factor", type=float, default=1.5,
+                    help="kill a run after time_limit * this + 180 s (AutoGluon can overrun its time_limit)")
     a = ap.parse_args(argv)
     systems, max_train, max_test = a.systems.split(","), 0, 0
     names = a.datasets.split(",")
@@ -185,7 +195,7 @@ def main(argv=None) -> int:
         if a.datasets == "available":
             names = [n for n in names if any((d / n).is_dir() for d in datasets.mirror_dirs(a.data_dir))]
     run(systems, names, seeds, limits, Path(a.results), a.data_dir, a.memory_gb, max_train, max_test,
-        Path(a.logs) if a.logs else None)
+        Path(a.logs) if a.logs else None, retry_failed=a.retry_failed, wall_factor=a.wall_factor)
     if a.report:
         from .report import write_report
         print(f"report: {write_report(Path(a.results), Path(a.report))}")
