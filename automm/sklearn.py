@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .predictor import MultimodalPredictor
@@ -81,6 +82,7 @@ class AutoMMClassifier(ClassifierMixin, _AutoMMBase):
     """Binary or multiclass classification with automm's ensemble."""
 
     def _problem_type(self, y):
+        check_classification_targets(y)  # a continuous target is a mistake, not 500 classes
         n = len(pd.unique(y))
         if n < 2:
             raise ValueError(f"Classifier can't train when only one class is present (got {n} class)")
