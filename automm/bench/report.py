@@ -40,6 +40,7 @@ def summarize(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "runs ok": ok.groupby("system").size(),
         "runs failed": df[~df.status.isin(["ok", "unavailable"])].groupby("system").size(),
     }).fillna({"runs failed": 0}).sort_values("mean rank")
+    summary.index.name = "system"
     return scores, summary
 
 
@@ -53,7 +54,8 @@ def write_report(results: Path, out_dir: Path) -> Path:
     scores, summary = summarize(df)
     metrics = df[df.status == "ok"].groupby("dataset").metric.first()
     table = scores.copy()
-    table.index = [f"{d} ({metrics.get(d, '?')}, {int(t)}s)" for d, t in table.index]
+    table.index = pd.Index([f"{d} ({metrics.get(d, '?')}, {int(t)}s)" for d, t in table.index],
+                           name="dataset (metric, budget)")
     lines = ["# Benchmark results", "", f"From `{Path(results).name}`: {len(df)} runs, "
              f"{int((df.status == 'ok').sum())} ok. Scores are on the test split (greater is better).", "",
              "## Score per dataset", "", markdown(table.round(4)), "",
