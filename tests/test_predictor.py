@@ -214,3 +214,11 @@ def test_submission_frame_and_inputs_people_have(binary_df, tmp_path):
         p.submission(test, id_column="ID")
     import pyarrow as pa
     assert (p.predict(pa.Table.from_pandas(test)).to_numpy() == p.predict(test).to_numpy()).all()
+
+
+def test_polars_frames_are_accepted(binary_df):
+    pl = pytest.importorskip("polars")
+    train, test = split(binary_df)
+    p = MultimodalPredictor("y", verbosity=0).fit(pl.from_pandas(train), presets="fast", hyperparameters=FAST)
+    assert (p.predict(pl.from_pandas(test)).to_numpy() == p.predict(test).to_numpy()).all()
+    assert p.evaluate(pl.from_pandas(test))["roc_auc"] > 0.8

@@ -15,7 +15,8 @@ from automm.sklearn import AutoMMClassifier, AutoMMRegressor
 # automm converts inputs to pandas anyway). sample_weight is not accepted, so the checks for it
 # are not run by scikit-learn at all.
 NOT_APPLICABLE = {"check_array_api_input"}
-LIGHT = {"hyperparameters": {"lightgbm": {}}}
+# one thread: hundreds of fits on 30-row arrays, where 2 OpenMP threads only add start-up and wake-ups
+LIGHT = {"hyperparameters": {"lightgbm": {}}, "num_threads": 1}
 
 
 @pytest.mark.parametrize("est", [AutoMMClassifier(**LIGHT), AutoMMRegressor(**LIGHT)], ids=lambda e: type(e).__name__)
