@@ -68,26 +68,24 @@ def write_report(results: Path, out_dir: Path) -> Path:
     (out_dir / "results.md").write_text("\n".join(lines))
 
     ax = table.plot.bar(figsize=(9, 4.5), rot=15)
-    ax.set_ylabel("test score")
-    ax.set_title("Score per dataset and system")
-    ax.legend(fontsize=8)
-    plt.tight_layout()
-    plt.savefig(out_dir / "scores.png", dpi=110)
-    plt.close()
+    _finish(plt, ax, "test score", "Score per dataset and system", out_dir / "scores.png")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ok = df[df.status == "ok"]
-    for system, g in ok.groupby("system"):
+    _, ax = plt.subplots(figsize=(6, 4))
+    for system, g in df[df.status == "ok"].groupby("system"):
         by_budget = g.groupby("time_limit").score.mean()
         ax.plot(by_budget.index, by_budget.values, marker="o", label=system)
     ax.set_xlabel("time limit (s)")
-    ax.set_ylabel("mean test score over datasets")
-    ax.set_title("Score against time budget")
+    _finish(plt, ax, "mean test score over datasets", "Score against time budget", out_dir / "budget.png")
+    return out_dir / "results.md"
+
+
+def _finish(plt, ax, ylabel: str, title: str, path: Path):
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     plt.tight_layout()
-    plt.savefig(out_dir / "budget.png", dpi=110)
+    plt.savefig(path, dpi=110)
     plt.close()
-    return out_dir / "results.md"
 
 
 def main(argv=None) -> int:
