@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .predictor import MultimodalPredictor
+from .validation import as_frame
 
 LABEL = "__automm_label__"
 
@@ -32,11 +33,9 @@ class _AutoMMBase(BaseEstimator):
         self.verbosity = verbosity
 
     def _frame(self, X, fitting: bool) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame):
-            df = X.copy()
+        if isinstance(X, pd.DataFrame) or hasattr(X, "to_pandas"):  # pandas, polars, Arrow
+            df = as_frame(X).copy()
             df.columns = [str(c) for c in df.columns]
-        elif hasattr(X, "to_pandas"):
-            df = X.to_pandas()
         else:  # scikit-learn's own checks and messages for arrays (sparse, complex, empty, 1-D)
             arr = check_array(X, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=2 if fitting else 1)
             df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
