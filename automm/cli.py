@@ -42,11 +42,18 @@ def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+def _image_dir(a, data_file: str) -> str:
+    """Relative image paths in a table start from its own folder unless --image-dir says otherwise."""
+    return a.image_dir or str(Path(data_file).resolve().parent)
+
+
 def cmd_fit(a):
     from .predictor import MultimodalPredictor
     train = _read(a.train)
     p = MultimodalPredictor(label=a.label, problem_type=a.problem_type, eval_metric=a.eval_metric,
-                            column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed)
+                            column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed,
+                            image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
+                            image_backbone=a.image_backbone)
     tuning = _read(a.tuning) if a.tuning else None
     p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning)
     if a.refit_full:
@@ -54,12 +61,17 @@ def cmd_fit(a):
     p.save(a.out, overwrite=a.overwrite)
     print(f"saved the model to {a.out}", file=sys.stderr)
     if a.test:
+        p.image_dir = _image_dir(a, a.test)
         print(json.dumps(p.evaluate(_read(a.test)), indent=1))
 
 
 def _load(a):
     from .predictor import MultimodalPredictor
-    return MultimodalPredictor.load(a.model)
+    p = MultimodalPredictor.load(a.model)
+    data = getattr(a, "data", None) or getattr(a, "train", None)
+    if data:
+        p.image_dir = _image_dir(a, data)
+    return p
 
 
 def cmd_predict(a):
@@ -114,11 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--verbosity", type=int, default=2)
     f.add_argument("--overwrite", action="store_true", help="replace a model already saved at --out")
     f.add_argument("--refit-full", action="store_true", help="also refit the chosen models on all rows")
+    f.add_argument("--text-backbone", default=None, help="minilm, mpnet, a local checkpoint folder or a Hub id")
+    f.add_argument("--image-backbone", default=None, help="efficientnet-lite0, -lite1 or -lite2")
+    f.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
     f.set_defaults(run=cmd_fit)
 
     r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows")
     r.add_argument("--model", required=True, help="directory of a saved model (updated in place)")
     r.add_argument("--train", required=True, help="the training data it was fitted on")
+    r.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
     r.set_defaults(run=cmd_refit)
 
     for name, fn, hlp in (("predict", cmd_predict, "predict with a saved model"),
@@ -131,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--data", required=True, help="CSV or Parquet")
         if name == "leaderboard":
             p.add_argument("--data", default=None, help="labelled CSV or Parquet for test scores")
+        if name != "info":
+            p.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
         if name in ("predict", "leaderboard"):
             p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
         if name == "predict":

@@ -16,7 +16,8 @@ from .features import FeaturePipeline, FeatureSet
 from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types, report
 from .models.base import REGISTRY, Task, is_available, model_class
 from .persistence import FORMAT, FORMAT_VERSION, read_model_dir, write_model_dir
-from .presets import get_preset
+from .features.multimodal import EmbeddingSettings
+from .presets import DEFAULT_BACKBONES, EMBED_SHARE, NEURAL_MODELS, get_preset
 from .progress import Progress
 from .schema import PROBLEM_TYPES, Schema, detect_schema
 from .validation import as_frame, check_fit_input, check_predict_input
@@ -35,7 +36,11 @@ class MultimodalPredictor:
 
     def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
                  column_types: dict[str, str] | None = None, verbosity: int = 2, seed: int = 0,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, image_dir: str | None = None, text_backbone: str | None = None,
+                 image_backbone: str | None = None, device: str = "auto"):
+        """image_dir: the folder relative image paths start from (default: the current folder; it can be
+        changed before predicting). text_backbone / image_backbone: a name (see automm.features.backbones),
+        a local checkpoint folder or a Hub id; default: the preset's. device: "auto", "cpu" or "cuda"."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -43,15 +48,21 @@ class MultimodalPredictor:
         self.verbosity = verbosity
         self.seed = seed
         self.num_threads = num_threads
+        self.image_dir = image_dir
+        self.text_backbone = text_backbone
+        self.image_backbone = image_backbone
+        self.device = device
 
     # ---- fit ------------------------------------------------------------------------------
     def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
-            num_stack_levels: int | None = None) -> "MultimodalPredictor":
+            num_stack_levels: int | None = None, embeddings: bool | None = None) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
         hyperparameters: {model name: {param: value}}; the names chosen are the models trained.
         tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
+        embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
+        preset's; the fusion nets need them unless they fine-tune).
         """
         start = time.monotonic()
         progress = Progress(self.verbosity, start)
@@ -90,8 +101,10 @@ class MultimodalPredictor:
         task = Task(schema.problem_type, len(classes), metric, self.seed, self._threads())
 
         t0 = time.monotonic()
-        pipeline = FeaturePipeline(schema, seed=self.seed)
-        X = pipeline.fit_transform(df.reset_index(drop=True))
+        settings, hp = self._neural_settings(preset, models, task, hyperparameters, embeddings)
+        pipeline = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
+        budget = EMBED_SHARE * time_limit if time_limit else None
+        X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg))
         progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                         f"({time.monotonic() - t0:.1f}s)")
 
@@ -99,7 +112,6 @@ class MultimodalPredictor:
             folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
         else:
             folds = make_folds(y, task.problem_type, n_folds, self.seed)
-        hp = hyperparameters or {}
         layer1_deadline = deadline if not n_stack else time.monotonic() + (deadline - time.monotonic()) * 0.65
         bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp)
         if not bags:
@@ -145,6 +157,33 @@ class MultimodalPredictor:
         models = [m for m in preset["models"] if is_available(m)]
         return models, [m for m in preset.get("stack_models", []) if is_available(m)]
 
+    def _neural_settings(self, preset: dict, models: list[str], task: Task, hyperparameters, embeddings):
+        """The embedding settings and every model's parameters: the fusion nets share the backbones,
+        and fine-tune them when there is a GPU."""
+        gpu = self._gpu()
+        text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
+        text_bb, image_bb = self.text_backbone or text_bb, self.image_backbone or image_bb
+        hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
+        for m in models:
+            if m in NEURAL_MODELS:
+                hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb,
+                         "device": self.device, **hp.get(m, {})}
+        wanted = preset.get("embeddings", False) if embeddings is None else embeddings
+        if any(hp[m].get("finetune") is False for m in models if m in NEURAL_MODELS):
+            wanted = True  # frozen fusion nets train on the embeddings
+        settings = EmbeddingSettings(text_bb, image_bb, self.image_dir, num_threads=task.num_threads) \
+            if wanted else None
+        return settings, hp
+
+    def _gpu(self) -> bool:
+        if self.device == "cpu":
+            return False
+        try:
+            import torch
+        except ImportError:
+            return False
+        return torch.cuda.is_available()
+
     def _threads(self) -> int:
         if self.num_threads:
             return int(self.num_threads)
@@ -171,6 +210,8 @@ class MultimodalPredictor:
         self._check_fitted()
         df = as_frame(data)
         check_predict_input(df, self.schema_)
+        if self.pipeline_.emb_ is not None:  # image paths are read from where the predictor is told now
+            self.pipeline_.emb_.settings.image_dir = self.image_dir
         return self.pipeline_.transform(df.reset_index(drop=True))
 
     def _predict_models(self, X: FeatureSet, names: set[str] | None = None, models: list | None = None
@@ -388,7 +429,8 @@ class MultimodalPredictor:
             "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
             "libraries": _library_versions(),
             "params": {k: getattr(self, k) for k in ("label", "problem_type", "eval_metric", "column_types",
-                                                      "verbosity", "seed", "num_threads")},
+                                                      "verbosity", "seed", "num_threads", "image_dir",
+                                                      "text_backbone", "image_backbone", "device")},
             "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
             "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 PRESETS = {
-    # one hold-out split, the two fastest models
-    "fast": {"num_bag_folds": 0, "num_stack_levels": 0, "models": ["linear", "lightgbm"]},
-    # bagged, every available model, no stacking
-    "medium": {"num_bag_folds": 5, "num_stack_levels": 0, "models": ["linear", "lightgbm", "xgboost", "catboost"]},
-    # bagged and stacked: the second layer sees the first layer's out-of-fold predictions
-    "best": {"num_bag_folds": 5, "num_stack_levels": 1, "models": ["linear", "lightgbm", "xgboost", "catboost"],
-             "stack_models": ["linear", "lightgbm", "catboost"]},
+    # one hold-out split, the two fastest models, no embeddings
+    "fast": {"num_bag_folds": 0, "num_stack_levels": 0, "models": ["linear", "lightgbm"], "embeddings": False},
+    # bagged, every available model (the late-fusion net among them), no stacking
+    "medium": {"num_bag_folds": 5, "num_stack_levels": 0, "embeddings": True,
+               "models": ["linear", "lightgbm", "fusion_late", "xgboost", "catboost"]},
+    # bagged and stacked, both fusion nets; on a GPU the larger backbones, fine-tuned
+    "best": {"num_bag_folds": 5, "num_stack_levels": 1, "embeddings": True,
+             "models": ["linear", "lightgbm", "fusion_late", "fusion_early", "xgboost", "catboost"],
+             "stack_models": ["linear", "lightgbm", "catboost"],
+             "gpu_backbones": ("mpnet", "efficientnet-lite2")},
 }
 ALIASES = {"medium_quality": "medium", "best_quality": "best", "good_quality": "medium", "fast_quality": "fast"}
+NEURAL_MODELS = ("fusion_late", "fusion_early")
+DEFAULT_BACKBONES = ("minilm", "efficientnet-lite0")  # they install from PyPI and run on a CPU
+EMBED_SHARE = 0.3  # of time_limit, at most, for computing text and image embeddings
 
 
 def get_preset(name: str) -> dict:

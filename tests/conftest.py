@@ -22,3 +22,10 @@ def regression_df() -> pd.DataFrame:
 def split(df: pd.DataFrame, frac: float = 0.75):
     cut = int(len(df) * frac)
     return df.iloc[:cut].reset_index(drop=True), df.iloc[cut:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache(tmp_path_factory):
+    """Embeddings computed by the tests go to a folder of the session, never to the user's cache."""
+    import os
+    os.environ["AUTOMM_EMBEDDING_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))

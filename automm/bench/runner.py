@@ -26,6 +26,8 @@ AG_PYTHON = Path(os.environ.get("AUTOMM_AG_PYTHON", REPO / "benchmarks" / ".venv
 # system name -> (worker, preset); AutoGluon runs from its own virtual environment
 SYSTEMS = {
     "automm-fast": ("automm", "fast"), "automm-medium": ("automm", "medium"), "automm-best": ("automm", "best"),
+    # the ablation: the best preset without the fusion nets and without text/image embeddings
+    "automm-best-noneural": ("automm", "best-noneural"),
     "baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
 }
@@ -122,7 +124,7 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
                         "error": f"no AutoGluon environment at {AG_PYTHON}: run benchmarks/setup_autogluon.sh"}
             cmd = [str(AG_PYTHON), str(Path(__file__).with_name("ag_worker.py"))] + args
         else:
-            cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker] + args
+            cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(ds.folder)] + args
         log = (log_dir or tmp) / f"{system}.{name}.{seed}.{int(time_limit)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cap = time_limit * wall_factor + 180
@@ -136,6 +138,8 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
         record.update(score=score(pred, test, spec, spec["problem_type"]), metric=spec["metric"],
                       fit_s=round(meta["fit_s"], 1), predict_rows_per_s=round(len(test) / max(meta["predict_s"], 1e-9), 1),
                       n_models=len(meta.get("models", [])))
+        if "leaderboard" in meta:  # each model's test score, scored by the predictor after the timed predict
+            record["leaderboard"] = meta["leaderboard"]
         return record
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -14,18 +15,29 @@ import numpy as np
 import pandas as pd
 
 
-def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed):
+def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None):
     from automm import MultimodalPredictor
-    p = MultimodalPredictor(label, problem_type=problem_type, eval_metric=metric, verbosity=1, seed=seed)
+    from automm.presets import NEURAL_MODELS, get_preset
+    p = MultimodalPredictor(label, problem_type=problem_type, eval_metric=metric, verbosity=1, seed=seed,
+                            image_dir=image_dir)
+    kwargs = {}
+    if preset.endswith("-noneural"):
+        preset = preset[: -len("-noneural")]
+        kwargs = {"embeddings": False,
+                  "hyperparameters": {m: {} for m in get_preset(preset)["models"] if m not in NEURAL_MODELS}}
     t0 = time.monotonic()
-    p.fit(train, time_limit=time_limit, presets=preset)
+    p.fit(train, time_limit=time_limit, presets=preset, **kwargs)
     fit_s = time.monotonic() - t0
     t0 = time.monotonic()
-    pred = p.predict_proba(test) if problem_type != "regression" else p.predict(test).to_frame("prediction")
-    return pred, fit_s, time.monotonic() - t0, {"models": p.leaderboard().model.tolist()}
+    pred = p.predict_proba(test.drop(columns=[label])) if problem_type != "regression" \
+        else p.predict(test.drop(columns=[label])).to_frame("prediction")
+    predict_s = time.monotonic() - t0
+    board = p.leaderboard(test)
+    scores = {m: round(float(s), 4) for m, s in zip(board.model, board.score_test)}
+    return pred, fit_s, predict_s, {"models": board.model.tolist(), "leaderboard": scores}
 
 
-def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed):
+def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None):
     """One LightGBM on TF-IDF of the text columns plus the other columns: the plain yardstick."""
     import lightgbm as lgb
     import scipy.sparse as sp
@@ -79,12 +91,15 @@ def main(argv=None):
     ap.add_argument("--time-limit", type=float, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train-rows", type=int, default=0)
+    ap.add_argument("--image-dir", default=None)
     a = ap.parse_args(argv)
+    # each run computes its own embeddings: a cache warmed by an earlier run would flatter its time
+    os.environ.setdefault("AUTOMM_EMBEDDING_CACHE", str(Path(a.out) / "embedding-cache"))
     train, test = pd.read_csv(a.train), pd.read_csv(a.test)
     if a.max_train_rows and len(train) > a.max_train_rows:
         train = train.sample(a.max_train_rows, random_state=a.seed).reset_index(drop=True)
-    pred, fit_s, predict_s, extra = SYSTEMS[a.system](train, test.drop(columns=[a.label]), a.label, a.metric,
-                                                      a.problem_type, a.preset, a.time_limit, a.seed)
+    pred, fit_s, predict_s, extra = SYSTEMS[a.system](train, test, a.label, a.metric,
+                                                      a.problem_type, a.preset, a.time_limit, a.seed, a.image_dir)
     out = Path(a.out)
     pred.to_csv(out / "predictions.csv", index=False)
     (out / "meta.json").write_text(json.dumps({"fit_s": fit_s, "predict_s": predict_s, **extra}))

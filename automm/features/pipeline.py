@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from ..schema import Schema, split_list
+from .multimodal import EmbeddingFeatures, EmbeddingSettings
 from .tabular import DATE_PARTS, CategoricalEncoder, datetime_parts, to_numeric
 from .text import STAT_NAMES, HashedTfidf, clean_text, text_stats
 
@@ -21,12 +22,15 @@ class FeatureSet:
     cat_cols: tuple[int, ...]  # categorical codes within `dense`
     n_core: int                # columns before the n-gram block (CatBoost reads only these)
     linear: sp.csr_matrix      # scaled, imputed, one-hot and TF-IDF; the linear models' view
+    neural: dict | None = None  # the fusion nets' view: {"num", "cat", "text", "image:<col>", ...}, all n rows
+    cat_cards: tuple[int, ...] = ()  # the number of codes of each column of neural["cat"]
 
     def __len__(self) -> int:
         return self.dense.shape[0]
 
     def rows(self, idx) -> "FeatureSet":
-        return replace(self, dense=self.dense[idx], linear=self.linear[idx])
+        neural = None if self.neural is None else {k: v[idx] for k, v in self.neural.items()}
+        return replace(self, dense=self.dense[idx], linear=self.linear[idx], neural=neural)
 
     def with_stack(self, preds: np.ndarray, names: list[str], probabilities: bool) -> "FeatureSet":
         """The stackers' view: a lower layer's predictions next to the core features.
@@ -46,16 +50,24 @@ class FeatureSet:
 
 class FeaturePipeline:
     def __init__(self, schema: Schema, max_ngrams: int = 40_000, tree_ngrams: int = 150, svd_dims: int = 24,
-                 seed: int = 0):
+                 seed: int = 0, embeddings: EmbeddingSettings | None = None):
+        """embeddings: compute frozen text/image embeddings (None: n-grams and statistics only)."""
         self.schema = schema
+        self.embeddings = embeddings
         self.max_ngrams = max_ngrams
         self.tree_ngrams = tree_ngrams
         self.svd_dims = svd_dims
         self.seed = seed
 
     # ---- fit -------------------------------------------------------------------------------
-    def fit_transform(self, df: pd.DataFrame) -> FeatureSet:
+    def fit_transform(self, df: pd.DataFrame, embed_budget: float | None = None, say=lambda msg: None) -> FeatureSet:
+        """embed_budget: seconds the embeddings may take (None: no limit)."""
         s, fitted_tfidf = self.schema, {}
+        self.emb_ = None
+        embedded = (np.zeros((len(df), 0), np.float32), [], {})
+        if self.embeddings is not None and (s.of_kind("text") or s.of_kind("image") or s.of_kind("image_list")):
+            self.emb_ = EmbeddingFeatures(s, self.embeddings)
+            embedded = self.emb_.fit_transform(df, embed_budget, say)
         self.cats_ = {c: CategoricalEncoder().fit(df[c]) for c in s.of_kind("categorical")}
         self.text_cats_, self.tfidf_, self.svd_, self.tree_ng_ = {}, {}, {}, {}
         for c in s.of_kind("text"):
@@ -73,7 +85,7 @@ class FeaturePipeline:
             # the most frequent words also go to the trees, as their own columns
             docfreq = np.asarray((mats[:, : len(word.columns_)] > 0).sum(0)).ravel()
             self.tree_ng_[c] = np.sort(np.argsort(-docfreq, kind="stable")[: self.tree_ngrams]).astype(np.int64)
-        core, names, cats, ngrams, ng_names, tfidf_blocks = self._tree_blocks(df, fitted_tfidf)
+        core, names, cats, ngrams, ng_names, tfidf_blocks = self._tree_blocks(df, embedded[:2], fitted_tfidf)
         numeric_idx = [i for i in range(core.shape[1]) if i not in cats]
         z = _signed_log(core[:, numeric_idx])
         self.lin_idx_ = np.array(numeric_idx, dtype=np.int64)
@@ -81,17 +93,18 @@ class FeaturePipeline:
         filled = np.where(np.isnan(z), self.lin_median_, z)
         self.lin_mean_, self.lin_std_ = filled.mean(0), filled.std(0) + 1e-6
         self.lin_missing_ = np.flatnonzero(np.isnan(z).any(0)).astype(np.int64)
-        return self._assemble(core, names, cats, ngrams, ng_names, tfidf_blocks)
+        return self._assemble(core, names, cats, ngrams, ng_names, tfidf_blocks, embedded[2])
 
     def transform(self, df: pd.DataFrame) -> FeatureSet:
-        return self._assemble(*self._tree_blocks(df))
+        embedded = self.emb_.transform(df) if self.emb_ is not None else (np.zeros((len(df), 0), np.float32), [], {})
+        return self._assemble(*self._tree_blocks(df, embedded[:2]), embedded[2])
 
     # ---- shared by fit and predict ---------------------------------------------------------
     def _tfidf(self, col: str, texts: pd.Series) -> sp.csr_matrix:
         word, char = self.tfidf_[col]
         return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
 
-    def _tree_blocks(self, df: pd.DataFrame, fitted_tfidf: dict | None = None):
+    def _tree_blocks(self, df: pd.DataFrame, embedded, fitted_tfidf: dict | None = None):
         s, blocks, names, cats, ngrams, ng_names, tfidf_blocks = self.schema, [], [], [], [], [], []
 
         def add(arr, cols, categorical=False):
@@ -111,6 +124,7 @@ class FeaturePipeline:
             add(df[c].notna().to_numpy(), [f"{c}.present"])
         for c in s.of_kind("image_list"):
             add(df[c].map(lambda v: len(split_list(v))).to_numpy(), [f"{c}.count"])
+        add(embedded[0], embedded[1])
         for c in s.of_kind("text"):
             add(text_stats(df[c]), [f"{c}.{n}" for n in STAT_NAMES])
             if c in self.text_cats_:
@@ -125,7 +139,7 @@ class FeaturePipeline:
         core = np.hstack(blocks) if blocks else np.zeros((len(df), 0), np.float32)
         return core, names, cats, ngrams, ng_names, tfidf_blocks
 
-    def _assemble(self, core, names, cats, ngrams, ng_names, tfidf_blocks) -> FeatureSet:
+    def _assemble(self, core, names, cats, ngrams, ng_names, tfidf_blocks, neural: dict) -> FeatureSet:
         dense = np.hstack([core] + ngrams).astype(np.float32) if ngrams else core
         z = _signed_log(core[:, self.lin_idx_])
         miss = np.isnan(z)
@@ -138,8 +152,12 @@ class FeaturePipeline:
             lin.append(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, codes[ok].astype(int))),
                                      shape=(len(codes), n_codes)))
         lin.extend(tfidf_blocks)
+        codes = np.column_stack([np.nan_to_num(core[:, i], nan=-1).astype(np.int64) + 1 for i in cats]) if cats \
+            else np.zeros((len(core), 0), np.int64)
+        neural = {"num": np.hstack([z, miss[:, self.lin_missing_]]).astype(np.float32), "cat": codes, **neural}
         return FeatureSet(dense, tuple(names) + tuple(ng_names), tuple(cats), core.shape[1],
-                          sp.hstack(lin, format="csr", dtype=np.float32))
+                          sp.hstack(lin, format="csr", dtype=np.float32), neural,
+                          tuple(self._n_codes(names[i]) for i in cats))
 
     def _n_codes(self, name: str) -> int:
         if name in self.cats_:
@@ -149,8 +167,11 @@ class FeaturePipeline:
     # ---- persistence: JSON metadata plus plain arrays ----------------------------------------
     def get_state(self):
         meta = {"max_ngrams": self.max_ngrams, "tree_ngrams": self.tree_ngrams, "svd_dims": self.svd_dims,
-                "seed": self.seed, "cats": {}, "text_cats": {}, "text": {}}
+                "seed": self.seed, "cats": {}, "text_cats": {}, "text": {}, "embeddings": None}
         arrays = {k: getattr(self, k + "_") for k in ("lin_idx", "lin_median", "lin_mean", "lin_std", "lin_missing")}
+        if self.emb_ is not None:
+            meta["embeddings"], emb_arrays = self.emb_.get_state()
+            arrays.update({f"emb/{k}": v for k, v in emb_arrays.items()})
         for c, enc in self.cats_.items():
             meta["cats"][c] = enc.get_state()[0]
         for c, enc in self.text_cats_.items():
@@ -168,6 +189,10 @@ class FeaturePipeline:
     @classmethod
     def from_state(cls, schema: Schema, meta, arrays) -> "FeaturePipeline":
         obj = cls(schema, meta["max_ngrams"], meta["tree_ngrams"], meta["svd_dims"], meta["seed"])
+        emb = meta.get("embeddings")
+        obj.emb_ = None if emb is None else EmbeddingFeatures.from_state(
+            schema, emb, {k[4:]: v for k, v in arrays.items() if k.startswith("emb/")})
+        obj.embeddings = None if obj.emb_ is None else obj.emb_.settings
         for k in ("lin_idx", "lin_median", "lin_mean", "lin_std", "lin_missing"):
             setattr(obj, k + "_", arrays[k])
         obj.cats_ = {c: CategoricalEncoder.from_state(m, {}) for c, m in meta["cats"].items()}

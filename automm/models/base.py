@@ -59,6 +59,8 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0),
     ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0),
     ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4),
+    ModelSpec("fusion_late", "fusion", "LateFusionModel", "torch", "automm[neural]", 1.0),
+    ModelSpec("fusion_early", "fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0),
 ]}
 
 

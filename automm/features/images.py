@@ -1,0 +1,109 @@
+"""Image files to normalised arrays without torchvision: PIL decoding, resizing, ImageNet
+normalisation and the training augmentations (random resized crop, horizontal flip).
+
+A missing or unreadable image never stops a fit: it becomes a blank (zero after normalisation)
+image, its row gets a missing flag, and the number of such images is reported once per call.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..schema import split_list
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def resolve(path: str, image_dir: str | Path | None) -> Path:
+    p = Path(str(path).strip())
+    if p.is_absolute() or image_dir is None:
+        return p
+    return Path(image_dir) / p
+
+
+def cell_paths(value, kind: str) -> list[str]:
+    """The image paths in one cell: one for an `image` column, any number for `image_list`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return split_list(value) if kind == "image_list" else [str(value)]
+
+
+def load_image(path: Path, size: int, rng: np.random.Generator | None = None) -> np.ndarray | None:
+    """(3, size, size) float32, normalised; None when the file is missing or corrupt.
+    With `rng`, a random resized crop (8%-100% of the area, 3/4-4/3 aspect) and a random flip."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            im = _on_white(im)
+            if rng is not None:
+                im = _random_crop(im, rng)
+                if rng.random() < 0.5:
+                    im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            else:
+                im = _center_crop(im)
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+    return ((arr - MEAN) / STD).transpose(2, 0, 1)
+
+
+def _on_white(im):
+    """RGB, with transparent pixels (sprites, logos) on white rather than on black."""
+    from PIL import Image
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, im).convert("RGB")
+    return im.convert("RGB")
+
+
+def _center_crop(im, frac: float = 0.875):
+    w, h = im.size
+    side = int(min(w, h) * frac) or min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return im.crop((left, top, left + side, top + side))
+
+
+def _random_crop(im, rng: np.random.Generator):
+    w, h = im.size
+    for _ in range(10):
+        area = w * h * rng.uniform(0.08, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            return im.crop((left, top, left + cw, top + ch))
+    return _center_crop(im, 1.0)
+
+
+class ImageBatcher:
+    """Loads the images of one column for a set of rows, pooling several images per row later:
+    returns pixels (n_images, 3, s, s), the row of each image, and a per-row missing flag."""
+
+    def __init__(self, kind: str, image_dir: str | Path | None, size: int, max_per_row: int = 4):
+        self.kind, self.image_dir, self.size, self.max_per_row = kind, image_dir, size, max_per_row
+
+    def __call__(self, values: pd.Series | np.ndarray, rng: np.random.Generator | None = None,
+                 column: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pixels, owner, bad = [], [], 0
+        missing = np.ones(len(values), dtype=bool)
+        for i, v in enumerate(np.asarray(values, dtype=object)):
+            for p in cell_paths(v, self.kind)[: self.max_per_row]:
+                arr = load_image(resolve(p, self.image_dir), self.size, rng)
+                if arr is None:
+                    bad += 1
+                    continue
+                pixels.append(arr)
+                owner.append(i)
+                missing[i] = False
+        if bad:
+            warnings.warn(f"image column {column!r}: {bad} image(s) missing or unreadable; those rows get a blank "
+                          "image and a missing flag (check the paths, or set image_dir)", stacklevel=2)
+        pix = np.stack(pixels) if pixels else np.zeros((0, 3, self.size, self.size), np.float32)
+        return pix, np.asarray(owner, dtype=np.int64), missing

@@ -1,0 +1,125 @@
+"""Text and image embeddings as features: full width for the fusion nets, reduced by PCA for the trees
+(so that image columns count for the boosted trees too).
+
+All text columns of a row are embedded together, as one document "Title: ... | Review: ...", the
+way a person would read the row. Embedding stays within a time budget; a modality that would not
+fit it (or a machine without torch) is left out with a message, and the fit goes on without it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..schema import Schema
+from .images import cell_paths, resolve
+from .text import MAX_CHARS
+
+
+@dataclass
+class EmbeddingSettings:
+    text_backbone: str = "minilm"
+    image_backbone: str = "efficientnet-lite0"
+    image_dir: str | None = None     # relative image paths are read from here (default: the current folder)
+    tree_dims: int = 16               # PCA components of each embedding offered to the trees
+    num_threads: int = 1
+
+
+def text_document(df: pd.DataFrame, columns: list[str]) -> list[str]:
+    if len(columns) == 1:
+        return df[columns[0]].astype("object").where(df[columns[0]].notna(), "").astype(str).str.slice(0, MAX_CHARS).tolist()
+    parts = [(c, df[c].astype("object").where(df[c].notna(), None)) for c in columns]
+    return [" | ".join(f"{c}: {str(v)[:MAX_CHARS]}" for c, v in zip(columns, row) if v is not None and str(v).strip())
+            for row in zip(*(p for _, p in parts))]
+
+
+def image_paths(df: pd.DataFrame, column: str, kind: str, image_dir) -> np.ndarray:
+    """Each row's resolved image paths, for the models that fine-tune the CNN on the pixels."""
+    out = np.empty(len(df), dtype=object)
+    out[:] = [[str(resolve(p, image_dir)) for p in cell_paths(v, kind)] for v in df[column].to_numpy(dtype=object)]
+    return out
+
+
+class EmbeddingFeatures:
+    def __init__(self, schema: Schema, settings: EmbeddingSettings):
+        self.schema, self.settings = schema, settings
+
+    @property
+    def image_cols(self) -> list[str]:
+        return self.schema.of_kind("image") + self.schema.of_kind("image_list")
+
+    def fit_transform(self, df: pd.DataFrame, budget: float | None, say=lambda msg: None):
+        from .embeddings import BudgetExceeded, ImageEmbedder, TextEmbedder
+        s, t0 = self.settings, time.monotonic()
+        self.text_cols_, self.max_tokens_, self.images_ = self.schema.of_kind("text"), None, []
+        self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        neural, modalities = {}, (1 if self.text_cols_ else 0) + len(self.image_cols)
+        if self.text_cols_:
+            embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads)
+            try:
+                neural["text"] = embedder.embed(text_document(df, self.text_cols_),
+                                                None if budget is None else budget / modalities)
+                self.max_tokens_ = embedder.max_tokens
+                say(f"text embeddings ({s.text_backbone}, {self.max_tokens_} tokens): {time.monotonic() - t0:.1f}s")
+            except (BudgetExceeded, ImportError, OSError) as exc:
+                say(f"text embeddings left out: {exc}")
+        for c in self.image_cols:
+            left = None if budget is None else budget - (time.monotonic() - t0)
+            try:
+                emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads).embed(
+                    df[c], self.schema[c].kind, c, left)
+            except (BudgetExceeded, ImportError, OSError) as exc:
+                say(f"image embeddings of {c!r} left out: {exc}")
+                continue
+            neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
+            self.images_.append(c)
+            say(f"image embeddings of {c!r} ({s.image_backbone}; {int(miss.sum())} rows without an image)")
+        for key in [k for k in neural if not k.startswith("image_missing:")]:
+            emb = neural[key]
+            mean = emb.mean(0)
+            k = min(self.settings.tree_dims, emb.shape[0] - 1, emb.shape[1])
+            if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
+                _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
+                self.pca_[key] = (mean.astype(np.float32), vt[:k].astype(np.float32))
+        return self._finish(df, neural)
+
+    def transform(self, df: pd.DataFrame):
+        from .embeddings import ImageEmbedder, TextEmbedder
+        s, neural = self.settings, {}
+        if self.max_tokens_ is not None:
+            neural["text"] = TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads).embed(
+                text_document(df, self.text_cols_))
+        for c in self.images_:
+            emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads).embed(df[c], self.schema[c].kind, c)
+            neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
+        return self._finish(df, neural)
+
+    def _finish(self, df: pd.DataFrame, neural: dict):
+        """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning."""
+        blocks, names = [], []
+        for key, (mean, comps) in self.pca_.items():
+            blocks.append((neural[key] - mean) @ comps.T)
+            names += [f"{key}.emb{i}" for i in range(comps.shape[0])]
+        if self.text_cols_:
+            neural["raw_text"] = np.array(text_document(df, self.text_cols_), dtype=object)
+        for c in self.image_cols:
+            neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, self.settings.image_dir)
+        tree = np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(df), 0), np.float32)
+        return tree, names, neural
+
+    def get_state(self):
+        meta = {"settings": asdict(self.settings), "text_cols": self.text_cols_, "max_tokens": self.max_tokens_,
+                "images": self.images_, "pca": list(self.pca_)}
+        arrays = {}
+        for i, (mean, comps) in enumerate(self.pca_.values()):
+            arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"] = mean, comps
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, schema: Schema, meta: dict, arrays: dict) -> "EmbeddingFeatures":
+        obj = cls(schema, EmbeddingSettings(**meta["settings"]))
+        obj.text_cols_, obj.max_tokens_, obj.images_ = meta["text_cols"], meta["max_tokens"], meta["images"]
+        obj.pca_ = {k: (arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"]) for i, k in enumerate(meta["pca"])}
+        return obj

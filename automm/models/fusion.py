@@ -1,0 +1,181 @@
+"""Multimodal fusion nets as registered models: late fusion ("fusion_late") and early fusion
+("fusion_early") over table columns, text and images.
+
+Frozen (the default, and the CPU mode): the text and image backbones ran once in the feature
+pipeline, and the net trains on their cached embeddings, so every fold and model shares them.
+Fine-tuned (`finetune=True`, meant for a GPU): the backbones are part of the net and train with a
+lower, layer-wise decayed learning rate on the raw text (optionally with the table columns written
+as text) and on augmented images. Saved as safetensors plus JSON; a net trained on a GPU predicts on CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from ..features import FeatureSet
+from ..features.backbones import image_backbone, require_torch, text_backbone
+from ..features.images import ImageBatcher
+from .base import Task, model_file
+from .train import TrainConfig, train
+
+NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
+              "tabular_as_text", "augment", "device")
+
+
+class FusionModel:
+    name = "fusion"
+    rounds_param = "epochs"
+    fusion = "late"
+    search_space = {"lr": (1e-4, 3e-3), "hidden": (64, 256), "dropout": (0.0, 0.4), "weight_decay": (1e-4, 1e-1)}
+
+    def __init__(self, fusion: str | None = None, finetune: bool = False, text_backbone: str = "minilm",
+                 image_backbone: str = "efficientnet-lite0", hidden: int = 128, dropout: float = 0.1,
+                 max_tokens: int = 128, tabular_as_text: bool = False, augment: bool = True, device: str = "auto",
+                 epochs: int | None = None, **train_params):
+        self.params = {"fusion": fusion or self.fusion, "finetune": finetune, "text_backbone": text_backbone,
+                       "image_backbone": image_backbone, "hidden": hidden, "dropout": dropout,
+                       "max_tokens": max_tokens, "tabular_as_text": tabular_as_text, "augment": augment,
+                       "device": device, "epochs": epochs, **train_params}
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(train_params) - known
+        if unknown:
+            raise ValueError(f"unknown {self.name} parameters {sorted(unknown)}; known: {sorted(set(NET_PARAMS) | known)}")
+        self.info: dict = {}
+
+    # ---- building ----------------------------------------------------------------------------
+    def _dims(self, X: FeatureSet) -> dict:
+        nv, finetune = X.neural, self.params["finetune"]
+        if nv is None:
+            raise ValueError("the fusion nets need the neural view of the features")
+        images = [k.split(":", 1)[1] for k in nv if k.startswith("paths:" if finetune else "image:")]
+        has_text = "raw_text" in nv if finetune else "text" in nv
+        return {"n_num": nv["num"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text, "images": images}
+
+    def _build(self, dims: dict, n_out: int):
+        from .nets import FusionNet
+        p = self.params
+        text_model, image_models, text_dim, image_dims = None, {}, 0, {}
+        if dims["text"]:
+            if p["finetune"]:
+                self._text_bb = text_backbone(p["text_backbone"])
+                text_model, text_dim = self._text_bb.model.train(), self._text_bb.hidden
+            else:
+                text_dim = dims["text_dim"]
+        for c in dims["images"]:
+            if p["finetune"]:
+                bb = image_backbone(p["image_backbone"])
+                image_models[c], image_dims[c], self._image_size = bb.model, bb.hidden, bb.image_size
+            else:
+                image_dims[c] = dims["image_dims"][c]
+        return FusionNet(p["fusion"], dims["n_num"], dims["cat_cards"], text_dim, image_dims, n_out,
+                         p["hidden"], p["dropout"], text_model, image_models)
+
+    def _device(self):
+        torch = require_torch()
+        want = self.params["device"]
+        return torch.device("cuda" if want == "auto" and torch.cuda.is_available() else
+                            "cpu" if want == "auto" else want)
+
+    # ---- batches -----------------------------------------------------------------------------
+    def _inputs(self, X: FeatureSet, idx: np.ndarray, rng: np.random.Generator | None) -> dict:
+        torch, nv, dev = require_torch(), X.neural, self._device_
+        b = {"num": torch.from_numpy(nv["num"][idx]).to(dev), "cat": torch.from_numpy(nv["cat"][idx]).to(dev)}
+        if self.dims_["text"] and not self.params["finetune"]:
+            b["text"] = torch.from_numpy(nv["text"][idx]).to(dev)
+        elif self.dims_["text"]:
+            texts = list(nv["raw_text"][idx])
+            if self.params["tabular_as_text"] and "table_text" in nv:
+                texts = [f"{t} | {s}" for t, s in zip(nv["table_text"][idx], texts)]
+            tok = self._text_bb.tokenizer(texts, padding=True, truncation=True, max_length=min(self.params["max_tokens"], self._text_bb.max_tokens),
+                                          return_tensors="pt")
+            b["input_ids"], b["attention_mask"] = tok["input_ids"].to(dev), tok["attention_mask"].to(dev)
+        for c in self.dims_["images"]:
+            if self.params["finetune"]:
+                pix, owner, miss = ImageBatcher("image_list", None, self._image_size)(
+                    nv[f"paths:{c}"][idx], rng if self.params["augment"] else None, column=c)
+                b[f"pixels:{c}"], b[f"owner:{c}"] = torch.from_numpy(pix).to(dev), torch.from_numpy(owner).to(dev)
+                b[f"image_missing:{c}"] = torch.from_numpy(miss.astype(np.float32)).to(dev)
+            else:
+                b[f"image:{c}"] = torch.from_numpy(nv[f"image:{c}"][idx]).to(dev)
+                b[f"image_missing:{c}"] = torch.from_numpy(nv[f"image_missing:{c}"][idx]).to(dev)
+        return b
+
+    # ---- the model protocol --------------------------------------------------------------------
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float):
+        torch = require_torch()
+        torch.manual_seed(task.seed)
+        torch.set_num_threads(task.num_threads)
+        self._task, self._device_ = task, self._device()
+        self.dims_ = self._dims(X)
+        if self.dims_["text"] and not self.params["finetune"]:
+            self.dims_["text_dim"] = X.neural["text"].shape[1]
+        self.dims_["image_dims"] = {c: X.neural[f"image:{c}"].shape[1] for c in self.dims_["images"]
+                                    if not self.params["finetune"]}
+        regression = task.problem_type == "regression"
+        self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if regression else (0.0, 1.0)
+        target = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32) if regression \
+            else torch.tensor(y, dtype=torch.long)
+        self.net_ = self._build(self.dims_, task.n_outputs).to(self._device_)
+        loss_fn = torch.nn.functional.mse_loss if regression else torch.nn.functional.cross_entropy
+        rng = np.random.default_rng(task.seed)
+
+        def batches(epoch: int, size: int):
+            order = rng.permutation(len(X))
+            for s in range(0, len(order), size):
+                idx = np.sort(order[s:s + size])
+                t = target[idx].to(self._device_)
+                yield self._inputs(X, idx, rng), (t.view(-1, 1) if regression else t)
+
+        def evaluate() -> float:
+            return -task.metric.error(y_val, self.predict(X_val))
+
+        cfg = TrainConfig(**{k: v for k, v in self.params.items() if k in {f.name for f in fields(TrainConfig)}})
+        backbones = ("text_model", "image_models") if self.params["finetune"] else ()
+        self.info = train(self.net_, loss_fn, batches, len(X), evaluate if X_val is not None else None, cfg,
+                          deadline, self._device_, backbones, self.params["epochs"])
+        self.info["tuned"] = {k: v for k, v in self.params.items() if k != "epochs"}  # what a refit reuses
+        self.info["dims"] = self.dims_
+        self.info["target"] = [self.y_mean_, self.y_std_]
+        return self
+
+    def predict(self, X: FeatureSet, batch: int = 512) -> np.ndarray:
+        torch = require_torch()
+        self.net_.eval()
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(X), batch):
+                outs.append(self.net_(self._inputs(X, np.arange(s, min(s + batch, len(X))), None)).float().cpu())
+        out = torch.cat(outs) if outs else torch.zeros(0, self._task.n_outputs)
+        if self._task.problem_type == "regression":
+            return (out.numpy().astype(np.float64) * self.y_std_ + self.y_mean_).reshape(-1, 1)
+        return torch.softmax(out, 1).numpy().astype(np.float64)
+
+    def save(self, prefix: Path) -> list[str]:
+        from safetensors.torch import save_file
+        path = model_file(prefix, ".safetensors")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(path))
+        self.info["params"] = dict(self.params)
+        return [path.name]
+
+    @classmethod
+    def load(cls, prefix: Path, info: dict, task: Task):
+        from safetensors.torch import load_file
+        obj = cls(**info["params"])
+        obj._task, obj.info, obj.dims_ = task, info, info["dims"]
+        obj.y_mean_, obj.y_std_ = info["target"]
+        obj._device_ = obj._device()
+        obj.net_ = obj._build(obj.dims_, task.n_outputs)
+        obj.net_.load_state_dict(load_file(str(model_file(prefix, ".safetensors"))))
+        obj.net_.to(obj._device_).eval()
+        return obj
+
+
+class LateFusionModel(FusionModel):
+    name, fusion = "fusion_late", "late"
+
+
+class EarlyFusionModel(FusionModel):
+    name, fusion = "fusion_early", "early"

@@ -1,0 +1,166 @@
+"""The neural half: image loading, embeddings and their cache, the fusion nets (late and early,
+frozen and fine-tuned), the training loop's deadline and learning rates, save and load."""
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the neural tests need the neural extra: pip install -e '.[test]'")
+
+from automm import MultimodalPredictor  # noqa: E402
+from automm.features import FeaturePipeline  # noqa: E402
+from automm.features.embeddings import BudgetExceeded, TextEmbedder  # noqa: E402
+from automm.features.images import ImageBatcher, load_image  # noqa: E402
+from automm.features.multimodal import EmbeddingSettings  # noqa: E402
+from automm.metrics import get_metric  # noqa: E402
+from automm.models.base import Task, model_class  # noqa: E402
+from automm.schema import detect_schema  # noqa: E402
+
+from .neural_fixtures import image_table, register_tiny  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("neural")
+    register_tiny(folder / "tiny-text")
+    return image_table(folder), folder
+
+
+@pytest.fixture(scope="module")
+def features(table):
+    df, folder = table
+    schema = detect_schema(df, "y")
+    assert schema["photo"].kind == "image"
+    pipe = FeaturePipeline(schema, embeddings=EmbeddingSettings("tiny-text", "tiny-image", str(folder)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = pipe.fit_transform(df)
+    y = (df["y"] == "yes").to_numpy().astype(np.int64)
+    return pipe, X, y
+
+
+def test_images_blank_and_flag_missing_or_corrupt_files(table):
+    df, folder = table
+    with pytest.warns(UserWarning, match="3 image"):
+        pix, owner, missing = ImageBatcher("image", folder, 32)(df["photo"].head(10), column="photo")
+    assert pix.shape == (7, 3, 32, 32) and list(np.flatnonzero(missing)) == [3, 5, 7]
+    assert 3 not in owner and 5 not in owner
+    rng = np.random.default_rng(0)
+    crop = load_image(folder / "img" / "0.png", 16, rng)
+    assert crop.shape == (3, 16, 16) and np.isfinite(crop).all()
+
+
+def test_several_images_per_row_are_pooled(table):
+    _, folder = table
+    values = np.array(["['img/0.png', 'img/1.png']", None, "img/2.png"], dtype=object)
+    pix, owner, missing = ImageBatcher("image_list", folder, 8)(values)
+    assert list(owner) == [0, 0, 2] and list(missing) == [False, True, False]
+
+
+def test_embeddings_feed_trees_and_nets(features):
+    pipe, X, y = features
+    assert X.neural["text"].shape == (len(y), 16)
+    assert X.neural["image:photo"].shape == (len(y), 8)
+    assert X.neural["image_missing:photo"][[3, 5, 7]].tolist() == [1, 1, 1]
+    assert any(n.startswith("image:photo.emb") for n in X.names) and any(n.startswith("text.emb") for n in X.names)
+
+
+def test_text_embeddings_are_cached_and_budgeted(table, monkeypatch):
+    texts = ["excellent item", "awful product", "the price was great"]
+    first = TextEmbedder("tiny-text", max_tokens=16).embed(texts)
+    again = TextEmbedder("tiny-text", max_tokens=16)
+    monkeypatch.setattr(again, "_run", lambda t: pytest.fail("recomputed a cached embedding"))
+    np.testing.assert_array_equal(again.embed(texts), first)
+    with pytest.raises(BudgetExceeded):
+        TextEmbedder("tiny-text").embed([f"text number {i} " * 30 for i in range(300)], budget=1e-6)
+
+
+def _task(n_classes=2, metric="roc_auc"):
+    return Task("binary", n_classes, get_metric(metric, "binary"), seed=0, num_threads=1)
+
+
+@pytest.mark.parametrize("kind", ["fusion_late", "fusion_early"])
+@pytest.mark.parametrize("finetune", [False, True])
+def test_fusion_nets_train_and_predict(features, kind, finetune):
+    _, X, y = features
+    tr, va = np.arange(0, 120), np.arange(120, len(y))
+    params = {"finetune": finetune, "text_backbone": "tiny-text", "image_backbone": "tiny-image", "max_epochs": 3,
+              "batch_size": 32}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = model_class(kind)(**params).fit(X.rows(tr), y[tr], X.rows(va), y[va], _task(), time.monotonic() + 60)
+        proba = model.predict(X.rows(va))
+    assert proba.shape == (len(va), 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    assert 1 <= model.info["iterations"] <= 3
+
+
+def test_frozen_late_fusion_learns_from_images(features):
+    """The label is in each photo's colour (and in the text): the net must beat chance clearly."""
+    _, X, y = features
+    tr, va = np.arange(0, 120), np.arange(120, len(y))
+    model = model_class("fusion_late")(max_epochs=40, lr=3e-3).fit(X.rows(tr), y[tr], X.rows(va), y[va], _task(),
+                                                                    time.monotonic() + 60)
+    assert _task().metric.score(y[va], model.predict(X.rows(va))) > 0.8
+
+
+def test_deadline_stops_training_and_keeps_a_model(features):
+    _, X, y = features
+    model = model_class("fusion_early")(max_epochs=1000, batch_size=8)
+    t0 = time.monotonic()
+    model.fit(X.rows(np.arange(120)), y[:120], X.rows(np.arange(120, 160)), y[120:], _task(), time.monotonic() + 1.0)
+    assert time.monotonic() - t0 < 5 and model.info["hit_deadline"] and model.info["planned_epochs"] < 1000
+    assert model.predict(X.rows(np.arange(5))).shape == (5, 2)
+
+
+def test_layerwise_learning_rates_decay_towards_the_input():
+    import torch
+    from automm.models.train import TrainConfig, param_groups
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.text_model = torch.nn.ModuleDict({"embeddings": torch.nn.Linear(2, 2), "layer": torch.nn.ModuleList(
+                [torch.nn.Linear(2, 2) for _ in range(3)])})
+            self.head = torch.nn.Linear(2, 1)
+
+    net, cfg = Net(), TrainConfig(lr=1e-2, backbone_lr=1e-3, layer_decay=0.5)
+    groups = param_groups(net, cfg, ("text_model",))
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    lrs = [lr_of[id(net.text_model["layer"][i].weight)] for i in range(3)]
+    assert lrs == pytest.approx([2.5e-4, 5e-4, 1e-3])
+    assert lr_of[id(net.text_model["embeddings"].weight)] == pytest.approx(1.25e-4)
+    assert lr_of[id(net.head.weight)] == 1e-2
+
+
+def test_predictor_with_fusion_nets_saves_and_loads(table, tmp_path):
+    df, folder = table
+    train, test = df.iloc[:130], df.iloc[130:]
+    p = MultimodalPredictor("y", image_dir=str(folder), text_backbone="tiny-text", image_backbone="tiny-image",
+                            verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p.fit(train, presets="medium", num_bag_folds=2, time_limit=120,
+              hyperparameters={"lightgbm": {}, "fusion_late": {"max_epochs": 5}, "fusion_early": {"max_epochs": 3}})
+        board = p.leaderboard(test)
+        p.save(tmp_path / "m")
+        q = MultimodalPredictor.load(tmp_path / "m")
+        expected, got = p.predict_proba(test), q.predict_proba(test)
+    assert {"fusion_late_L1", "fusion_early_L1"} <= set(board.model)
+    assert board.score_test.notna().all()
+    assert list((tmp_path / "m" / "models").glob("fusion_late_L1.fold*.safetensors"))
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=1e-6)
+    # refit on all rows keeps the nets' settings (backbones, frozen or not) from the bagged fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q.refit_full(train)
+        assert q.predict_proba(test).shape == (len(test), 2)
+
+
+def test_missing_torch_says_what_to_install(monkeypatch):
+    import sys
+    from automm.features.backbones import require_torch
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r"automm\[neural\]"):
+        require_torch()
