@@ -49,12 +49,13 @@ def test_model_fits_predicts_saves_and_loads(name, data, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(REGISTRY) if n != "linear"])
-def test_boosting_models_stop_at_their_deadline(name):
+def test_iterative_models_stop_at_their_deadline(name):
     X, y, task = prepared("binary")
     tr, va = np.arange(300), np.arange(300, 400)
     # an early-stopping patience it can never reach: only the deadline can stop it
     params = {"lightgbm": {"learning_rate": 1e-5}, "xgboost": {"eta": 1e-5},
-              "catboost": {"learning_rate": 1e-5}}[name]
+              "catboost": {"learning_rate": 1e-5}, "fusion_late": {"max_epochs": 10**6, "patience": 10**6},
+              "fusion_early": {"max_epochs": 10**6, "patience": 10**6}}[name]
     start = time.monotonic()
     model = model_class(name)(**params).fit(X.rows(tr), y[tr], X.rows(va), y[va], task, start + 1.5)
     assert time.monotonic() - start < 6
