@@ -164,3 +164,26 @@ def test_missing_torch_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"automm\[neural\]"):
         require_torch()
+
+
+def test_top_layers_fine_tune_on_the_table_written_as_text(features):
+    _, X, y = features
+    assert X.neural["table_text"][0].startswith("x: ")
+    model = model_class("fusion_late")(finetune=True, finetune_layers=1, tabular_as_text=True,
+                                       text_backbone="tiny-text", image_backbone="tiny-image", max_epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X.rows(np.arange(100)), y[:100], X.rows(np.arange(100, 160)), y[100:], _task(), time.monotonic() + 60)
+    trainable = {n.split(".")[2] for n, p in model.net_.text_model.named_parameters()
+                 if p.requires_grad and n.startswith("encoder.layer.")}
+    assert trainable == {"1"}  # of layers 0 and 1, only the top one
+    assert not any(p.requires_grad for n, p in model.net_.text_model.named_parameters() if "embeddings" in n)
+    assert model.predict(X.rows(np.arange(100, 160))).shape == (60, 2)
+
+
+def test_same_seed_same_net(features):
+    _, X, y = features
+    tr, va = np.arange(120), np.arange(120, 160)
+    preds = [model_class("fusion_early")(max_epochs=3).fit(X.rows(tr), y[tr], X.rows(va), y[va], _task(),
+                                                           time.monotonic() + 60).predict(X.rows(va)) for _ in range(2)]
+    np.testing.assert_array_equal(preds[0], preds[1])

@@ -17,7 +17,7 @@ FAST = {"linear": {}, "lightgbm": {}}
 def stacked(binary_df):
     """A bagged, stacked fit with every model type: what save/load must reproduce."""
     train, test = split(binary_df)
-    p = MultimodalPredictor(label="y", verbosity=0).fit(train, presets="best", time_limit=60, num_bag_folds=3)
+    p = MultimodalPredictor(label="y", verbosity=0).fit(train, presets="best", time_limit=40, num_bag_folds=3)
     return p, test
 
 
@@ -108,7 +108,7 @@ def test_text_carries_signal_the_model_uses(binary_df):
 @pytest.mark.parametrize("fixture,metric", [("multiclass_df", "accuracy"), ("regression_df", "r2")])
 def test_multiclass_and_regression(fixture, metric, request):
     train, test = split(request.getfixturevalue(fixture))
-    p = MultimodalPredictor("y", eval_metric=metric, verbosity=0).fit(train, presets="medium", time_limit=40,
+    p = MultimodalPredictor("y", eval_metric=metric, verbosity=0).fit(train, presets="medium", time_limit=20,
                                                                       num_bag_folds=3)
     score = p.evaluate(test)[metric]
     assert score > (0.6 if metric == "accuracy" else 0.5)
@@ -173,7 +173,7 @@ def test_failing_model_is_left_out(binary_df, monkeypatch):
 
 def test_refit_full_trains_one_model_per_bag_and_keeps_the_original(binary_df, tmp_path):
     train, test = split(binary_df)
-    p = MultimodalPredictor("y", verbosity=0).fit(train, presets="best", time_limit=60, num_bag_folds=3)
+    p = MultimodalPredictor("y", verbosity=0).fit(train, presets="best", time_limit=30, num_bag_folds=3)
     bagged = p.predict_proba(test)
     p.refit_full()
     assert p.inference_ == "refit" and p.models_full_
@@ -222,3 +222,11 @@ def test_polars_frames_are_accepted(binary_df):
     p = MultimodalPredictor("y", verbosity=0).fit(pl.from_pandas(train), presets="fast", hyperparameters=FAST)
     assert (p.predict(pl.from_pandas(test)).to_numpy() == p.predict(test).to_numpy()).all()
     assert p.evaluate(pl.from_pandas(test))["roc_auc"] > 0.8
+
+
+def test_best_preset_stacks_the_fusion_nets_on_text_embeddings(stacked):
+    p, test = stacked
+    kinds = {b.kind for b in p.models_ if b.layer == 1}
+    assert {"fusion_late", "fusion_early"} <= kinds
+    assert p.pipeline_.emb_.max_tokens_ is not None  # the default text backbone (MiniLM) embedded the reviews
+    assert any(n.startswith("text.emb") for n in p.pipeline_.transform(test).names)

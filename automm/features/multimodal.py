@@ -104,6 +104,10 @@ class EmbeddingFeatures:
             names += [f"{key}.emb{i}" for i in range(comps.shape[0])]
         if self.text_cols_:
             neural["raw_text"] = np.array(text_document(df, self.text_cols_), dtype=object)
+        table_cols = self.schema.of_kind("numeric") + self.schema.of_kind("categorical")
+        if table_cols:  # the table written as text, for a fine-tuned text backbone to read (tabular_as_text)
+            neural["table_text"] = np.array(text_document(df, table_cols) if len(table_cols) > 1 else
+                                            [f"{table_cols[0]}: {v}" for v in text_document(df, table_cols)], dtype=object)
         for c in self.image_cols:
             neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, self.settings.image_dir)
         tree = np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(df), 0), np.float32)

@@ -21,7 +21,7 @@ from .base import Task, model_file
 from .train import TrainConfig, train
 
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
-              "tabular_as_text", "augment", "device")
+              "tabular_as_text", "augment", "device", "finetune_layers")
 
 
 class FusionModel:
@@ -33,11 +33,13 @@ class FusionModel:
     def __init__(self, fusion: str | None = None, finetune: bool = False, text_backbone: str = "minilm",
                  image_backbone: str = "efficientnet-lite0", hidden: int = 128, dropout: float = 0.1,
                  max_tokens: int = 128, tabular_as_text: bool = False, augment: bool = True, device: str = "auto",
-                 epochs: int | None = None, **train_params):
+                 finetune_layers: int | None = None, epochs: int | None = None, **train_params):
+        """finetune_layers: with finetune, train only the text backbone's top k layers (None: all);
+        cheaper on a CPU. Training settings (lr, batch_size, max_epochs, ...) are TrainConfig's."""
         self.params = {"fusion": fusion or self.fusion, "finetune": finetune, "text_backbone": text_backbone,
                        "image_backbone": image_backbone, "hidden": hidden, "dropout": dropout,
                        "max_tokens": max_tokens, "tabular_as_text": tabular_as_text, "augment": augment,
-                       "device": device, "epochs": epochs, **train_params}
+                       "device": device, "finetune_layers": finetune_layers, "epochs": epochs, **train_params}
         known = {f.name for f in fields(TrainConfig)}
         unknown = set(train_params) - known
         if unknown:
@@ -50,7 +52,8 @@ class FusionModel:
         if nv is None:
             raise ValueError("the fusion nets need the neural view of the features")
         images = [k.split(":", 1)[1] for k in nv if k.startswith("paths:" if finetune else "image:")]
-        has_text = "raw_text" in nv if finetune else "text" in nv
+        has_text = ("raw_text" in nv or (self.params["tabular_as_text"] and "table_text" in nv)) if finetune \
+            else "text" in nv
         return {"n_num": nv["num"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text, "images": images}
 
     def _build(self, dims: dict, n_out: int):
@@ -61,6 +64,8 @@ class FusionModel:
             if p["finetune"]:
                 self._text_bb = text_backbone(p["text_backbone"])
                 text_model, text_dim = self._text_bb.model.train(), self._text_bb.hidden
+                if p["finetune_layers"] is not None:
+                    _freeze_below_top(text_model, p["finetune_layers"])
             else:
                 text_dim = dims["text_dim"]
         for c in dims["images"]:
@@ -85,9 +90,9 @@ class FusionModel:
         if self.dims_["text"] and not self.params["finetune"]:
             b["text"] = torch.from_numpy(nv["text"][idx]).to(dev)
         elif self.dims_["text"]:
-            texts = list(nv["raw_text"][idx])
-            if self.params["tabular_as_text"] and "table_text" in nv:
-                texts = [f"{t} | {s}" for t, s in zip(nv["table_text"][idx], texts)]
+            parts = [nv[k][idx] for k in ("table_text", "raw_text") if k in nv and
+                     (k == "raw_text" or self.params["tabular_as_text"])]
+            texts = [" | ".join(p) for p in zip(*parts)]
             tok = self._text_bb.tokenizer(texts, padding=True, truncation=True, max_length=min(self.params["max_tokens"], self._text_bb.max_tokens),
                                           return_tensors="pt")
             b["input_ids"], b["attention_mask"] = tok["input_ids"].to(dev), tok["attention_mask"].to(dev)
@@ -171,6 +176,14 @@ class FusionModel:
         obj.net_.load_state_dict(load_file(str(model_file(prefix, ".safetensors"))))
         obj.net_.to(obj._device_).eval()
         return obj
+
+
+def _freeze_below_top(model, k: int) -> None:
+    from .train import layer_of
+    layers = [layer_of(n) for n, _ in model.named_parameters()]
+    top = max([i for i in layers if i is not None], default=0)
+    for (name, param), layer in zip(model.named_parameters(), layers):
+        param.requires_grad = layer is not None and layer > top - k
 
 
 class LateFusionModel(FusionModel):

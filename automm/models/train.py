@@ -44,7 +44,7 @@ def param_groups(net: torch.nn.Module, cfg: TrainConfig, backbones: tuple[str, .
         prefix = next((p for p in backbones if name.startswith(p + ".")), None)
         lr = cfg.lr
         if prefix is not None:
-            layer = _layer_of(name)
+            layer = layer_of(name)
             if layer is not None:
                 below_top = depth[prefix] - layer
             elif "embed" in name or "stem" in name:
@@ -57,13 +57,13 @@ def param_groups(net: torch.nn.Module, cfg: TrainConfig, backbones: tuple[str, .
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
 
 
-def _layer_of(name: str) -> int | None:
+def layer_of(name: str) -> int | None:
     m = re.search(r"(?:layer|layers|_blocks|blocks)\.(\d+)\.", name)
     return int(m.group(1)) if m else None
 
 
 def _max_layer(net: torch.nn.Module, prefix: str) -> int:
-    found = [_layer_of(n) for n, _ in net.named_parameters() if n.startswith(prefix + ".")]
+    found = [layer_of(n) for n, _ in net.named_parameters() if n.startswith(prefix + ".")]
     return max([f for f in found if f is not None], default=0)
 
 
