@@ -419,6 +419,7 @@ class MultimodalPredictor:
                 "fit_time": self.fit_time_, "schema": self.schema_.to_dict()["columns"], "inference": self.inference_,
                 "predict_rows_per_s": self.predict_rows_per_s_,
                 "refit_models": [b.name + FULL for b in self.models_full_],
+                "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name]}
                            for b in self.models_}}
 

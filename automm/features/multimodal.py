@@ -88,11 +88,15 @@ class EmbeddingFeatures:
     def transform(self, df: pd.DataFrame):
         from .embeddings import ImageEmbedder, TextEmbedder
         s, neural = self.settings, {}
+        if not hasattr(self, "_embedders"):  # loaded once, so that small predict calls stay fast
+            self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads),
+                               "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads)}
         if self.max_tokens_ is not None:
-            neural["text"] = TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads).embed(
-                text_document(df, self.text_cols_))
+            neural["text"] = self._embedders["text"].embed(text_document(df, self.text_cols_))
+        image = self._embedders["image"]
+        image.image_dir = s.image_dir
         for c in self.images_:
-            emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads).embed(df[c], self.schema[c].kind, c)
+            emb, miss = image.embed(df[c], self.schema[c].kind, c)
             neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
         return self._finish(df, neural)
 

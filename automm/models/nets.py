@@ -91,7 +91,7 @@ class FusionNet(nn.Module):
         return out
 
     def forward(self, b: dict) -> torch.Tensor:
-        n = next(v for k, v in b.items() if not k.startswith(("pixels:", "owner:"))).shape[0]
+        n = b["num"].shape[0]
         text, tokens = self._text(b) if self.text_proj is not None else (None, None)
         images = self._images(b, n)
         cats = [emb(b["cat"][:, i]) for i, emb in enumerate(self.cat_emb)]
