@@ -85,3 +85,31 @@ def test_refit_then_fast_submission(files, tmp_path, capsys):
                  "--id-column", "id", "--out", str(tmp_path / "sub.csv")]) == 0
     sub = pd.read_csv(tmp_path / "sub.csv")
     assert list(sub.columns) == ["id", "no", "yes"] and len(sub) == len(test)
+
+
+def test_image_paths_start_from_each_csv_folder(tmp_path):
+    """Fit on a CSV beside its images, predict on a copy kept in another folder with its own images."""
+    import shutil
+    import warnings
+
+    pytest.importorskip("torch")
+    from .neural_fixtures import image_table, register_tiny
+    register_tiny(tmp_path / "tiny-text")
+    df = image_table(tmp_path / "a")
+    df.iloc[:130].to_csv(tmp_path / "a" / "train.csv", index=False)
+    shutil.copytree(tmp_path / "a" / "img", tmp_path / "b" / "img")
+    df.iloc[130:].to_csv(tmp_path / "b" / "test.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["fit", "--train", str(tmp_path / "a" / "train.csv"), "--label", "y", "--out", str(tmp_path / "m"),
+                     "--presets", "medium", "--time-limit", "40", "--verbosity", "0", "--text-backbone", "tiny-text",
+                     "--image-backbone", "tiny-image"]) == 0
+    shutil.rmtree(tmp_path / "a" / "img")  # predicting must read the images next to the test CSV
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["predict", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "b" / "test.csv"),
+                     "--out", str(tmp_path / "pred.csv")])
+    assert code == 0 and len(pd.read_csv(tmp_path / "pred.csv")) == 30
+    assert not [w for w in caught if "image" in str(w.message)]  # every test image was found
+    info = json.loads((tmp_path / "m" / "automm.json").read_text())
+    assert info["features"]["embeddings"]["images"] == ["photo"]

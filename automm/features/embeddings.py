@@ -134,7 +134,7 @@ class TextEmbedder:
             return 128
         bb = self._load()
         counted = texts[:20_000]  # the lengths of up to 20k rows stand for all of them
-        lengths = np.array([len(x) for x in bb.tokenizer(counted, truncation=False)["input_ids"]])
+        lengths = np.array([len(x) for x in bb.tokenizer(counted, truncation=False, verbose=False)["input_ids"]])
         scale = len(texts) / len(counted)
         sample = np.random.default_rng(0).choice(len(texts), size=min(BATCH, len(texts)), replace=False)
         self.max_tokens = 128
