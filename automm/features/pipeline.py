@@ -64,7 +64,7 @@ class FeaturePipeline:
         """embed_budget: seconds the embeddings may take (None: no limit)."""
         s, fitted_tfidf = self.schema, {}
         self.emb_ = None
-        embedded = (np.zeros((len(df), 0), np.float32), [], {})
+        embedded = _no_embeddings(len(df))
         if self.embeddings is not None and (s.of_kind("text") or s.of_kind("image") or s.of_kind("image_list")):
             self.emb_ = EmbeddingFeatures(s, self.embeddings)
             embedded = self.emb_.fit_transform(df, embed_budget, say)
@@ -96,7 +96,7 @@ class FeaturePipeline:
         return self._assemble(core, names, cats, ngrams, ng_names, tfidf_blocks, embedded[2])
 
     def transform(self, df: pd.DataFrame) -> FeatureSet:
-        embedded = self.emb_.transform(df) if self.emb_ is not None else (np.zeros((len(df), 0), np.float32), [], {})
+        embedded = self.emb_.transform(df) if self.emb_ is not None else _no_embeddings(len(df))
         return self._assemble(*self._tree_blocks(df, embedded[:2]), embedded[2])
 
     # ---- shared by fit and predict ---------------------------------------------------------
@@ -212,3 +212,8 @@ class FeaturePipeline:
 def _signed_log(x: np.ndarray) -> np.ndarray:
     """Tames heavy tails (vote counts, revenues) so one scale suits a linear model."""
     return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _no_embeddings(n: int):
+    """What EmbeddingFeatures gives when there is nothing to embed: no tree columns, no neural inputs."""
+    return np.zeros((n, 0), np.float32), [], {}
