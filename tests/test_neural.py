@@ -187,3 +187,15 @@ def test_same_seed_same_net(features):
     preds = [model_class("fusion_early")(max_epochs=3).fit(X.rows(tr), y[tr], X.rows(va), y[va], _task(),
                                                            time.monotonic() + 60).predict(X.rows(va)) for _ in range(2)]
     np.testing.assert_array_equal(preds[0], preds[1])
+
+
+def test_image_embedder_warns_once_per_column_and_caches(table, monkeypatch):
+    from automm.features.embeddings import ImageEmbedder
+    df, folder = table
+    monkeypatch.setenv("AUTOMM_EMBEDDING_CACHE", str(folder / "fresh-cache"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        emb, missing = ImageEmbedder("tiny-image", str(folder)).embed(df["photo"], "image", "photo")
+    messages = [str(w.message) for w in caught if "image column" in str(w.message)]
+    assert len(messages) == 1 and "3 image(s)" in messages[0]  # 160 rows, 5 batches, one warning
+    assert missing.sum() == 3 and len(list((folder / "fresh-cache").glob("*.npz"))) == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .backbones import image_backbone, require_torch, text_backbone
-from .images import ImageBatcher
+from .images import ImageBatcher, cell_paths, resolve
 
 TOKEN_LIMITS = (256, 128, 96, 64, 48, 32)
 BATCH = 64
@@ -57,9 +57,14 @@ class EmbeddingCache:
         return todo, found
 
     def add(self, keys: list[bytes], vecs: np.ndarray) -> None:
-        if self.file is None or not len(keys):
-            return
         self.store.update(zip(keys, vecs.astype(np.float16)))
+        self.dirty = True
+
+    def flush(self) -> None:
+        """One write per embedding call, however many batches it added (not one per batch)."""
+        if self.file is None or not getattr(self, "dirty", False):
+            return
+        self.dirty = False
         self.file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_name(f"{self.file.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(list(self.store), dtype="S20"), vecs=np.stack(list(self.store.values())))
@@ -110,6 +115,7 @@ class TextEmbedder:
             vecs = self._run([texts[i] for i in todo])
             out[todo] = vecs
             cache.add([keys[i] for i in todo], vecs)
+            cache.flush()
         return out
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -170,6 +176,15 @@ class ImageEmbedder:
         values = np.asarray(values, dtype=object)
         cache = EmbeddingCache(f"image-{_sha1(self.backbone).hex()[:10]}-{bb.image_size}")
         out, missing = np.zeros((len(values), bb.hidden), np.float32), np.ones(len(values), bool)
+        try:
+            self._embed_chunks(values, kind, column, budget, batcher, cache, out, missing)
+        finally:  # what was embedded before the budget ran out is kept for the next fit
+            cache.flush()
+        batcher.report_bad(column, batcher.bad)
+        return out, missing
+
+    def _embed_chunks(self, values, kind, column, budget, batcher, cache, out, missing) -> None:
+        torch, bb = require_torch(), self._bb
         t0, step = time.monotonic(), 32
         for s in range(0, len(values), step):
             chunk = values[s:s + step]
@@ -178,7 +193,7 @@ class ImageEmbedder:
             for i, v in found.items():
                 out[s + i], missing[s + i] = v[:-1], v[-1] > 0.5
             if len(todo):
-                pix, owner, miss = batcher(chunk[todo], column=column)
+                pix, owner, miss = batcher(chunk[todo], column=column, report=False)
                 vecs = np.zeros((len(todo), bb.hidden), np.float32)
                 if len(pix):
                     with torch.inference_mode():
@@ -193,12 +208,10 @@ class ImageEmbedder:
                 if projected > budget:
                     raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take about "
                                          f"{projected:.0f}s; {budget:.0f}s were available")
-        return out, missing
 
 
 def _file_key(value, kind: str, image_dir, max_per_row: int) -> str:
     """The resolved paths with each file's size and modification time: an edited image is re-embedded."""
-    from .images import cell_paths, resolve
     parts = []
     for p in cell_paths(value, kind)[:max_per_row]:
         path = resolve(p, image_dir)

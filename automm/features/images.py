@@ -88,22 +88,29 @@ class ImageBatcher:
 
     def __init__(self, kind: str, image_dir: str | Path | None, size: int, max_per_row: int = 4):
         self.kind, self.image_dir, self.size, self.max_per_row = kind, image_dir, size, max_per_row
+        self.bad = 0  # missing or unreadable images seen so far
 
     def __call__(self, values: pd.Series | np.ndarray, rng: np.random.Generator | None = None,
-                 column: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pixels, owner, bad = [], [], 0
+                 column: str = "", report: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """report=False: count the bad images but leave the warning to `report_bad` (one per column)."""
+        pixels, owner, before = [], [], self.bad
         missing = np.ones(len(values), dtype=bool)
         for i, v in enumerate(np.asarray(values, dtype=object)):
             for p in cell_paths(v, self.kind)[: self.max_per_row]:
                 arr = load_image(resolve(p, self.image_dir), self.size, rng)
                 if arr is None:
-                    bad += 1
+                    self.bad += 1
                     continue
                 pixels.append(arr)
                 owner.append(i)
                 missing[i] = False
-        if bad:
-            warnings.warn(f"image column {column!r}: {bad} image(s) missing or unreadable; those rows get a blank "
-                          "image and a missing flag (check the paths, or set image_dir)", stacklevel=2)
+        if report:
+            self.report_bad(column, self.bad - before)
         pix = np.stack(pixels) if pixels else np.zeros((0, 3, self.size, self.size), np.float32)
         return pix, np.asarray(owner, dtype=np.int64), missing
+
+    @staticmethod
+    def report_bad(column: str, bad: int) -> None:
+        if bad:
+            warnings.warn(f"image column {column!r}: {bad} image(s) missing or unreadable; those rows get a blank "
+                          "image and a missing flag (check the paths, or set image_dir)", stacklevel=3)

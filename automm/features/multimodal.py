@@ -27,8 +27,10 @@ class EmbeddingSettings:
     num_threads: int = 1
 
 
-def text_document(df: pd.DataFrame, columns: list[str]) -> list[str]:
-    if len(columns) == 1:
+def text_document(df: pd.DataFrame, columns: list[str], labelled: bool | None = None) -> list[str]:
+    """Each row's columns as one text; "column: value" pairs unless it is a single column
+    (labelled=None) or labelled=False."""
+    if not (len(columns) > 1 if labelled is None else labelled):
         return df[columns[0]].astype("object").where(df[columns[0]].notna(), "").astype(str).str.slice(0, MAX_CHARS).tolist()
     parts = [(c, df[c].astype("object").where(df[c].notna(), None)) for c in columns]
     return [" | ".join(f"{c}: {str(v)[:MAX_CHARS]}" for c, v in zip(columns, row) if v is not None and str(v).strip())
@@ -110,8 +112,7 @@ class EmbeddingFeatures:
             neural["raw_text"] = np.array(text_document(df, self.text_cols_), dtype=object)
         table_cols = self.schema.of_kind("numeric") + self.schema.of_kind("categorical")
         if table_cols:  # the table written as text, for a fine-tuned text backbone to read (tabular_as_text)
-            neural["table_text"] = np.array(text_document(df, table_cols) if len(table_cols) > 1 else
-                                            [f"{table_cols[0]}: {v}" for v in text_document(df, table_cols)], dtype=object)
+            neural["table_text"] = np.array(text_document(df, table_cols, labelled=True), dtype=object)
         for c in self.image_cols:
             neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, self.settings.image_dir)
         tree = np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(df), 0), np.float32)
