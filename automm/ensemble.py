@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +9,8 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from .features import FeatureSet
 from .models.base import REGISTRY, Task, model_class, time_left
+from .parallel import FoldJob, InlineExecutor, LayerData
+from .search import TuneSettings, split_params, study_name
 from .progress import Progress
 
 MIN_FOLD_SECONDS = 0.5
@@ -48,47 +49,169 @@ def covered(folds) -> np.ndarray:
     return np.unique(np.concatenate([va for _, va in folds]))
 
 
+@dataclass
+class _Run:
+    """One model type's way through the folds of a layer."""
+    bag: BaggedModel
+    spec: object
+    params: dict
+    deadline: float
+    shares: list
+    next_fold: int = 0
+    done: dict = field(default_factory=dict)  # fold -> fitted model
+    retry: list = field(default_factory=list)  # folds to run again alone, after their worker died
+    searching: bool = False
+    failed: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
-              progress: Progress, params: dict | None = None) -> list[BaggedModel]:
+              progress: Progress, params: dict | None = None, executor=None,
+              tune: TuneSettings | None = None) -> list[BaggedModel]:
     """Fit each model type on every fold within the deadline, sharing the time by weight.
 
-    Time a model leaves unused flows to the ones after it; a model that fails is logged and
-    left out; the first model always runs so that there is something to predict with.
+    Time a model leaves unused flows to the ones after it; a model that fails is logged and left
+    out; the first model always runs so that there is something to predict with. A model's first
+    fold runs first (it may tune what the others reuse, or run the hyperparameter search), then its
+    other folds and further models, as many at once as the executor allows.
     """
-    params = params or {}
-    rows, fitted = covered(folds), []
-    weights = {k: REGISTRY[k].time_weight for k in kinds}
-    for i, kind in enumerate(kinds):
-        share = weights[kind] / sum(weights[k] for k in kinds[i:])
-        model_deadline = time.monotonic() + time_left(deadline) * share
-        if fitted and time_left(model_deadline) < MIN_FOLD_SECONDS * len(folds):
-            progress.say(1, f"skipping {kind} (layer {layer}): {time_left(deadline):.1f}s left")
-            continue
-        bag = BaggedModel(f"{kind}_L{layer}", kind, layer, oof=np.full((len(y), task.n_outputs), np.nan))
-        t0 = time.monotonic()
+    return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
+                  executor or InlineExecutor(), tune).run()
+
+
+class _Layer:
+    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune):
+        self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
+        self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
+        self.executor, self.tune = executor, tune
+        self.todo, self.runs, self.running = list(kinds), [], {}
+
+    def run(self) -> list[BaggedModel]:
+        self.executor.start_layer(LayerData(self.X, self.y, self.folds, self.task))
+        fitted = []
+        while True:
+            while len(self.running) < self.executor.slots and (nxt := self._next_job()) is not None:
+                run, job = nxt
+                self.progress.step(f"{run.bag.name} fold {job.fold + 1}/{len(self.folds)}"
+                                   + (" (hyperparameter search)" if job.tune else ""), self.deadline)
+                self.executor.submit((run.bag.name, job.fold), job)
+                self.running[(run.bag.name, job.fold)] = (run, job)
+            if not self.running:
+                break
+            for key, status, *detail in self.executor.wait():
+                run, job = self.running.pop(key)
+                if not run.failed:
+                    self._outcome(run, job, status, detail)
+                    if not run.failed and len(run.done) == len(self.folds):
+                        fitted.append(self._finish(run))
+        return sorted(fitted, key=lambda b: self.kinds.index(b.kind))  # the same order however the jobs ran
+
+    def _outcome(self, run: _Run, job: FoldJob, status: str, detail: list):
+        say = self.progress.say
+        if status == "ok":
+            result = detail[0]
+            run.done[job.fold] = result.model
+            run.bag.oof[self.folds[job.fold][1]] = result.oof
+            if "search" in result.model.info:
+                s = result.model.info["search"]
+                default = "n/a" if s["default_score"] is None else f"{s['default_score']:.4f}"
+                say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned, "
+                       f"{s['trials']} in the study) in {s['seconds']:.1f}s; fold 1 {s['metric']} {default} "
+                       f"with the defaults, {s['best_score']:.4f} with the best {_short(s['best_params'])}")
+        elif status == "died" and not detail[1] and not job.exclusive:
+            say(1, f"{run.bag.name} fold {job.fold + 1}: {detail[0]}; trying it again alone")
+            run.retry.append(job.fold)
+        else:  # one failing model never sinks the fit
+            run.failed = True
+            say(1, f"{run.bag.name} failed and is left out: {detail[0]}")
+            if status == "error":
+                say(3, detail[1])
+
+    def _next_job(self):
+        """A started model's next fold (its other folds wait for the first), else the next model."""
+        n_running, k = len(self.running), len(self.folds)
+        for run in self.runs:
+            if run.failed:
+                continue
+            if run.retry:
+                fold = run.retry[0]
+            elif run.next_fold < k and 0 in run.done:
+                fold = run.next_fold
+            else:
+                continue
+            job = self._job(run, fold, exclusive=bool(run.retry))
+            if not self.executor.can_start(job, n_running):
+                return None
+            if run.retry:
+                run.retry.pop(0)
+            else:
+                run.next_fold += 1
+            return run, job
+        while self.todo:
+            run = self._start(self.todo[0])
+            if run is None:
+                self.todo.pop(0)
+                continue
+            job = self._job(run, 0, exclusive=False)
+            if not self.executor.can_start(job, n_running):
+                return None
+            self.todo.pop(0)
+            self.runs.append(run)
+            run.next_fold = 1
+            return run, job
+        return None
+
+    def _start(self, kind: str) -> _Run | None:
+        weights = sum(REGISTRY[t].time_weight for t in self.todo)
+        share = min(1.0, self.executor.slots * REGISTRY[kind].time_weight / weights)
+        model_deadline = time.monotonic() + time_left(self.deadline) * share
+        k = len(self.folds)
+        if any(not r.failed for r in self.runs) and time_left(model_deadline) < MIN_FOLD_SECONDS * k:
+            self.progress.say(1, f"skipping {kind} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
+            return None
         try:
-            # a model that tunes on its first fold (and reuses the result) gets a double share there
-            shares = [2.0 if f == 0 and getattr(model_class(kind), "tunes_on_first_fold", False) else 1.0
-                      for f in range(len(folds))]
-            for f, (tr, va) in enumerate(folds):
-                fold_deadline = time.monotonic() + time_left(model_deadline) * shares[f] / sum(shares[f:])
-                progress.step(f"{bag.name} fold {f + 1}/{len(folds)}", deadline)
-                # what the first fold tuned (a regularisation strength, say) the others reuse
-                tuned = bag.models[0].info.get("tuned", {}) if bag.models else {}
-                model = model_class(kind)(**{**params.get(kind, {}), **tuned})
-                model.fit(X.rows(tr), y[tr], X.rows(va), y[va], task, fold_deadline)
-                bag.oof[va] = model.predict(X.rows(va))
-                bag.models.append(model)
-        except Exception as exc:  # one failing model never sinks the fit
-            progress.say(1, f"{bag.name} failed and is left out: {type(exc).__name__}: {exc}")
-            progress.say(3, traceback.format_exc())
-            continue
-        bag.fit_time = time.monotonic() - t0
-        bag.val_score = task.metric.score(y[rows], bag.oof[rows])
-        progress.say(1, f"{bag.name}: validation {task.metric.name} {bag.val_score:.4f} in {bag.fit_time:.1f}s"
-                        + (" (stopped by the deadline)" if any(m.info.get("hit_deadline") for m in bag.models) else ""))
-        fitted.append(bag)
-    return fitted
+            cls = model_class(kind)
+        except ImportError as exc:
+            self.progress.say(1, f"{kind} is left out: {exc}")
+            return None
+        params = self.params.get(kind, {})
+        searching = (self.tune is not None and self.layer == 1
+                     and bool(split_params(params, getattr(cls, "search_space", {}))[1]))
+        if searching:  # the search takes search_share of the model's time, the other folds the rest
+            q = self.tune.search_share
+            first = q * k / (1 - q) + 1 if k > 1 else 1.0
+        else:  # a model that tunes on its first fold (and reuses the result) gets a double share there
+            first = 2.0 if getattr(cls, "tunes_on_first_fold", False) else 1.0
+        bag = BaggedModel(f"{kind}_L{self.layer}", kind, self.layer,
+                          oof=np.full((len(self.y), self.task.n_outputs), np.nan))
+        return _Run(bag, REGISTRY[kind], params, model_deadline, [first] + [1.0] * (k - 1), searching=searching)
+
+    def _job(self, run: _Run, fold: int, exclusive: bool) -> FoldJob:
+        k = len(self.folds)
+        parallel = 1 if exclusive else min(self.executor.slots, k - fold)
+        share = min(1.0, parallel * run.shares[fold] / sum(run.shares[fold:]))
+        fold_deadline = time.monotonic() + time_left(run.deadline) * share
+        wall_deadline = time.time() + time_left(fold_deadline)
+        if fold > 0:  # what the first fold tuned (a regularisation strength, a search's best) the others reuse
+            return FoldJob(run.bag.kind, run.spec, fold, {**run.params, **run.done[0].info.get("tuned", {})},
+                           wall_deadline, exclusive=exclusive)
+        if not run.searching:
+            return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, exclusive=exclusive)
+        model_time, q = time_left(run.deadline), self.tune.search_share
+        # a trial may take what one of the other folds will have, so that its winner fits there too
+        trial_seconds = model_time * (1 - q) / k if k > 1 else model_time * q / 3
+        name = study_name(self.tune.study_name, run.bag.kind, self.y, self.X.dense.shape[1], self.task)
+        return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, self.tune, trial_seconds, name, exclusive)
+
+    def _finish(self, run: _Run) -> BaggedModel:
+        bag, rows = run.bag, covered(self.folds)
+        bag.models = [run.done[f] for f in range(len(self.folds))]
+        bag.fit_time = time.monotonic() - run.started
+        bag.val_score = self.task.metric.score(self.y[rows], bag.oof[rows])
+        self.progress.say(1, f"{bag.name}: validation {self.task.metric.name} {bag.val_score:.4f} in "
+                             f"{bag.fit_time:.1f}s" + (" (stopped by the deadline)" if any(
+                                 m.info.get("hit_deadline") for m in bag.models) else ""))
+        return bag
 
 
 def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadline: float,
@@ -127,3 +250,7 @@ def ensemble_selection(oofs: list[np.ndarray], y: np.ndarray, task: Task, n_iter
         if errs[j] < best_err - 1e-12:
             best_err, best_counts = errs[j], counts.copy()
     return best_counts / best_counts.sum()
+
+
+def _short(params: dict) -> str:
+    return "{" + ", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in params.items()) + "}"

@@ -18,7 +18,9 @@ from .models.base import REGISTRY, Task, is_available, model_class
 from .persistence import FORMAT, FORMAT_VERSION, read_model_dir, write_model_dir
 from .features.multimodal import EmbeddingSettings
 from .presets import DEFAULT_BACKBONES, EMBED_SHARE, NEURAL_MODELS, get_preset
+from .parallel import make_executor
 from .progress import Progress
+from .search import TuneSettings, has_space, require_optuna
 from .schema import PROBLEM_TYPES, Schema, detect_schema
 from .validation import as_frame, check_fit_input, check_predict_input
 
@@ -56,10 +58,19 @@ class MultimodalPredictor:
     # ---- fit ------------------------------------------------------------------------------
     def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
-            num_stack_levels: int | None = None, embeddings: bool | None = None) -> "MultimodalPredictor":
+            num_stack_levels: int | None = None, embeddings: bool | None = None,
+            hyperparameter_tune: bool | dict | None = None, num_workers: int | str = "auto",
+            ray_address: str | None = None) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
-        hyperparameters: {model name: {param: value}}; the names chosen are the models trained.
+        hyperparameters: {model name: {param: value}}; the names chosen are the models trained. A
+        value may be a search space (automm.search.Real, Int, Choice), searched when tuning.
+        hyperparameter_tune: True, or a dict of automm.search.TuneSettings (num_trials, storage,
+        study_name, search_share): search each model's parameters on its first fold with Optuna
+        (TPE, pruning) within its share of the time (default: the preset's).
+        num_workers: fold fits at once in local worker processes ("auto": one per core, as memory
+        allows; 1: all in this process). ray_address: run them on a Ray cluster instead ("auto",
+        "ray://host:port", or "local").
         tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
         embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
         preset's; the fusion nets need them unless they fine-tune).
@@ -81,6 +92,9 @@ class MultimodalPredictor:
             df = pd.concat([df, tune], ignore_index=True)
         check_fit_input(df, self.label, time_limit, n_folds)
         models, stack_models = self._choose_models(hyperparameters, preset)
+        tune = TuneSettings.from_arg(preset.get("hyperparameter_tune") if hyperparameter_tune is None
+                                     else hyperparameter_tune)
+        _check_parallel_args(num_workers, ray_address, tune, hyperparameters)
         metric_types = PROBLEM_TYPES if self.eval_metric is None else metric_problem_types(self.eval_metric)
         deadline = start + time_limit * 0.97 - 0.5 if time_limit else float("inf")
 
@@ -113,12 +127,17 @@ class MultimodalPredictor:
         else:
             folds = make_folds(y, task.problem_type, n_folds, self.seed)
         layer1_deadline = deadline if not n_stack else time.monotonic() + (deadline - time.monotonic()) * 0.65
-        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp)
-        if not bags:
-            raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
-        if n_stack and stack_models:
-            preds, names = _oof_stack(bags, task)
-            bags += fit_layer(stack_models, X.with_stack(preds, names, task.problem_type != "regression"), y, folds, task, deadline, 2, progress, hp)
+        with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m)) as executor:
+            if executor.slots > 1:
+                progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
+            bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune)
+            if not bags:
+                raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
+            if n_stack and stack_models:
+                preds, names = _oof_stack(bags, task)
+                Xs = X.with_stack(preds, names, task.problem_type != "regression")
+                bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor)
+        self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
 
         rows = covered(folds)
         weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
@@ -420,7 +439,9 @@ class MultimodalPredictor:
                 "predict_rows_per_s": self.predict_rows_per_s_,
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
-                "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name]}
+                "parallel": getattr(self, "parallel_", None),
+                "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
+                                    "fit_time": b.fit_time, "search": b.models[0].info.get("search")}
                            for b in self.models_}}
 
     def save(self, path, overwrite: bool = False) -> str:
@@ -496,3 +517,21 @@ def _library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def _check_parallel_args(num_workers, ray_address, tune, hyperparameters):
+    """Before any long work: the arguments make sense and what they need is installed."""
+    if num_workers != "auto" and not (isinstance(num_workers, int) and num_workers >= 1):
+        raise ValueError(f"num_workers must be 'auto' or a whole number >= 1, not {num_workers!r}")
+    if ray_address is not None:
+        if not isinstance(ray_address, str) or not ray_address:
+            raise ValueError(f"ray_address must be 'auto', 'local' or 'ray://host:port', not {ray_address!r}")
+        from .cluster import require_ray
+        require_ray()
+    if tune is not None:
+        require_optuna()
+    spaces = [m for m, p in (hyperparameters or {}).items() if has_space(p)]
+    if spaces and tune is None:
+        raise ValueError(f"hyperparameters of {spaces} hold search spaces: pass hyperparameter_tune=True to "
+                         "search them, or give plain values")
+

@@ -5,7 +5,7 @@ import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -27,13 +27,18 @@ class Task:
         return 1 if self.problem_type == "regression" else self.n_classes
 
 
+Monitor = Callable[[int, float], bool]  # (iteration or epoch, validation loss: lower is better) -> stop?
+
+
 class Model(Protocol):
     name: str
     info: dict  # what training learned that a refit needs (best iteration, chosen C, ...)
 
     def fit(self, X: FeatureSet, y: np.ndarray, X_val: FeatureSet | None, y_val: np.ndarray | None, task: Task,
-            deadline: float) -> "Model":
-        """X_val None: no early stopping (a refit on all rows with the rounds fixed by params)."""
+            deadline: float, monitor: "Monitor | None" = None) -> "Model":
+        """X_val None: no early stopping (a refit on all rows with the rounds fixed by params).
+        monitor: told the validation loss as training goes (models with a search_space); a True
+        answer stops the fit, which is how a search prunes a trial that is going nowhere."""
 
     def predict(self, X: FeatureSet) -> np.ndarray: ...
 
@@ -47,20 +52,27 @@ class Model(Protocol):
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    module: str            # automm.models.<module>, imported only when the model is used
+    module: str            # automm.models.<module> (or a full dotted path), imported only when used
     cls: str
     requires: str          # the library it needs, to say what to install
     install: str
     time_weight: float     # its share of a layer's time, relative to the others
+    memory_mb: float = 100  # what fitting it needs beyond the data, to plan parallel workers
+    data_copies: float = 2  # and how many times the training data it holds while fitting
+
+    @property
+    def import_path(self) -> str:
+        return self.module if "." in self.module else f"automm.models.{self.module}"
 
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 1.0),
-    ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0),
-    ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0),
-    ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4),
-    ModelSpec("fusion_late", "fusion", "LateFusionModel", "torch", "automm[neural]", 1.0),
-    ModelSpec("fusion_early", "fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0),
+    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3),
+    ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5),
+    ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 3),
+    ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4, 400, 4),
+    # torch itself is some 400 MB; fine-tuning adds the backbone, its gradients and Adam's state
+    ModelSpec("fusion_late", "fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2),
+    ModelSpec("fusion_early", "fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2),
 ]}
 
 
@@ -78,7 +90,7 @@ def model_class(name: str) -> type:
     spec = REGISTRY[name]
     if not is_available(name):
         raise ImportError(f"model {name!r} needs the {spec.requires} package: pip install '{spec.install}'")
-    return getattr(importlib.import_module(f"automm.models.{spec.module}"), spec.cls)
+    return getattr(importlib.import_module(spec.import_path), spec.cls)
 
 
 def model_file(prefix: Path, ext: str) -> Path:
@@ -111,9 +123,10 @@ def expand_classes(proba: np.ndarray, present: np.ndarray, n_classes: int) -> np
 class DeadlineCallback:
     """Tracks the best validation score and stops on patience or when the deadline passes."""
 
-    def __init__(self, deadline: float, patience: int, higher_better: bool):
+    def __init__(self, deadline: float, patience: int, higher_better: bool, monitor: Monitor | None = None):
         self.deadline, self.patience, self.higher_better = deadline, patience, higher_better
-        self.best_score, self.best_iter, self.hit_deadline = None, 0, False
+        self.monitor = monitor
+        self.best_score, self.best_iter, self.hit_deadline, self.pruned = None, 0, False, False
 
     def update(self, iteration: int, score: float | None = None) -> bool:
         """Returns True when training should stop. Without a score (no validation set: a refit
@@ -125,5 +138,9 @@ class DeadlineCallback:
         if time.monotonic() > self.deadline:
             self.hit_deadline = True
             return True
+        if self.monitor is not None and score is not None:
+            if self.monitor(iteration, -score if self.higher_better else score):
+                self.pruned = True
+                return True
         return iteration - self.best_iter >= self.patience
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..features import FeatureSet
-from .base import model_file, DeadlineCallback, Task, expand_classes, to_matrix
+from ..search import Int, Real
+from .base import model_file, DeadlineCallback, Monitor, Task, expand_classes, to_matrix
 
 LOSSES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
 PATIENCE = 50
@@ -17,7 +18,9 @@ PATIENCE = 50
 class CatBoostModel:
     name = "catboost"
     rounds_param = "iterations"  # refit_full sets it to the folds' mean best iteration
-    search_space = {"learning_rate": (0.02, 0.2), "depth": (4, 8), "l2_leaf_reg": (1.0, 10.0)}
+    report_every = 10
+    search_space = {"learning_rate": Real(0.02, 0.2, log=True, default=0.06), "depth": Int(4, 8, default=6),
+                    "l2_leaf_reg": Real(1.0, 10.0, log=True, default=3.0)}
 
     def __init__(self, **params):
         self.params = params
@@ -31,7 +34,8 @@ class CatBoostModel:
             df[f"f{i}"] = np.nan_to_num(X.dense[:, i], nan=-1).astype(np.int64)
         return df
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+            monitor: Monitor | None = None):
         self._task = task
         eval_metric = {"roc_auc": "AUC", "mae": "MAE"}.get(task.metric.name, LOSSES[task.problem_type])
         if eval_metric == "AUC" and task.problem_type != "binary":
@@ -39,7 +43,7 @@ class CatBoostModel:
         params = {"iterations": 10_000, "learning_rate": 0.06, "depth": 6, "loss_function": LOSSES[task.problem_type],
                   "eval_metric": eval_metric, "thread_count": task.num_threads, "random_seed": task.seed,
                   "allow_writing_files": False, "verbose": False, "use_best_model": True, **self.params}
-        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=eval_metric == "AUC")
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=eval_metric == "AUC", monitor=monitor)
 
         class Stop:
             def after_iteration(self, info):

@@ -17,7 +17,8 @@ import numpy as np
 from ..features import FeatureSet
 from ..features.backbones import image_backbone, require_torch, text_backbone
 from ..features.images import ImageBatcher
-from .base import Task, model_file
+from ..search import Choice, Real
+from .base import Monitor, Task, model_file
 from .train import TrainConfig, train
 
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
@@ -28,7 +29,9 @@ class FusionModel:
     name = "fusion"
     rounds_param = "epochs"
     fusion = "late"
-    search_space = {"lr": (1e-4, 3e-3), "hidden": (64, 256), "dropout": (0.0, 0.4), "weight_decay": (1e-4, 1e-1)}
+    report_every = 1  # epochs
+    search_space = {"lr": Real(1e-4, 3e-3, log=True, default=1e-3), "hidden": Choice((64, 128, 256), default=128),
+                    "dropout": Real(0.0, 0.4, default=0.1), "weight_decay": Real(1e-4, 1e-1, log=True, default=1e-2)}
 
     def __init__(self, fusion: str | None = None, finetune: bool = False, text_backbone: str = "minilm",
                  image_backbone: str = "efficientnet-lite0", hidden: int = 128, dropout: float = 0.1,
@@ -108,7 +111,8 @@ class FusionModel:
         return b
 
     # ---- the model protocol --------------------------------------------------------------------
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float,
+            monitor: Monitor | None = None):
         torch = require_torch()
         torch.manual_seed(task.seed)
         torch.set_num_threads(task.num_threads)
@@ -139,7 +143,7 @@ class FusionModel:
         cfg = TrainConfig(**{k: v for k, v in self.params.items() if k in {f.name for f in fields(TrainConfig)}})
         backbones = ("text_model", "image_models") if self.params["finetune"] else ()
         self.info = train(self.net_, loss_fn, batches, len(X), evaluate if X_val is not None else None, cfg,
-                          deadline, self._device_, backbones, self.params["epochs"])
+                          deadline, self._device_, backbones, self.params["epochs"], monitor)
         self.info["tuned"] = {k: v for k, v in self.params.items() if k != "epochs"}  # what a refit reuses
         self.info["dims"] = self.dims_
         self.info["target"] = [self.y_mean_, self.y_std_]

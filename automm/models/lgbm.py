@@ -7,7 +7,8 @@ import lightgbm as lgb
 import numpy as np
 
 from ..features import FeatureSet
-from .base import model_file, DeadlineCallback, Task, to_matrix
+from ..search import Int, Real
+from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix
 
 # (objective, early-stopping metric) per problem type; AUC is used when it is the eval metric
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
@@ -18,8 +19,12 @@ PATIENCE = 50
 class LightGBMModel:
     name = "lightgbm"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
-    search_space = {"learning_rate": (0.01, 0.2), "num_leaves": (8, 128), "feature_fraction": (0.3, 1.0),
-                    "min_data_in_leaf": (5, 100), "lambda_l2": (0.0, 10.0)}
+    report_every = 10  # iterations between the validation losses a search's pruner sees
+    search_space = {"learning_rate": Real(0.01, 0.2, log=True, default=0.05),
+                    "num_leaves": Int(8, 128, log=True, default=31),
+                    "feature_fraction": Real(0.3, 1.0, default=0.8),
+                    "min_data_in_leaf": Int(3, 60, log=True),  # the default depends on the row count
+                    "lambda_l2": Real(1e-3, 10.0, log=True, default=1.0)}
 
     def __init__(self, **params):
         self.params = params
@@ -40,7 +45,8 @@ class LightGBMModel:
             p["num_class"] = task.n_classes
         return {**p, **self.params}
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+            monitor: Monitor | None = None):
         self._task = task
         params = self._params(task, len(X))
         rounds = params.pop("num_boost_round", 10_000)
@@ -48,7 +54,7 @@ class LightGBMModel:
                             free_raw_data=True)
         valid = [] if X_val is None else [lgb.Dataset(X_val.dense, y_val, reference=train,
                                                        categorical_feature=list(X.cat_cols))]
-        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=params["metric"] == "auc")
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=params["metric"] == "auc", monitor=monitor)
 
         def callback(env):
             results = env.evaluation_result_list

@@ -77,9 +77,11 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 def train(net: torch.nn.Module, loss_fn: Callable, batches: Callable[[int, int], Iterator[tuple[dict, torch.Tensor]]],
           n_rows: int, evaluate: Callable[[], float] | None, cfg: TrainConfig, deadline: float,
-          device: torch.device, backbones: tuple[str, ...] = (), epochs: int | None = None) -> dict:
+          device: torch.device, backbones: tuple[str, ...] = (), epochs: int | None = None,
+          monitor: Callable[[int, float], bool] | None = None) -> dict:
     """batches(epoch, batch_size) yields (inputs, target) on `device`; evaluate() gives a score, higher
-    better (None: no validation, train `epochs` epochs). Returns what a refit needs."""
+    better (None: no validation, train `epochs` epochs); monitor(epoch, -score) True stops (a pruned
+    search trial). Returns what a refit needs."""
     opt = torch.optim.AdamW(param_groups(net, cfg, backbones))
     amp = autocast_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
@@ -131,6 +133,8 @@ def train(net: torch.nn.Module, loss_fn: Callable, batches: Callable[[int, int],
         stale = 0 if best[0][1] == epoch else stale + 1
         del best[cfg.top_k:]
         if hit_deadline or (evaluate is not None and stale >= cfg.patience):
+            break
+        if monitor is not None and evaluate is not None and monitor(epoch - 1, -score):
             break
     # a schedule shortened to fit the deadline counts as stopped by it
     hit_deadline = hit_deadline or planned[0] < (epochs or cfg.max_epochs)

@@ -7,7 +7,8 @@ import numpy as np
 import xgboost as xgb
 
 from ..features import FeatureSet
-from .base import model_file, DeadlineCallback, Task, to_matrix
+from ..search import Int, Real
+from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix
 
 OBJECTIVES = {"binary": ("binary:logistic", "logloss"), "multiclass": ("multi:softprob", "mlogloss"),
               "regression": ("reg:squarederror", "rmse")}
@@ -17,8 +18,11 @@ PATIENCE = 50
 class XGBoostModel:
     name = "xgboost"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
-    search_space = {"eta": (0.01, 0.2), "max_depth": (3, 10), "colsample_bytree": (0.3, 1.0),
-                    "min_child_weight": (0.5, 20.0), "lambda": (0.1, 10.0)}
+    report_every = 10
+    search_space = {"eta": Real(0.01, 0.2, log=True, default=0.05), "max_depth": Int(3, 10, default=6),
+                    "colsample_bytree": Real(0.3, 1.0, default=0.8),
+                    "min_child_weight": Real(0.5, 20.0, log=True, default=1.0),
+                    "lambda": Real(0.1, 10.0, log=True, default=1.0)}
 
     def __init__(self, **params):
         self.params = params
@@ -29,7 +33,8 @@ class XGBoostModel:
         return xgb.DMatrix(X.dense, label=y, feature_types=types, enable_categorical=True,
                            nthread=self._task.num_threads)
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+            monitor: Monitor | None = None):
         self._task = task
         objective, metric = OBJECTIVES[task.problem_type]
         if task.metric.name == "roc_auc" and task.problem_type == "binary":
@@ -43,7 +48,7 @@ class XGBoostModel:
             params["num_class"] = task.n_classes
         params.update(self.params)
         rounds = params.pop("num_boost_round", 10_000)
-        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=metric == "auc")
+        stopper = DeadlineCallback(deadline, PATIENCE, higher_better=metric == "auc", monitor=monitor)
 
         class Stop(xgb.callback.TrainingCallback):
             def after_iteration(self, model, epoch, evals_log):

@@ -1,0 +1,83 @@
+"""Fold fits (and the searches on first folds) as Ray tasks, for more than one machine.
+
+The same jobs as the local executors, with the same outcomes: a job that raised comes back as
+("error", ...), a task whose worker died (Ray's memory monitor, a crash) as ("died", ...). The
+layer's data goes to the object store once. Ray does the placing; each job asks for `threads` CPUs.
+"""
+from __future__ import annotations
+
+from .parallel import FoldJob, LayerData, _outcome
+
+_remote = None
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("ray_address needs Ray: pip install 'automm[ray]'") from None
+    return ray
+
+
+def _run(job: FoldJob, data: LayerData) -> tuple:
+    return _outcome(job, data)
+
+
+class RayExecutor:
+    """ray_address: "auto" (the cluster this machine belongs to, or RAY_ADDRESS), "ray://host:10001",
+    or "local" (start Ray on this machine). A Ray already initialised in this process is used as it is."""
+    backend = "ray"
+
+    def __init__(self, address: str, threads: int, say=lambda msg: None):
+        global _remote
+        ray = self.ray = require_ray()
+        self.owned = not ray.is_initialized()
+        if self.owned:
+            try:
+                ray.init(address=None if address == "local" else address, include_dashboard=False,
+                         log_to_driver=False, logging_level="ERROR")
+            except ConnectionError as exc:
+                raise ConnectionError(f"ray_address={address!r}: no Ray cluster there ({exc}); start one with "
+                                      "`ray start --head`, or pass ray_address='local'") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.threads = max(1, min(threads, cpus))
+        self.slots, self.max_running, self.pending = max(1, cpus // self.threads), 0, {}
+        if _remote is None:
+            _remote = ray.remote(max_retries=0)(_run)  # a retry would hide the failure the caller reports
+        say(f"ray: {cpus} CPUs, up to {self.slots} jobs at once, {self.threads} thread(s) each")
+
+    def start_layer(self, data: LayerData):
+        from dataclasses import replace
+        self.ref = self.ray.put(replace(data, task=replace(data.task, num_threads=self.threads)))
+
+    def can_start(self, job: FoldJob, running: int) -> bool:
+        return running < self.slots and not (job.exclusive and running)
+
+    def submit(self, key, job: FoldJob):
+        ref = _remote.options(num_cpus=self.threads).remote(job, self.ref)
+        self.pending[ref] = key
+        self.max_running = max(self.max_running, len(self.pending))
+
+    def wait(self) -> list[tuple]:
+        done, _ = self.ray.wait(list(self.pending), num_returns=1)
+        out = []
+        for ref in done:
+            key = self.pending.pop(ref)
+            try:
+                out.append((key, *self.ray.get(ref)))
+            except self.ray.exceptions.RayError as exc:
+                out.append((key, "died", f"its Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                            True))
+        return out
+
+    def close(self):
+        for ref in self.pending:
+            self.ray.cancel(ref, force=True)
+        if self.owned:
+            self.ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,8 @@
+"""Entry point of a local worker process: `python -m automm.worker <read fd> <write fd>`."""
+import sys
+from multiprocessing.connection import Connection
+
+from automm.parallel import worker_main
+
+if __name__ == "__main__":
+    worker_main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
