@@ -127,17 +127,23 @@ class MultimodalPredictor:
         else:
             folds = make_folds(y, task.problem_type, n_folds, self.seed)
         layer1_deadline = deadline if not n_stack else time.monotonic() + (deadline - time.monotonic()) * 0.65
+        timings = {"features": time.monotonic() - t0}
         with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m)) as executor:
             if executor.slots > 1:
                 progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
+            t0 = time.monotonic()
             bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune)
+            timings["layer1"] = time.monotonic() - t0
             if not bags:
                 raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
             if n_stack and stack_models:
+                t0 = time.monotonic()
                 preds, names = _oof_stack(bags, task)
                 Xs = X.with_stack(preds, names, task.problem_type != "regression")
                 bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor)
+                timings["layer2"] = time.monotonic() - t0
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
+        self.timings_ = {k: round(v, 2) for k, v in timings.items()}
 
         rows = covered(folds)
         weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
@@ -439,7 +445,7 @@ class MultimodalPredictor:
                 "predict_rows_per_s": self.predict_rows_per_s_,
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
-                "parallel": getattr(self, "parallel_", None),
+                "parallel": getattr(self, "parallel_", None), "timings": getattr(self, "timings_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
                                     "fit_time": b.fit_time, "search": b.models[0].info.get("search")}
                            for b in self.models_}}

@@ -1,0 +1,52 @@
+"""Wall time of 5-fold bagging with 1 and with 2 worker processes (the same seed, so the same models).
+
+    python benchmarks/parallel.py --datasets imdb_genre_prediction,bookprice_prediction,women_clothing_review
+
+The trees and the linear model on the engineered features, no time limit, so each fit runs to its
+early stopping and the times compare the same work. Prints one JSON line per fit and a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from automm import MultimodalPredictor, datasets
+
+MODELS = {"linear": {}, "lightgbm": {}, "xgboost": {}, "catboost": {}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default="imdb_genre_prediction,bookprice_prediction,women_clothing_review")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    rows = []
+    for name in a.datasets.split(","):
+        ds = datasets.load(name, download=False)
+        label, preds = ds.spec["label"], {}
+        for w in [int(x) for x in a.workers.split(",")]:
+            p = MultimodalPredictor(label, eval_metric=ds.spec["metric"], problem_type=ds.spec.get("problem_type"),
+                                    verbosity=0, seed=a.seed)
+            p.fit(ds.train, presets="medium", hyperparameters=MODELS, embeddings=False, num_bag_folds=5,
+                  num_workers=w)
+            preds[w] = p.predict_proba(ds.test).to_numpy() if p.task_.problem_type != "regression" \
+                else p.predict(ds.test).to_numpy()
+            row = {"dataset": name, "workers": w, "rows": len(ds.train), "bagging_s": p.timings_["layer1"],
+                   "fit_s": round(p.fit_time_, 1), "test_score": p.evaluate(ds.test)["score"],
+                   "max_running": p.parallel_["max_running"],
+                   "same_predictions": bool(np.allclose(preds[w], preds[min(preds)], rtol=0, atol=1e-9))}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    print("\n| dataset | rows | workers | 5-fold bagging s | speed-up | test score | same predictions as 1 worker |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        base = next(b for b in rows if b["dataset"] == r["dataset"] and b["workers"] == 1)
+        print(f"| {r['dataset']} | {r['rows']} | {r['workers']} | {r['bagging_s']:.1f} | "
+              f"{base['bagging_s'] / r['bagging_s']:.2f}x | {r['test_score']:.4f} | {r['same_predictions']} |")
+
+
+if __name__ == "__main__":
+    main()
