@@ -55,7 +55,12 @@ def cmd_fit(a):
                             image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
                             image_backbone=a.image_backbone)
     tuning = _read(a.tuning) if a.tuning else None
-    p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning)
+    tune = None
+    if a.tune or a.tune_trials or a.tune_storage:
+        tune = {k: v for k, v in (("num_trials", a.tune_trials), ("storage", a.tune_storage)) if v is not None} or True
+    workers = a.workers if a.workers == "auto" else _positive_int(a.workers, "--workers")
+    p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning, hyperparameter_tune=tune,
+          num_workers=workers, ray_address=a.ray_address)
     if a.refit_full:
         p.refit_full()
     p.save(a.out, overwrite=a.overwrite)
@@ -115,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--label", required=True, help="the column to predict")
     f.add_argument("--out", required=True, help="directory to save the model in")
     f.add_argument("--time-limit", type=float, default=None, help="seconds of wall clock for the whole fit")
-    f.add_argument("--presets", default="medium", help="fast, medium or best")
+    f.add_argument("--presets", default="medium", help="fast, medium, best or best_tuned (best with a hyperparameter search)")
     f.add_argument("--eval-metric", default=None)
     f.add_argument("--problem-type", default=None, choices=["binary", "multiclass", "regression"])
     f.add_argument("--column-type", action="append", metavar="COLUMN=TYPE",
@@ -129,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--text-backbone", default=None, help="minilm, mpnet, a local checkpoint folder or a Hub id")
     f.add_argument("--image-backbone", default=None, help="efficientnet-lite0, -lite1 or -lite2")
     f.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
+    f.add_argument("--tune", action="store_true", help="search each model's hyperparameters (Optuna) within its time")
+    f.add_argument("--tune-trials", type=int, default=None, help="at most this many search trials per model")
+    f.add_argument("--tune-storage", default=None,
+                   help="Optuna storage URL (sqlite:///search.db) to resume or share the search")
+    f.add_argument("--workers", default="auto", help="fold fits at once in local processes: auto or a number")
+    f.add_argument("--ray-address", default=None, help="run the fold fits on Ray: auto, local or ray://host:port")
     f.set_defaults(run=cmd_fit)
 
     r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows")
@@ -176,3 +187,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _positive_int(value: str, flag: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"automm: {flag} must be 'auto' or a whole number of at least 1, not {value!r}")
+    return int(value)

@@ -67,23 +67,24 @@ class _Run:
 
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
               progress: Progress, params: dict | None = None, executor=None,
-              tune: TuneSettings | None = None) -> list[BaggedModel]:
+              tune: TuneSettings | None = None, one_at_a_time: set = frozenset()) -> list[BaggedModel]:
     """Fit each model type on every fold within the deadline, sharing the time by weight.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
     out; the first model always runs so that there is something to predict with. A model's first
     fold runs first (it may tune what the others reuse, or run the hyperparameter search), then its
-    other folds and further models, as many at once as the executor allows.
+    other folds and further models, as many at once as the executor allows (but never two jobs of
+    the kinds in `one_at_a_time`, such as two nets on one GPU).
     """
     return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
-                  executor or InlineExecutor(), tune).run()
+                  executor or InlineExecutor(), tune, one_at_a_time).run()
 
 
 class _Layer:
-    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune):
+    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time):
         self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
         self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
-        self.executor, self.tune = executor, tune
+        self.executor, self.tune, self.one_at_a_time = executor, tune, one_at_a_time
         self.todo, self.runs, self.running = list(kinds), [], {}
 
     def run(self) -> list[BaggedModel]:
@@ -130,8 +131,10 @@ class _Layer:
     def _next_job(self):
         """A started model's next fold (its other folds wait for the first), else the next model."""
         n_running, k = len(self.running), len(self.folds)
+        blocked = set(self.one_at_a_time) if any(j.kind in self.one_at_a_time for _, j in self.running.values()) \
+            else set()
         for run in self.runs:
-            if run.failed:
+            if run.failed or run.bag.kind in blocked:
                 continue
             if run.retry:
                 fold = run.retry[0]
@@ -147,7 +150,7 @@ class _Layer:
             else:
                 run.next_fold += 1
             return run, job
-        while self.todo:
+        while self.todo and self.todo[0] not in blocked:
             run = self._start(self.todo[0])
             if run is None:
                 self.todo.pop(0)

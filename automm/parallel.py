@@ -26,6 +26,7 @@ from .search import TuneSettings, search
 
 MB = 2 ** 20
 MEMORY_USE = 0.8  # of the memory available when the workers start
+GRACE_S = 60.0    # past a job's deadline, before its worker is presumed stuck and killed
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -184,6 +185,7 @@ class _Worker:
     outbox: Any
     data_key: int = -1
     job: Any = None          # (key, FoldJob, estimated bytes) while busy
+    overdue: bool = False
 
 
 class ProcessExecutor:
@@ -238,20 +240,35 @@ class ProcessExecutor:
         return False
 
     def submit(self, key, job: FoldJob):
-        w = next(w for w in self.workers if w.job is None)
-        if w.data_key != self.layer:
-            w.outbox.send_bytes(pickle.dumps(("data", self.layer, self.blob)))
-            w.data_key = self.layer
-        w.outbox.send_bytes(pickle.dumps(("job", key, job, self.layer)))
+        i = next(i for i, w in enumerate(self.workers) if w.job is None)
+        for attempt in (0, 1):
+            w = self.workers[i]
+            try:
+                if w.data_key != self.layer:
+                    w.outbox.send_bytes(pickle.dumps(("data", self.layer, self.blob)))
+                    w.data_key = self.layer
+                w.outbox.send_bytes(pickle.dumps(("job", key, job, self.layer)))
+                break
+            except OSError:  # it died while idle: a fresh one takes the job
+                if attempt:
+                    raise
+                w.process.kill()
+                self.workers[i] = self._spawn()
         w.job = (key, job, job_memory(job.spec, self.data_bytes))
         self.max_running = max(self.max_running, len(self._busy()))
 
     def wait(self) -> list[tuple]:
         from multiprocessing.connection import wait
         busy = self._busy()
-        wait([w.inbox for w in busy])  # a result, or the end of the pipe when a worker dies
+        # a result, or the end of the pipe when a worker dies; a job stuck well past its deadline
+        # (a hang in a native library) has its worker killed
+        overdue = min(w.job[1].deadline + GRACE_S for w in busy)
+        wait([w.inbox for w in busy], timeout=max(0.0, min(overdue - time.time(), 3600)))
         out = []
         for i, w in enumerate(self.workers):
+            if w.job is not None and time.time() > w.job[1].deadline + GRACE_S and not w.inbox.poll():
+                w.process.kill()
+                w.overdue = True
             if w.job is None or not w.inbox.poll():
                 continue
             try:
@@ -259,8 +276,9 @@ class ProcessExecutor:
                 w.job = None
             except (EOFError, OSError):
                 code = w.process.wait()
-                out.append((w.job[0], "died", f"its worker process died (exit code {code}"
-                            + (", likely killed for memory)" if code == -9 else ")"), len(busy) == 1))
+                why = ("it ran past its deadline and was stopped" if w.overdue else
+                       f"its worker process died (exit code {code}" + (", likely killed for memory)" if code == -9 else ")"))
+                out.append((w.job[0], "died", why, len(busy) == 1 or w.overdue))
                 self.workers[i] = self._spawn()
         return out
 

@@ -114,34 +114,22 @@ class MultimodalPredictor:
                              "set column_types to use some of them")
         task = Task(schema.problem_type, len(classes), metric, self.seed, self._threads())
 
-        t0 = time.monotonic()
         settings, hp = self._neural_settings(preset, models, task, hyperparameters, embeddings)
-        pipeline = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
-        budget = EMBED_SHARE * time_limit if time_limit else None
-        X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg))
-        progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
-                        f"({time.monotonic() - t0:.1f}s)")
-
-        if n_folds == 0 and is_tuning.any():
-            folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
-        else:
-            folds = make_folds(y, task.problem_type, n_folds, self.seed)
-        layer1_deadline = deadline if not n_stack else time.monotonic() + (deadline - time.monotonic()) * 0.65
-        timings = {"features": time.monotonic() - t0}
+        # the workers start while the features are computed
         with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m)) as executor:
-            if executor.slots > 1:
-                progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
             t0 = time.monotonic()
-            bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune)
-            timings["layer1"] = time.monotonic() - t0
-            if not bags:
-                raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
-            if n_stack and stack_models:
-                t0 = time.monotonic()
-                preds, names = _oof_stack(bags, task)
-                Xs = X.with_stack(preds, names, task.problem_type != "regression")
-                bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor)
-                timings["layer2"] = time.monotonic() - t0
+            pipeline = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
+            budget = EMBED_SHARE * time_limit if time_limit else None
+            X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg))
+            progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
+                            f"({time.monotonic() - t0:.1f}s)")
+            timings = {"features": time.monotonic() - t0}
+            if n_folds == 0 and is_tuning.any():
+                folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
+            else:
+                folds = make_folds(y, task.problem_type, n_folds, self.seed)
+            bags = self._fit_layers(models, stack_models if n_stack else [], X, y, folds, task, deadline, hp,
+                                    tune, executor, progress, timings)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
 
@@ -160,6 +148,26 @@ class MultimodalPredictor:
         progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
                         f"fit took {self.fit_time_:.1f}s")
         return self
+
+    def _fit_layers(self, models, stack_models, X, y, folds, task, deadline, hp, tune, executor, progress, timings):
+        """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions."""
+        if executor.slots > 1:
+            progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
+        # one fusion net at a time on a GPU: two would fight over its memory
+        one_at_a_time = {m for m in models if m in NEURAL_MODELS} if self._gpu() else set()
+        layer1_deadline = deadline if not stack_models else time.monotonic() + (deadline - time.monotonic()) * 0.65
+        t0 = time.monotonic()
+        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time)
+        timings["layer1"] = time.monotonic() - t0
+        if not bags:
+            raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
+        if stack_models:
+            t0 = time.monotonic()
+            preds, names = _oof_stack(bags, task)
+            Xs = X.with_stack(preds, names, task.problem_type != "regression")
+            bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor)
+            timings["layer2"] = time.monotonic() - t0
+        return bags
 
     def _measure_speed(self, df: pd.DataFrame, deadline: float, rows: int = 200) -> float | None:
         """Predict rows per second on a sample of the training rows (batch of `rows`), if time allows."""

@@ -13,6 +13,8 @@ PRESETS = {
              "stack_models": ["linear", "lightgbm", "catboost"],
              "gpu_backbones": ("mpnet", "efficientnet-lite2")},
 }
+# best, plus an Optuna search of each model's hyperparameters on its first fold (extra "tune")
+PRESETS["best_tuned"] = {**PRESETS["best"], "hyperparameter_tune": True}
 ALIASES = {"medium_quality": "medium", "best_quality": "best", "good_quality": "medium", "fast_quality": "fast"}
 NEURAL_MODELS = ("fusion_late", "fusion_early")
 DEFAULT_BACKBONES = ("minilm", "efficientnet-lite0")  # they install from PyPI and run on a CPU

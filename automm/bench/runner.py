@@ -28,6 +28,7 @@ SYSTEMS = {
     "automm-fast": ("automm", "fast"), "automm-medium": ("automm", "medium"), "automm-best": ("automm", "best"),
     # the ablation: the best preset without the fusion nets and without text/image embeddings
     "automm-best-noneural": ("automm", "best-noneural"),
+    "automm-best-tuned": ("automm", "best_tuned"),  # best plus the Optuna search, at the same time limit
     "baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
 }

@@ -1,0 +1,93 @@
+"""Fold fits on local worker processes and on Ray: the same predictions as a sequential fit, and a
+worker that dies (or a model that raises) costs that model only."""
+import os
+
+import numpy as np
+import pytest
+
+from automm import MultimodalPredictor
+from automm.models import base
+from tests.conftest import split
+
+TREES = {"linear": {}, "lightgbm": {}, "xgboost": {}}
+
+
+@pytest.fixture
+def failing_models(monkeypatch):
+    """Register the test's failing models; the workers import them from tests.crashing_model."""
+    for name, cls in (("dying", "DyingModel"), ("raising", "RaisingModel")):
+        monkeypatch.setitem(base.REGISTRY, name, base.ModelSpec(name, "tests.crashing_model", cls, "sklearn",
+                                                                "scikit-learn", 1.0))
+    monkeypatch.setenv("AUTOMM_TEST_PARENT", str(os.getpid()))
+
+
+def fit(df, **kw):
+    kw = {"hyperparameters": TREES, "presets": "medium", "embeddings": False, **kw}
+    return MultimodalPredictor("y", verbosity=1).fit(df, **kw)
+
+
+def test_parallel_fit_gives_the_sequential_predictions(multiclass_df):
+    train, test = split(multiclass_df)
+    one, two = fit(train, num_workers=1), fit(train, num_workers=2)
+    assert one.info()["parallel"]["backend"] == "inline"
+    assert two.info()["parallel"] == {"backend": "processes", "slots": 2, "max_running": 2}
+    assert one.weights_ == two.weights_
+    np.testing.assert_allclose(two.predict_proba(test).to_numpy(), one.predict_proba(test).to_numpy(),
+                               rtol=0, atol=1e-12)
+
+
+def test_dead_worker_is_reported_and_the_fit_goes_on(binary_df, failing_models, capsys):
+    train, test = split(binary_df)
+    p = fit(train, num_workers=2, hyperparameters={"linear": {}, "dying": {}, "raising": {}, "lightgbm": {}})
+    err = capsys.readouterr().err
+    assert "dying_L1 fold 1: its worker process died (exit code 3); trying it again alone" in err
+    assert "dying_L1 failed and is left out: its worker process died (exit code 3)" in err
+    assert "raising_L1 failed and is left out: ValueError: this model always fails" in err
+    assert set(p.leaderboard(test).model) == {"linear_L1", "lightgbm_L1", "ensemble"}
+    assert p.evaluate(test)["score"] > 0.8
+
+
+def test_memory_budget_runs_fewer_jobs_at_once(binary_df, monkeypatch, capsys):
+    from automm import parallel
+    # a machine with 700 MB free: two workers with their data already use most of the 560 MB budget
+    monkeypatch.setattr(parallel, "available_memory", lambda: 700 * parallel.MB)
+    p = fit(binary_df, num_workers=2, hyperparameters={"lightgbm": {}, "xgboost": {}})
+    assert p.info()["parallel"]["max_running"] == 1
+    assert "running fewer jobs at once" in capsys.readouterr().err
+    assert {b.name for b in p.models_} == {"lightgbm_L1", "xgboost_L1"}
+
+
+def test_worker_and_ray_arguments_are_checked_before_any_work(binary_df, monkeypatch):
+    import sys
+    p = MultimodalPredictor("y", verbosity=0)
+    with pytest.raises(ValueError, match="num_workers"):
+        p.fit(binary_df, num_workers=0)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'automm\[ray\]'"):
+        p.fit(binary_df, ray_address="auto")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the workers import the test's models from this checkout, as a cluster's would from its image
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root, "AUTOMM_TEST_PARENT": "ray"}})
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_fit_matches_sequential_and_survives_failures(binary_df, local_ray, failing_models, capsys):
+    train, test = split(binary_df)
+    models = {"linear": {}, "lightgbm": {}, "dying": {}, "raising": {}}
+    on_ray = fit(train, ray_address="auto", hyperparameters=models, hyperparameter_tune={"num_trials": 3})
+    err = capsys.readouterr().err
+    assert on_ray.info()["parallel"]["backend"] == "ray" and on_ray.info()["parallel"]["max_running"] == 2
+    assert "dying_L1 failed and is left out: its Ray task failed" in err
+    assert "raising_L1 failed and is left out: ValueError: this model always fails" in err
+    assert on_ray.info()["models"]["lightgbm_L1"]["search"]["trials"] == 3
+    local = fit(train, num_workers=1, hyperparameters={"linear": {}, "lightgbm": {}},
+                hyperparameter_tune={"num_trials": 3})
+    np.testing.assert_allclose(on_ray.predict_proba(test).to_numpy(), local.predict_proba(test).to_numpy(),
+                               rtol=0, atol=1e-12)
