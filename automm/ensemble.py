@@ -116,7 +116,8 @@ class _Layer:
             if "search" in result.model.info:
                 s = result.model.info["search"]
                 default = "n/a" if s["default_score"] is None else f"{s['default_score']:.4f}"
-                say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned, "
+                failed = f", {s['failed']} failed" if s["failed"] else ""
+                say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned{failed}, "
                        f"{s['trials']} in the study) in {s['seconds']:.1f}s; fold 1 {s['metric']} {default} "
                        f"with the defaults, {s['best_score']:.4f} with the best {_short(s['best_params'])}")
         elif status == "died" and not detail[1] and not job.exclusive:

@@ -308,6 +308,10 @@ def make_executor(num_workers, ray_address: str | None, threads: int, say=lambda
     if ray_address:
         from .cluster import RayExecutor
         return RayExecutor(ray_address, 1, say)  # a cluster is for many one-thread jobs at once
+    if num_workers == "auto" and os.environ.get("AUTOMM_NUM_WORKERS"):
+        num_workers = os.environ["AUTOMM_NUM_WORKERS"]  # a machine-wide default, as OMP_NUM_THREADS is
+        if num_workers != "auto" and not num_workers.isdigit():
+            raise ValueError(f"AUTOMM_NUM_WORKERS must be 'auto' or a whole number, not {num_workers!r}")
     if num_workers == "auto":
         # each idle worker holds an interpreter and the libraries (about 300 MB) before any data
         num_workers = max(1, min(threads, 8, int(available_memory() * MEMORY_USE // (600 * MB))))

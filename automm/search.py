@@ -79,7 +79,7 @@ def require_optuna():
         import optuna
     except ImportError:
         raise ImportError("hyperparameter_tune needs Optuna: pip install 'automm[tune]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are counted in the search's summary
     return optuna
 
 

@@ -22,7 +22,10 @@ class _AutoMMBase(BaseEstimator):
     _problem_types: tuple[str, ...] = ()
 
     def __init__(self, time_limit=None, presets="fast", eval_metric=None, column_types=None,
-                 hyperparameters=None, seed=0, num_threads=None, verbosity=0):
+                 hyperparameters=None, seed=0, num_threads=None, verbosity=0, hyperparameter_tune=False,
+                 n_jobs=None):
+        """n_jobs: fold fits at once in worker processes, as in scikit-learn (None: 1, -1: one per
+        core); keep it at None inside a GridSearchCV that runs in parallel itself."""
         self.time_limit = time_limit
         self.presets = presets
         self.eval_metric = eval_metric
@@ -31,6 +34,8 @@ class _AutoMMBase(BaseEstimator):
         self.seed = seed
         self.num_threads = num_threads
         self.verbosity = verbosity
+        self.hyperparameter_tune = hyperparameter_tune
+        self.n_jobs = n_jobs
 
     def _frame(self, X, fitting: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame) or hasattr(X, "to_pandas"):  # pandas, polars, Arrow
@@ -60,8 +65,10 @@ class _AutoMMBase(BaseEstimator):
         self.predictor_ = MultimodalPredictor(LABEL, problem_type=problem_type, eval_metric=self.eval_metric,
                                               column_types=self.column_types, verbosity=self.verbosity,
                                               seed=self.seed, num_threads=self.num_threads)
+        workers = 1 if self.n_jobs is None else "auto" if self.n_jobs == -1 else self.n_jobs
         self.predictor_.fit(df, time_limit=self.time_limit, presets=self.presets,
-                            hyperparameters=self.hyperparameters)
+                            hyperparameters=self.hyperparameters, hyperparameter_tune=self.hyperparameter_tune,
+                            num_workers=workers)
         return self
 
     def predict(self, X):

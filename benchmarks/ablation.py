@@ -1,10 +1,11 @@
-"""The neural ablation as Markdown: the best preset with and without the fusion nets and the
-text/image embeddings, and each model's test score in the runs with them.
+"""An ablation as Markdown: two systems side by side (by default the best preset with and without
+the fusion nets and the text/image embeddings), and each model's test score in the runs with it.
 
     python benchmarks/run.py --systems automm-best,automm-best-noneural \
         --datasets imdb_genre_prediction,bookprice_prediction,women_clothing_review,pokemon_image_stats \
         --seeds 0 --time-limits 600 --results benchmarks/results/ablation.jsonl
     python benchmarks/ablation.py benchmarks/results/ablation.jsonl > benchmarks/results/ablation.md
+    python benchmarks/ablation.py benchmarks/results/search.jsonl automm-best automm-best-tuned
 """
 from __future__ import annotations
 
@@ -14,26 +15,26 @@ import sys
 WITH, WITHOUT = "automm-best", "automm-best-noneural"
 
 
-def main(path: str) -> None:
+def main(path: str, without: str = WITHOUT, with_: str = WITH) -> None:
     runs = [json.loads(line) for line in open(path) if line.strip()]
     runs = {(r["system"], r["dataset"]): r for r in runs if r.get("status") == "ok"}
     datasets = sorted({d for _, d in runs})
-    print(f"| dataset (metric) | {WITHOUT} | {WITH} | change | fit s (without / with) "
+    print(f"| dataset (metric) | {without} | {with_} | change | fit s (without / with) "
           "| predict rows/s (without / with) | peak MB (without / with) |")
     print("|---|---|---|---|---|---|---|")
     for d in datasets:
-        a, b = runs.get((WITHOUT, d)), runs.get((WITH, d))
+        a, b = runs.get((without, d)), runs.get((with_, d))
         if not (a and b):
             continue
         print(f"| {d} ({b['metric']}) | {a['score']:.4f} | {b['score']:.4f} | {b['score'] - a['score']:+.4f} "
               f"| {a['fit_s']:.0f} / {b['fit_s']:.0f} | {a['predict_rows_per_s']:.0f} / {b['predict_rows_per_s']:.0f} "
               f"| {a['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} |")
-    print(f"\nEach model's test score in the {WITH} runs (layer 1 = on the features, layer 2 = stacked):\n")
+    print(f"\nEach model's test score in the {with_} runs (layer 1 = on the features, layer 2 = stacked):\n")
     for d in datasets:
-        board = runs.get((WITH, d), {}).get("leaderboard")
+        board = runs.get((with_, d), {}).get("leaderboard")
         if board:
             print(f"- {d}: " + ", ".join(f"{m} {s:.4f}" for m, s in board.items()))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/ablation.jsonl")
+    main(*(sys.argv[1:] or ["benchmarks/results/ablation.jsonl"]))

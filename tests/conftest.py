@@ -25,6 +25,14 @@ def split(df: pd.DataFrame, frac: float = 0.75):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def sequential_fits():
+    """Fits run in this process unless a test asks for workers (tests/test_parallel.py): starting two
+    interpreters per fit would double the time of the many small fits here."""
+    import os
+    os.environ.setdefault("AUTOMM_NUM_WORKERS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def embedding_cache(tmp_path_factory):
     """Embeddings computed by the tests go to a folder of the session, never to the user's cache."""
     import os

@@ -91,3 +91,13 @@ def test_ray_fit_matches_sequential_and_survives_failures(binary_df, local_ray, 
                 hyperparameter_tune={"num_trials": 3})
     np.testing.assert_allclose(on_ray.predict_proba(test).to_numpy(), local.predict_proba(test).to_numpy(),
                                rtol=0, atol=1e-12)
+
+
+def test_auto_uses_a_worker_per_core_and_the_environment_can_override(monkeypatch):
+    from automm.parallel import InlineExecutor, ProcessExecutor, make_executor
+    monkeypatch.delenv("AUTOMM_NUM_WORKERS", raising=False)
+    with make_executor("auto", None, threads=2) as ex:
+        assert isinstance(ex, ProcessExecutor) and ex.slots == 2 and ex.threads == 1
+    monkeypatch.setenv("AUTOMM_NUM_WORKERS", "1")
+    assert isinstance(make_executor("auto", None, threads=2), InlineExecutor)
+    assert isinstance(make_executor(1, None, threads=2), InlineExecutor)

@@ -126,7 +126,8 @@ def train(net: torch.nn.Module, loss_fn: Callable, batches: Callable[[int, int],
         epoch += 1
         if epoch == 1 and epochs is None:  # now the epoch's cost is known: plan the schedule to the deadline
             per_epoch = time.monotonic() - t_start
-            planned[0] = max(1, min(cfg.max_epochs, int((deadline - t_start) / max(per_epoch, 1e-6))))
+            fits = (deadline - t_start) / max(per_epoch, 1e-6)  # inf without a time limit
+            planned[0] = max(1, int(min(cfg.max_epochs, fits)))
         score = evaluate() if evaluate is not None else float(epoch)
         best.append((score, epoch, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}))
         best.sort(key=lambda t: -t[0])
