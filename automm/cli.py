@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _positive_int(value: str, flag: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{flag} must be 'auto' or a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["benchmark"]:
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, TypeError, ImportError, ConnectionError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"automm: error: {msg}", file=sys.stderr)
         return 2
@@ -187,9 +193,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _positive_int(value: str, flag: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"automm: {flag} must be 'auto' or a whole number of at least 1, not {value!r}")
-    return int(value)

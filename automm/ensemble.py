@@ -192,7 +192,8 @@ class _Layer:
 
     def _job(self, run: _Run, fold: int, exclusive: bool) -> FoldJob:
         k = len(self.folds)
-        parallel = 1 if exclusive else min(self.executor.slots, k - fold)
+        # the first fold runs alone (the others wait for what it tunes); later ones side by side
+        parallel = 1 if exclusive or fold == 0 else min(self.executor.slots, k - fold)
         share = min(1.0, parallel * run.shares[fold] / sum(run.shares[fold:]))
         fold_deadline = time.monotonic() + time_left(run.deadline) * share
         wall_deadline = time.time() + time_left(fold_deadline)

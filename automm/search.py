@@ -103,7 +103,8 @@ def _suggest(trial, name: str, s):
 
 
 class _Pruning:
-    """The monitor a trial's model reports to: every `every` steps, the best loss so far."""
+    """The monitor a trial's model reports to: every `every` steps, the best loss so far; no pruning
+    before `warmup` steps (a slow learning rate must not be judged on its first rounds)."""
 
     def __init__(self, trial, every: int, warmup: int):
         self.trial, self.every, self.warmup, self.pruned, self.best = trial, every, warmup, False, np.inf
@@ -113,7 +114,7 @@ class _Pruning:
         if (step + 1) % self.every:
             return False
         self.trial.report(float(self.best), step)
-        self.pruned = step + 1 >= self.warmup * self.every and self.trial.should_prune()
+        self.pruned = step + 1 >= self.warmup and self.trial.should_prune()
         return self.pruned
 
 
@@ -133,8 +134,8 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
     study = optuna.create_study(
         direction="minimize", storage=settings.storage, study_name=name, load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=task.seed, n_startup_trials=5),
-        # compare a trial with the median of the trials before it at the same step, once 3 are done
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+        # compare a trial with the median of the trials before it at the same step, once 5 are done
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0))
     done = [t for t in study.trials if t.state.is_finished()]
     if not done:
         study.enqueue_trial({k: s.default for k, s in space.items() if s.default is not None},
@@ -147,7 +148,7 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
         # trial 0 leaves the parameters without a declared default to the model
         sampled = {k: _suggest(trial, k, s) for k, s in space.items() if not defaults or s.default is not None}
         model = cls(**fixed, **sampled)
-        pruning = _Pruning(trial, every, warmup=3)
+        pruning = _Pruning(trial, every, getattr(cls, "prune_after", 3 * every))
         err = fit_fold(model, min(deadline, time.monotonic() + trial_seconds), pruning)
         if pruning.pruned:
             raise optuna.TrialPruned()

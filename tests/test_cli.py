@@ -113,3 +113,19 @@ def test_image_paths_start_from_each_csv_folder(tmp_path):
     assert not [w for w in caught if "image" in str(w.message)]  # every test image was found
     info = json.loads((tmp_path / "m" / "automm.json").read_text())
     assert info["features"]["embeddings"]["images"] == ["photo"]
+
+
+def test_fit_with_search_and_workers(files, tmp_path, capsys):
+    d, _ = files
+    db = tmp_path / "search.db"
+    assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "m"),
+                 "--presets", "fast", "--verbosity", "0", "--tune-trials", "3", "--tune-storage", f"sqlite:///{db}",
+                 "--workers", "2"]) == 0
+    assert db.is_file()
+    capsys.readouterr()
+    assert main(["info", "--model", str(tmp_path / "m")]) == 0
+    search = json.loads(capsys.readouterr().out)["models"]["lightgbm_L1"]["search"]
+    assert search["trials"] == 3 and search["best_score"] >= search["default_score"]
+    assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "m2"),
+                 "--workers", "none", "--verbosity", "0"]) == 2
+    assert "--workers must be 'auto' or a whole number" in capsys.readouterr().err

@@ -18,7 +18,7 @@ PATIENCE = 50
 class CatBoostModel:
     name = "catboost"
     rounds_param = "iterations"  # refit_full sets it to the folds' mean best iteration
-    report_every = 10
+    report_every, prune_after = 10, 100
     search_space = {"learning_rate": Real(0.02, 0.2, log=True, default=0.06), "depth": Int(4, 8, default=6),
                     "l2_leaf_reg": Real(1.0, 10.0, log=True, default=3.0)}
 

@@ -29,7 +29,7 @@ class FusionModel:
     name = "fusion"
     rounds_param = "epochs"
     fusion = "late"
-    report_every = 1  # epochs
+    report_every, prune_after = 1, 3  # epochs
     search_space = {"lr": Real(1e-4, 3e-3, log=True, default=1e-3), "hidden": Choice((64, 128, 256), default=128),
                     "dropout": Real(0.0, 0.4, default=0.1), "weight_decay": Real(1e-4, 1e-1, log=True, default=1e-2)}
 

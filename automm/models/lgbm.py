@@ -20,6 +20,7 @@ class LightGBMModel:
     name = "lightgbm"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
     report_every = 10  # iterations between the validation losses a search's pruner sees
+    prune_after = 100  # iterations before a trial may be pruned
     search_space = {"learning_rate": Real(0.01, 0.2, log=True, default=0.05),
                     "num_leaves": Int(8, 128, log=True, default=31),
                     "feature_fraction": Real(0.3, 1.0, default=0.8),

@@ -18,7 +18,7 @@ PATIENCE = 50
 class XGBoostModel:
     name = "xgboost"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
-    report_every = 10
+    report_every, prune_after = 10, 100
     search_space = {"eta": Real(0.01, 0.2, log=True, default=0.05), "max_depth": Int(3, 10, default=6),
                     "colsample_bytree": Real(0.3, 1.0, default=0.8),
                     "min_child_weight": Real(0.5, 20.0, log=True, default=1.0),
