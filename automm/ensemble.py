@@ -206,7 +206,10 @@ class _Layer:
         # a trial may take what one of the other folds will have, so that its winner fits there too
         trial_seconds = model_time * (1 - q) / k if k > 1 else model_time * q / 3
         name = study_name(self.tune.study_name, run.bag.kind, self.y, self.X.dense.shape[1], self.task)
-        return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, self.tune, trial_seconds, name, exclusive)
+        rounds = float(np.ceil((k - 1) / self.executor.slots))
+        return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, tune=self.tune, trial_seconds=trial_seconds,
+                       study=name, exclusive=exclusive, model_deadline=time.time() + time_left(run.deadline),
+                       rest_rounds=rounds)
 
     def _finish(self, run: _Run) -> BaggedModel:
         bag, rows = run.bag, covered(self.folds)

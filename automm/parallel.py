@@ -49,6 +49,8 @@ class FoldJob:
     tune: TuneSettings | None = None
     trial_seconds: float = 0.0
     study: str = ""
+    model_deadline: float = float("inf")  # time.time(): when the model's other folds must be done too
+    rest_rounds: float = 0.0              # the other folds, in rounds of jobs side by side
     exclusive: bool = False          # a retry after a worker died: run with nothing beside it
 
 
@@ -73,8 +75,11 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
             model.fit(X_tr, y[tr], X_va, y[va], task, trial_deadline, monitor=monitor)
             return task.metric.error(y[va], model.predict(X_va))
 
+        model_deadline = t0 + (job.model_deadline - time.time())
+        # the other folds will take about as long as the best trial did, with some margin
+        reserve = lambda seconds: model_deadline - 1.25 * job.rest_rounds * seconds  # noqa: E731
         model, params, summary = search(cls, job.params, fit_fold, task, deadline, job.trial_seconds,
-                                        job.tune, job.study)
+                                        job.tune, job.study, reserve)
         if model is None:  # the best trial ran before a resume: fit its parameters on this fold
             model = cls(**params).fit(X_tr, y[tr], X_va, y[va], task, time.monotonic() + job.trial_seconds)
         model.info["tuned"] = {**model.info.get("tuned", {}), **params}

@@ -125,10 +125,14 @@ def study_name(prefix: str, kind: str, y: np.ndarray, n_features: int, task: Tas
 
 
 def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, trial_seconds: float,
-           settings: TuneSettings, name: str) -> tuple[Any, dict, dict]:
+           settings: TuneSettings, name: str, reserve: Callable[[float], float] = lambda s: np.inf
+           ) -> tuple[Any, dict, dict]:
     """Run trials until `deadline` (or num_trials). fit_fold(model, trial_deadline, monitor) fits a
-    model on the fold and returns its validation error. Returns (best model, its parameters, a
-    summary for info()); the model is None when the best trial ran before a resume."""
+    model on the fold and returns its validation error. reserve(seconds of the best trial) is the
+    time by which the search must stop so that the other folds can fit with what it found: with a
+    tight budget, the search stops after the defaults rather than starve the bagging. Returns
+    (best model, its parameters, a summary for info()); the model is None when the best trial ran
+    before a resume."""
     optuna = require_optuna()
     fixed, space = split_params(params, getattr(cls, "search_space", {}))
     study = optuna.create_study(
@@ -149,17 +153,21 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
         sampled = {k: _suggest(trial, k, s) for k, s in space.items() if not defaults or s.default is not None}
         model = cls(**fixed, **sampled)
         pruning = _Pruning(trial, every, getattr(cls, "prune_after", 3 * every))
-        err = fit_fold(model, min(deadline, time.monotonic() + trial_seconds), pruning)
+        t0 = time.monotonic()
+        err = fit_fold(model, min(stop_by(), t0 + trial_seconds), pruning)
         if pruning.pruned:
             raise optuna.TrialPruned()
         if err < best.get("err", np.inf):
-            best.update(err=err, model=model, params={**fixed, **sampled})
+            best.update(err=err, model=model, params={**fixed, **sampled}, seconds=time.monotonic() - t0)
         return err
+
+    def stop_by() -> float:
+        return min(deadline, reserve(best["seconds"])) if best else deadline
 
     limit = settings.num_trials or (20 if not np.isfinite(deadline) else 1000)
     remaining = max(0, limit - len(done))
     t0 = time.monotonic()
-    while remaining and time_left(deadline) > 0:
+    while remaining and time_left(stop_by()) > 0:
         # one trial at a time so that the deadline is checked between trials; a trial that raises
         # is recorded as failed and the search goes on
         study.optimize(objective, n_trials=1, catch=(Exception,))
