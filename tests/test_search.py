@@ -122,3 +122,19 @@ def test_bad_tuning_arguments_are_refused_before_any_work(binary_df, monkeypatch
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r"automm\[tune\]"):
         p.fit(binary_df, hyperparameter_tune=True)
+
+
+def test_search_leaves_the_other_folds_the_time_they_need():
+    import time
+    task = Task("binary", 2, get_metric("roc_auc", "binary"), seed=0)
+
+    def fit_fold(model, deadline, monitor):
+        time.sleep(0.05)  # every trial takes 50 ms
+        return model.run(lambda step, loss: False, steps=10)
+
+    start = time.monotonic()
+    # the model must be done 1 s from now, and its other folds need 10 times its best trial's time
+    _, _, summary = search(Curve, {}, fit_fold, task, float("inf"), float("inf"), TuneSettings(num_trials=100),
+                           "reserve", reserve=lambda seconds: start + 1.0 - 10 * seconds)
+    assert 3 <= summary["trials"] <= 12  # (1 s - 10 x 50 ms) / 50 ms, give or take the scheduler
+    assert time.monotonic() - start < 0.9
