@@ -67,12 +67,22 @@ def test_pruning_stops_bad_trials_early():
 
 
 def test_time_budget_holds_with_search(binary_df):
-    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=20, hyperparameter_tune=True,
-                                                  hyperparameters={"linear": {}, "lightgbm": {}, "xgboost": {}},
+    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=30, hyperparameter_tune=True,
+                                                  hyperparameters={"linear": {}, "lightgbm": {}}, num_bag_folds=3,
                                                   **TREES)
-    assert p.fit_time_ <= 20 * 1.05
-    searches = [m["search"] for m in p.info()["models"].values() if m["search"]]
-    assert searches and all(s["new_trials"] >= 2 for s in searches)
+    assert p.fit_time_ <= 30 * 1.05
+    assert p.info()["models"]["lightgbm_L1"]["search"]["new_trials"] >= 3  # the search did use the time
+
+
+def test_tight_budget_search_stops_after_the_defaults(binary_df):
+    """When every fold needs its whole share, the search must not take time from the bagging."""
+    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=8, hyperparameter_tune=True,
+                                                  hyperparameters={"lightgbm": {}}, **TREES)
+    s = p.info()["models"]["lightgbm_L1"]["search"]
+    assert s["new_trials"] == 1 and s["best_score"] == s["default_score"]
+    from automm.models.lgbm import LightGBMModel
+    defaults = {k: v.default for k, v in LightGBMModel.search_space.items() if v.default is not None}
+    assert p.models_[0].models[1].params == defaults  # the other folds fit the defaults
 
 
 def test_search_resumes_from_its_storage(binary_df, tmp_path):
