@@ -50,7 +50,7 @@ class FoldJob:
     trial_seconds: float = 0.0
     study: str = ""
     model_deadline: float = float("inf")  # time.time(): when the model's other folds must be done too
-    rest_rounds: float = 0.0              # the other folds, in rounds of jobs side by side
+    rest_folds: float = 0.0               # the other folds, whose fits the search must leave time for
     exclusive: bool = False          # a retry after a worker died: run with nothing beside it
 
 
@@ -77,7 +77,7 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
 
         model_deadline = t0 + (job.model_deadline - time.time())
         # the other folds will take about as long as the best trial did, with some margin
-        reserve = lambda seconds: model_deadline - 1.25 * job.rest_rounds * seconds  # noqa: E731
+        reserve = lambda seconds: model_deadline - 1.25 * job.rest_folds * seconds  # noqa: E731
         model, params, summary = search(cls, job.params, fit_fold, task, deadline, job.trial_seconds,
                                         job.tune, job.study, reserve)
         if model is None:  # the best trial ran before a resume: fit its parameters on this fold

@@ -29,11 +29,12 @@ def main(path: str, without: str = WITHOUT, with_: str = WITH) -> None:
         print(f"| {d} ({b['metric']}) | {a['score']:.4f} | {b['score']:.4f} | {b['score'] - a['score']:+.4f} "
               f"| {a['fit_s']:.0f} / {b['fit_s']:.0f} | {a['predict_rows_per_s']:.0f} / {b['predict_rows_per_s']:.0f} "
               f"| {a['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} |")
-    print(f"\nEach model's test score in the {with_} runs (layer 1 = on the features, layer 2 = stacked):\n")
+    print("\nEach model's test score (layer 1 = on the features, layer 2 = stacked), without -> with:\n")
     for d in datasets:
-        board = runs.get((with_, d), {}).get("leaderboard")
+        board, before = (runs.get((s, d), {}).get("leaderboard") or {} for s in (with_, without))
         if board:
-            print(f"- {d}: " + ", ".join(f"{m} {s:.4f}" for m, s in board.items()))
+            print(f"- {d}: " + ", ".join(f"{m} {before[m]:.4f} -> {s:.4f}" if m in before else f"{m} {s:.4f}"
+                                        for m, s in board.items()))
 
 
 if __name__ == "__main__":

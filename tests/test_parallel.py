@@ -28,7 +28,8 @@ def fit(df, **kw):
 
 def test_parallel_fit_gives_the_sequential_predictions(multiclass_df):
     train, test = split(multiclass_df)
-    one, two = fit(train, num_workers=1), fit(train, num_workers=2)
+    kw = {"num_bag_folds": 3, "hyperparameters": {"linear": {}, "lightgbm": {}}}
+    one, two = fit(train, num_workers=1, **kw), fit(train, num_workers=2, **kw)
     assert one.info()["parallel"]["backend"] == "inline"
     assert two.info()["parallel"] == {"backend": "processes", "slots": 2, "max_running": 2}
     assert one.weights_ == two.weights_

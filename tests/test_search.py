@@ -67,10 +67,10 @@ def test_pruning_stops_bad_trials_early():
 
 
 def test_time_budget_holds_with_search(binary_df):
-    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=30, hyperparameter_tune=True,
-                                                  hyperparameters={"linear": {}, "lightgbm": {}}, num_bag_folds=3,
+    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=15, hyperparameter_tune=True,
+                                                  hyperparameters={"linear": {}, "lightgbm": {}}, num_bag_folds=2,
                                                   **TREES)
-    assert p.fit_time_ <= 30 * 1.05
+    assert p.fit_time_ <= 15 * 1.05
     assert p.info()["models"]["lightgbm_L1"]["search"]["new_trials"] >= 3  # the search did use the time
 
 
