@@ -6,7 +6,7 @@ layer's data goes to the object store once. Ray does the placing; each job asks 
 """
 from __future__ import annotations
 
-from .parallel import FoldJob, LayerData, _outcome
+from .parallel import Executor, FoldJob, LayerData, _outcome
 
 _remote = None
 
@@ -19,11 +19,7 @@ def require_ray():
     return ray
 
 
-def _run(job: FoldJob, data: LayerData) -> tuple:
-    return _outcome(job, data)
-
-
-class RayExecutor:
+class RayExecutor(Executor):
     """ray_address: "auto" (the cluster this machine belongs to, or RAY_ADDRESS), "ray://host:10001",
     or "local" (start Ray on this machine). A Ray already initialised in this process is used as it is."""
     backend = "ray"
@@ -43,12 +39,11 @@ class RayExecutor:
         self.threads = max(1, min(threads, cpus))
         self.slots, self.max_running, self.pending = max(1, cpus // self.threads), 0, {}
         if _remote is None:
-            _remote = ray.remote(max_retries=0)(_run)  # a retry would hide the failure the caller reports
+            _remote = ray.remote(max_retries=0)(_outcome)  # a retry would hide the failure the caller reports
         say(f"ray: {cpus} CPUs, up to {self.slots} jobs at once, {self.threads} thread(s) each")
 
     def start_layer(self, data: LayerData):
-        from dataclasses import replace
-        self.ref = self.ray.put(replace(data, task=replace(data.task, num_threads=self.threads)))
+        self.ref = self.ray.put(data.with_threads(self.threads))
 
     def can_start(self, job: FoldJob, running: int) -> bool:
         return running < self.slots and not (job.exclusive and running)
@@ -75,9 +70,3 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
         if self.owned:
             self.ray.shutdown()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

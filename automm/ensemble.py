@@ -203,15 +203,13 @@ class _Layer:
         if not run.searching:
             return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, exclusive=exclusive)
         model_time, q = time_left(run.deadline), self.tune.search_share
-        # the other folds one after another: other models may hold the other slots meanwhile
-        rounds = float(k - 1)
         # a trial (the defaults first) may take what a fold gets without a search, so that the defaults
         # fit as well as they would untuned, and a winner fits in the other folds' time too
-        trial_seconds = model_time / (1 + rounds) if k > 1 else model_time * q / 3
+        trial_seconds = model_time / k if k > 1 else model_time * q / 3
         name = study_name(self.tune.study_name, run.bag.kind, self.y, self.X.dense.shape[1], self.task)
         return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, tune=self.tune, trial_seconds=trial_seconds,
                        study=name, exclusive=exclusive, model_deadline=time.time() + time_left(run.deadline),
-                       rest_folds=rounds)
+                       rest_folds=k - 1)  # one after another: other models may hold the other slots
 
     def _finish(self, run: _Run) -> BaggedModel:
         bag, rows = run.bag, covered(self.folds)

@@ -38,6 +38,9 @@ class LayerData:
     folds: list
     task: Task
 
+    def with_threads(self, n: int) -> "LayerData":
+        return replace(self, task=replace(self.task, num_threads=n))
+
 
 @dataclass
 class FoldJob:
@@ -129,7 +132,21 @@ def rss(pid: int) -> float:
         return 0.0
 
 
-class InlineExecutor:
+class Executor:
+    """What every executor shares: used in a `with` block, so that its workers always stop."""
+    slots, backend, max_running = 1, "", 0
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class InlineExecutor(Executor):
     """The sequential fit: each job runs in this process when submitted."""
     slots, backend = 1, "inline"
 
@@ -149,15 +166,6 @@ class InlineExecutor:
     def wait(self) -> list[tuple]:
         out, self.done = self.done, []
         return out
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def worker_main(inbox, outbox):
@@ -193,7 +201,7 @@ class _Worker:
     overdue: bool = False
 
 
-class ProcessExecutor:
+class ProcessExecutor(Executor):
     """`workers` local processes with `threads` threads each. A job starts only when the workers'
     memory now plus the estimates of the running jobs and its own fit in MEMORY_USE of what was
     available at the start; a job too large even alone runs alone. A job whose worker died beside
@@ -222,7 +230,7 @@ class ProcessExecutor:
 
     def start_layer(self, data: LayerData):
         self.layer += 1
-        data = replace(data, task=replace(data.task, num_threads=self.threads))
+        data = data.with_threads(self.threads)
         self.blob, self.data_bytes = pickle.dumps(data, protocol=5), data_nbytes(data.X)
 
     def _busy(self) -> list[_Worker]:
@@ -300,12 +308,6 @@ class ProcessExecutor:
                 w.process.kill()
             w.inbox.close()
             w.outbox.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def make_executor(num_workers, ray_address: str | None, threads: int, say=lambda msg: None):
