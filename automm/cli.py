@@ -10,11 +10,25 @@ from pathlib import Path
 import pandas as pd
 
 
-def _read(path: str) -> pd.DataFrame:
+class UsageError(ValueError):
+    """A command line that cannot work; reported in one line with exit status 2."""
+
+
+def _read(path: str, what: str = "data") -> pd.DataFrame:
+    from .validation import read_table
+    return read_table(path, what)
+
+
+def _check_out_file(path: str | None) -> None:
+    """Before any long work: an output file can be written there."""
+    if path is None or path == "-":
+        return
     p = Path(path)
-    if not p.is_file():
-        raise SystemExit(f"automm: no file at {path!r}")
-    return pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+    if p.is_dir():
+        raise UsageError(f"--out {path!r} is a folder; give a file name such as {str(p / 'predictions.csv')!r}")
+    parent = next((q for q in p.resolve().parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"--out {path!r}: {str(parent)!r} is a file, not a folder")
 
 
 def _write(df: pd.DataFrame, path: str | None, index: bool = False):
@@ -37,7 +51,7 @@ def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
     for pair in pairs:
         name, sep, kind = pair.rpartition("=")
         if not sep or not name:
-            raise SystemExit(f"automm: --column-type takes COLUMN=TYPE, not {pair!r}")
+            raise UsageError(f"--column-type takes COLUMN=TYPE, not {pair!r}")
         out[name] = kind
     return out
 
@@ -48,26 +62,30 @@ def _image_dir(a, data_file: str) -> str:
 
 
 def cmd_fit(a):
+    from .persistence import check_target
     from .predictor import MultimodalPredictor
-    train = _read(a.train)
+    check_target(a.out, a.overwrite)  # refused now, not after an hour of fitting
+    train = _read(a.train, "--train")
+    test = _read(a.test, "--test") if a.test else None
+    # the model is saved to --out as it goes (each finished model), so a crash keeps what finished
     p = MultimodalPredictor(label=a.label, problem_type=a.problem_type, eval_metric=a.eval_metric,
                             column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed,
                             image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
-                            image_backbone=a.image_backbone)
-    tuning = _read(a.tuning) if a.tuning else None
+                            image_backbone=a.image_backbone, path=a.out)
+    tuning = _read(a.tuning, "--tuning") if a.tuning else None
     tune = None
     if a.tune or a.tune_trials or a.tune_storage:
         tune = {k: v for k, v in (("num_trials", a.tune_trials), ("storage", a.tune_storage)) if v is not None} or True
     workers = a.workers if a.workers == "auto" else _positive_int(a.workers, "--workers")
     p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning, hyperparameter_tune=tune,
-          num_workers=workers, ray_address=a.ray_address)
+          num_workers=workers, ray_address=a.ray_address, overwrite=a.overwrite)
     if a.refit_full:
         p.refit_full()
-    p.save(a.out, overwrite=a.overwrite)
+        p.save(a.out, overwrite=True)
     print(f"saved the model to {a.out}", file=sys.stderr)
-    if a.test:
+    if test is not None:
         p.image_dir = _image_dir(a, a.test)
-        print(json.dumps(p.evaluate(_read(a.test)), indent=1))
+        print(json.dumps(p.evaluate(test), indent=1))
 
 
 def _load(a):
@@ -80,25 +98,31 @@ def _load(a):
 
 
 def cmd_predict(a):
+    _check_out_file(a.out)
+    data = _read(a.data, "--data")
     p = _load(a)
     if a.fast:
         p.set_inference("refit")
-    _write(p.submission(_read(a.data), a.id_column, a.proba), a.out)
+    _write(p.submission(data, a.id_column, a.proba), a.out)
 
 
 def cmd_refit(a):
+    train = _read(a.train, "--train")
     p = _load(a)
-    p.refit_full(_read(a.train))
+    p.refit_full(train)
     p.save(a.model, overwrite=True)  # written beside it first, then swapped in whole
     print(f"refit {len(p.models_full_)} models on all rows; saved to {a.model}", file=sys.stderr)
 
 
 def cmd_evaluate(a):
-    print(json.dumps(_load(a).evaluate(_read(a.data)), indent=1))
+    data = _read(a.data, "--data")
+    print(json.dumps(_load(a).evaluate(data), indent=1))
 
 
 def cmd_leaderboard(a):
-    board = _load(a).leaderboard(_read(a.data) if a.data else None)
+    _check_out_file(a.out)
+    data = _read(a.data, "--data") if a.data else None
+    board = _load(a).leaderboard(data)
     if a.out:
         _write(board, a.out)
     else:
@@ -172,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _positive_int(value: str, flag: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{flag} must be 'auto' or a whole number of at least 1, not {value!r}")
+        raise UsageError(f"{flag} must be 'auto' or a whole number of at least 1, not {value!r}")
     return int(value)
 
 
@@ -184,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError, TypeError, ImportError, ConnectionError) as exc:
+    except KeyboardInterrupt:
+        print("automm: interrupted; nothing was saved that was not already complete", file=sys.stderr)
+        return 130
+    # every failure the user can act on is one line naming what to change, with exit status 2
+    except (ValueError, KeyError, TypeError, ImportError, ConnectionError, OSError, RuntimeError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"automm: error: {msg}", file=sys.stderr)
         return 2

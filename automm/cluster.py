@@ -65,7 +65,7 @@ class RayExecutor(Executor):
                             True))
         return out
 
-    def close(self):
+    def close(self, now: bool = False):
         for ref in self.pending:
             self.ray.cancel(ref, force=True)
         if self.owned:

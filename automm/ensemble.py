@@ -67,24 +67,29 @@ class _Run:
 
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
               progress: Progress, params: dict | None = None, executor=None,
-              tune: TuneSettings | None = None, one_at_a_time: set = frozenset()) -> list[BaggedModel]:
+              tune: TuneSettings | None = None, one_at_a_time: set = frozenset(), on_model=None,
+              failures: dict | None = None) -> list[BaggedModel]:
     """Fit each model type on every fold within the deadline, sharing the time by weight.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
-    out; the first model always runs so that there is something to predict with. A model's first
+    out (its error in `failures`); in layer 1 the first model always runs so that there is something to
+    predict with, and `on_model(bag)` is told of each model as it finishes. A model's first
     fold runs first (it may tune what the others reuse, or run the hyperparameter search), then its
     other folds and further models, as many at once as the executor allows (but never two jobs of
     the kinds in `one_at_a_time`, such as two nets on one GPU).
     """
     return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
-                  executor or InlineExecutor(), tune, one_at_a_time).run()
+                  executor or InlineExecutor(), tune, one_at_a_time, on_model,
+                  {} if failures is None else failures).run()
 
 
 class _Layer:
-    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time):
+    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time,
+                 on_model, failures):
         self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
         self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
         self.executor, self.tune, self.one_at_a_time = executor, tune, one_at_a_time
+        self.on_model, self.failures = on_model, failures
         self.todo, self.runs, self.running = list(kinds), [], {}
 
     def run(self) -> list[BaggedModel]:
@@ -105,6 +110,8 @@ class _Layer:
                     self._outcome(run, job, status, detail)
                     if not run.failed and len(run.done) == len(self.folds):
                         fitted.append(self._finish(run))
+                        if self.on_model is not None:
+                            self.on_model(fitted[-1])
         return sorted(fitted, key=lambda b: self.kinds.index(b.kind))  # the same order however the jobs ran
 
     def _outcome(self, run: _Run, job: FoldJob, status: str, detail: list):
@@ -125,6 +132,7 @@ class _Layer:
             run.retry.append(job.fold)
         else:  # one failing model never sinks the fit
             run.failed = True
+            self.failures[run.bag.name] = detail[0]
             say(1, f"{run.bag.name} failed and is left out: {detail[0]}")
             if status == "error":
                 say(3, detail[1])
@@ -170,7 +178,9 @@ class _Layer:
         share = min(1.0, self.executor.slots * REGISTRY[kind].time_weight / weights)
         model_deadline = time.monotonic() + time_left(self.deadline) * share
         k = len(self.folds)
-        if any(not r.failed for r in self.runs) and time_left(model_deadline) < MIN_FOLD_SECONDS * k:
+        # layer 1's first model runs whatever the time, so that there is something to predict with
+        must_run = self.layer == 1 and not any(not r.failed for r in self.runs)
+        if not must_run and time_left(model_deadline) < MIN_FOLD_SECONDS * k:
             self.progress.say(1, f"skipping {kind} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
             return None
         try:

@@ -136,14 +136,14 @@ class Executor:
     """What every executor shares: used in a `with` block, so that its workers always stop."""
     slots, backend, max_running = 1, "", 0
 
-    def close(self):
-        pass
+    def close(self, now: bool = False):
+        """now: the fit was interrupted or failed; stop at once rather than let jobs finish."""
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(now=exc_type is not None)
 
 
 class InlineExecutor(Executor):
@@ -168,13 +168,38 @@ class InlineExecutor(Executor):
         return out
 
 
-def worker_main(inbox, outbox):
-    """A local worker: keeps the layer's data, runs jobs until told to stop."""
+def _exit_with_parent(parent: int) -> None:
+    """A worker never outlives the fit that started it (a parent killed by SIGKILL, the OOM killer or a
+    scheduler cannot stop its workers): the kernel kills it when the parent dies (Linux), and a
+    watchdog thread checks the parent every second everywhere else."""
+    import signal
+    import threading
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:  # it died before the line above ran
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def worker_main(inbox, outbox, parent: int | None = None):
+    """A local worker: keeps the layer's data, runs jobs until told to stop or its parent is gone."""
+    if parent is not None:
+        _exit_with_parent(parent)
     data: dict = {}
     while True:
         try:
             msg = inbox.recv_bytes()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe or died: nothing to report to
             return
         kind, *rest = pickle.loads(msg)
         if kind == "stop":
@@ -188,7 +213,10 @@ def worker_main(inbox, outbox):
             payload = pickle.dumps((key, *out))
         except Exception as exc:  # a model that cannot travel back is a failed model, not a dead worker
             payload = pickle.dumps((key, "error", f"the fitted model could not be sent back: {exc}", ""))
-        outbox.send_bytes(payload)
+        try:
+            outbox.send_bytes(payload)
+        except OSError:  # the parent is gone
+            return
 
 
 @dataclass
@@ -222,7 +250,7 @@ class ProcessExecutor(Executor):
         up_r, up_w = os.pipe()
         env = {**os.environ, **{k: str(self.threads) for k in THREAD_VARS},  # read by the libraries at import
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the models a caller registered
-        process = subprocess.Popen([sys.executable, "-m", "automm.worker", str(down_r), str(up_w)],
+        process = subprocess.Popen([sys.executable, "-m", "automm.worker", str(down_r), str(up_w), str(os.getpid())],
                                    pass_fds=(down_r, up_w), env=env)
         os.close(down_r)
         os.close(up_w)
@@ -295,15 +323,19 @@ class ProcessExecutor(Executor):
                 self.workers[i] = self._spawn()
         return out
 
-    def close(self):
+    def close(self, now: bool = False):
         for w in self.workers:
+            if now and w.job is not None:  # busy: its result is no longer wanted
+                w.process.kill()
+                continue
             try:
                 w.outbox.send_bytes(pickle.dumps(("stop",)))
             except OSError:
                 pass
+        deadline = time.monotonic() + 5
         for w in self.workers:
             try:
-                w.process.wait(timeout=5)
+                w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 w.process.kill()
             w.inbox.close()

@@ -1,8 +1,12 @@
 """The public API: MultimodalPredictor."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -15,16 +19,20 @@ from .ensemble import (BaggedModel, covered, ensemble_selection, fit_layer, make
 from .features import FeaturePipeline, FeatureSet
 from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types, report
 from .models.base import REGISTRY, Task, is_available, model_class
-from .persistence import FORMAT, FORMAT_VERSION, read_model_dir, write_model_dir
+from .persistence import FORMAT, FORMAT_VERSION, MANIFEST, ModelFormatError, check_target, read_model_dir, write_model_dir
 from .features.multimodal import EmbeddingSettings
-from .presets import DEFAULT_BACKBONES, EMBED_SHARE, NEURAL_MODELS, get_preset
+from .presets import DEFAULT_BACKBONES, EMBED_SHARE, MIN_EMBED_SECONDS, NEURAL_MODELS, get_preset
 from .parallel import make_executor
 from .progress import Progress
 from .search import TuneSettings, has_space, require_optuna
 from .schema import PROBLEM_TYPES, Schema, detect_schema
-from .validation import as_frame, check_fit_input, check_predict_input
+from .validation import (as_frame, check_fit_input, check_forced_columns, check_label, check_model_params,
+                         check_predict_input, check_tuning_input)
 
 ENSEMBLE = "ensemble"
+PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
+          "text_backbone", "image_backbone", "device")  # saved with the model; `path` is where it was, not what
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
 FULL = "_FULL"  # suffix of the models refit on all rows, in the leaderboard
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
@@ -39,10 +47,12 @@ class MultimodalPredictor:
     def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
                  column_types: dict[str, str] | None = None, verbosity: int = 2, seed: int = 0,
                  num_threads: int | None = None, image_dir: str | None = None, text_backbone: str | None = None,
-                 image_backbone: str | None = None, device: str = "auto"):
+                 image_backbone: str | None = None, device: str = "auto", path: str | None = None):
         """image_dir: the folder relative image paths start from (default: the current folder; it can be
         changed before predicting). text_backbone / image_backbone: a name (see automm.features.backbones),
-        a local checkpoint folder or a Hub id; default: the preset's. device: "auto", "cpu" or "cuda"."""
+        a local checkpoint folder or a Hub id; default: the preset's. device: "auto", "cpu" or "cuda".
+        path: a folder where fit saves the model as it goes (after each finished model, so that a crash
+        keeps what finished) and when it ends; None: nothing is written until save()."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -54,13 +64,14 @@ class MultimodalPredictor:
         self.text_backbone = text_backbone
         self.image_backbone = image_backbone
         self.device = device
+        self.path = path
 
     # ---- fit ------------------------------------------------------------------------------
     def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
             num_stack_levels: int | None = None, embeddings: bool | None = None,
             hyperparameter_tune: bool | dict | None = None, num_workers: int | str = "auto",
-            ray_address: str | None = None) -> "MultimodalPredictor":
+            ray_address: str | None = None, overwrite: bool = False) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
         hyperparameters: {model name: {param: value}}; the names chosen are the models trained. A
@@ -73,7 +84,9 @@ class MultimodalPredictor:
         "ray://host:port", or "local").
         tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
         embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
-        preset's; the fusion nets need them unless they fine-tune).
+        preset's). False leaves out the fusion nets that would train on them (all of them on a CPU).
+        overwrite: let fit replace a model already saved at the predictor's `path`.
+        Everything after the argument checks counts against time_limit, imports included.
         """
         start = time.monotonic()
         progress = Progress(self.verbosity, start)
@@ -88,10 +101,13 @@ class MultimodalPredictor:
         is_tuning = np.zeros(len(df), dtype=bool)
         if tuning_data is not None:
             tune = as_frame(tuning_data, "tuning_data")
+            check_tuning_input(df, tune, self.label)
             is_tuning = np.r_[is_tuning, np.ones(len(tune), dtype=bool)]
             df = pd.concat([df, tune], ignore_index=True)
         check_fit_input(df, self.label, time_limit, n_folds)
+        save_to = None if self.path is None else check_target(self.path, overwrite)
         models, stack_models = self._choose_models(hyperparameters, preset)
+        check_model_params(hyperparameters)
         tune = TuneSettings.from_arg(preset.get("hyperparameter_tune") if hyperparameter_tune is None
                                      else hyperparameter_tune)
         _check_parallel_args(num_workers, ray_address, tune, hyperparameters)
@@ -105,6 +121,8 @@ class MultimodalPredictor:
             df = df[df[self.label].notna()]
         schema = detect_schema(df, self.label, self.column_types, self.problem_type, metric_types)
         metric = get_metric(self.eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type)
+        check_label(df[self.label], schema, self.eval_metric)
+        check_forced_columns(df, schema)
         y, classes = self._encode_labels(df[self.label], schema.problem_type)
         if schema.problem_type != "regression" and len(classes) < 2:
             raise ValueError(f"label column {self.label!r} has a single class: a classifier needs two or more")
@@ -114,13 +132,22 @@ class MultimodalPredictor:
                              "set column_types to use some of them")
         task = Task(schema.problem_type, len(classes), metric, self.seed, self._threads())
 
-        settings, hp = self._neural_settings(preset, models, task, hyperparameters, embeddings)
+        models, settings, hp = self._neural_settings(preset, models, task, hyperparameters, embeddings, time_limit,
+                                                     progress)
+        # set now, so that a model saved as it goes (path=...) is a whole predictor; an earlier fit's
+        # models go, so that a fit that fails leaves no mix of the two
+        self.__dict__.pop("models_", None)
+        self.schema_, self.classes_, self.metric_, self.task_ = schema, classes, metric, task
+        self.models_full_, self.inference_, self.predict_rows_per_s_ = [], "bagged", {}
+        self.parallel_, self.timings_ = None, None
         # the workers start while the features are computed
         with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m)) as executor:
             t0 = time.monotonic()
             pipeline = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
-            budget = EMBED_SHARE * time_limit if time_limit else None
-            X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg))
+            budget = min(EMBED_SHARE * time_limit, deadline - time.monotonic()) if time_limit else None
+            X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
+                                       deadline=deadline)
+            self.pipeline_ = pipeline
             progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                             f"({time.monotonic() - t0:.1f}s)")
             timings = {"features": time.monotonic() - t0}
@@ -128,28 +155,41 @@ class MultimodalPredictor:
                 folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
             else:
                 folds = make_folds(y, task.problem_type, n_folds, self.seed)
+            finished: list[BaggedModel] = []
+
+            def on_model(bag: BaggedModel):  # save as it goes: a crash keeps what finished
+                finished.append(bag)
+                if save_to is not None:
+                    self._set_ensemble(finished, y, folds, start)
+                    self._save(save_to, overwrite=True, complete=False)
+
             bags = self._fit_layers(models, stack_models if n_stack else [], X, y, folds, task, deadline, hp,
-                                    tune, executor, progress, timings)
+                                    tune, executor, progress, timings, on_model)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-
-        rows = covered(folds)
-        weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
-        self.schema_, self.pipeline_, self.models_ = schema, pipeline, bags
-        self.models_full_, self.inference_ = [], "bagged"
+        self._set_ensemble(bags, y, folds, start)
         self._fit_data = (df, hp)  # refit_full recomputes the features from it; not saved
-        self.classes_, self.metric_, self.task_ = classes, metric, task
-        self.weights_ = {b.name: float(w) for b, w in zip(bags, weights)}
-        blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
-        self.val_score_ = metric.score(y[rows], blend)
-        self.fit_time_ = time.monotonic() - start
         self.predict_rows_per_s_ = {"bagged": self._measure_speed(df, deadline)}
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
         progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
                         f"fit took {self.fit_time_:.1f}s")
+        if save_to is not None:
+            self._save(save_to, overwrite=True, complete=True)
+            progress.say(1, f"saved the model to {self.path}")
         return self
 
-    def _fit_layers(self, models, stack_models, X, y, folds, task, deadline, hp, tune, executor, progress, timings):
+    def _set_ensemble(self, bags: list[BaggedModel], y: np.ndarray, folds, start: float):
+        """The ensemble of `bags`: weights chosen on the rows their folds validated."""
+        rows = covered(folds)
+        weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], self.task_)
+        self.models_ = list(bags)
+        self.weights_ = {b.name: float(w) for b, w in zip(bags, weights)}
+        blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
+        self.val_score_ = self.metric_.score(y[rows], blend)
+        self.fit_time_ = time.monotonic() - start
+
+    def _fit_layers(self, models, stack_models, X, y, folds, task, deadline, hp, tune, executor, progress, timings,
+                    on_model=None):
         """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions."""
         if executor.slots > 1:
             progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
@@ -157,26 +197,39 @@ class MultimodalPredictor:
         one_at_a_time = {m for m in models if m in NEURAL_MODELS} if self._gpu() else set()
         layer1_deadline = deadline if not stack_models else time.monotonic() + (deadline - time.monotonic()) * 0.65
         t0 = time.monotonic()
-        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time)
+        failures: dict[str, str] = {}
+        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
+                         on_model, failures)
         timings["layer1"] = time.monotonic() - t0
         if not bags:
-            raise RuntimeError("no model could be trained (see the messages above); give a larger time_limit")
-        if stack_models:
+            why = "; ".join(f"{k}: {v}" for k, v in failures.items())
+            raise RuntimeError(f"no model could be trained: {why or 'the time limit ran out'}"
+                               + ("" if failures else "; give a larger time_limit"))
+        if stack_models and time.monotonic() >= deadline:
+            progress.say(1, "skipping the stacking layer: the time limit is reached")
+        elif stack_models:
             t0 = time.monotonic()
             preds, names = _oof_stack(bags, task)
             Xs = X.with_stack(preds, names, task.problem_type != "regression")
-            bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor)
+            bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
+                              on_model=on_model)
             timings["layer2"] = time.monotonic() - t0
         return bags
 
     def _measure_speed(self, df: pd.DataFrame, deadline: float, rows: int = 200) -> float | None:
-        """Predict rows per second on a sample of the training rows (batch of `rows`), if time allows."""
-        if time.monotonic() > deadline:
-            return None
-        sample = df.head(rows)
-        t0 = time.monotonic()
-        self._raw_predict(sample)
-        return round(len(sample) / max(time.monotonic() - t0, 1e-9), 1)
+        """Predict rows per second on a sample of the training rows (a batch of `rows` when the time
+        left allows, else of 20), or None when the time limit is reached."""
+        speed = None
+        for n in (20, rows):
+            if n > 20 and (speed is None or n / speed > deadline - time.monotonic()):
+                break
+            if time.monotonic() > deadline:
+                break
+            sample = df.head(n)
+            t0 = time.monotonic()
+            self._raw_predict(sample)
+            speed = round(len(sample) / max(time.monotonic() - t0, 1e-9), 1)
+        return speed
 
     def _choose_models(self, hyperparameters, preset) -> tuple[list[str], list[str]]:
         if hyperparameters is not None:
@@ -190,27 +243,41 @@ class MultimodalPredictor:
         models = [m for m in preset["models"] if is_available(m)]
         return models, [m for m in preset.get("stack_models", []) if is_available(m)]
 
-    def _neural_settings(self, preset: dict, models: list[str], task: Task, hyperparameters, embeddings):
-        """The embedding settings and every model's parameters: the fusion nets share the backbones,
-        and fine-tune them when there is a GPU."""
-        gpu = self._gpu()
+    def _neural_settings(self, preset: dict, models: list[str], task: Task, hyperparameters, embeddings,
+                         time_limit, progress):
+        """The models kept, the embedding settings and every model's parameters: the fusion nets share the
+        backbones, and fine-tune them when there is a GPU. Frozen nets train on the embeddings, so they
+        are left out (with a message) when the embeddings are off or the time limit is too short for them."""
+        neural = [m for m in models if m in NEURAL_MODELS]
+        gpu = self._gpu() if neural else False  # no torch import unless a net is chosen
         text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
         text_bb, image_bb = self.text_backbone or text_bb, self.image_backbone or image_bb
         hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
-        for m in models:
-            if m in NEURAL_MODELS:
-                hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb,
-                         "device": self.device, **hp.get(m, {})}
-        wanted = preset.get("embeddings", False) if embeddings is None else embeddings
-        if any(hp[m].get("finetune") is False for m in models if m in NEURAL_MODELS):
-            wanted = True  # frozen fusion nets train on the embeddings
+        for m in neural:
+            hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb,
+                     "device": self.device, **hp.get(m, {})}
+        wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
+        frozen = [m for m in neural if hp[m].get("finetune") is False]
+        if frozen and embeddings is None:
+            wanted = True  # the preset's frozen nets train on the embeddings
+        budget = EMBED_SHARE * time_limit if time_limit else None
+        if wanted and budget is not None and budget < MIN_EMBED_SECONDS:
+            progress.say(1, f"embeddings skipped: time_limit={time_limit:g}s leaves {budget:.1f}s for them, less "
+                            f"than the {MIN_EMBED_SECONDS:.0f}s it takes to load the backbones "
+                            f"(give time_limit >= {MIN_EMBED_SECONDS / EMBED_SHARE:.0f})")
+            wanted = False
+        if frozen and not wanted:
+            progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
+            models = [m for m in models if m not in frozen]
         settings = EmbeddingSettings(text_bb, image_bb, self.image_dir, num_threads=task.num_threads) \
             if wanted else None
-        return settings, hp
+        return models, settings, hp
 
     def _gpu(self) -> bool:
         if self.device == "cpu":
             return False
+        if "torch" not in sys.modules and sys.platform.startswith("linux") and not Path("/proc/driver/nvidia").exists():
+            return False  # no NVIDIA driver: no CUDA, and no 3 s torch import inside the time limit to learn it
         try:
             import torch
         except ImportError:
@@ -394,7 +461,8 @@ class MultimodalPredictor:
 
         Boosting models train for the mean of their folds' best iteration counts; stackers train
         on the stored out-of-fold predictions. The bagged models are kept: `leaderboard` shows both
-        and `set_inference("bagged" | "refit")` chooses which predict uses.
+        and `set_inference("bagged" | "refit")` chooses which predict uses. With a `path`, the model
+        saved there is updated.
         train_data: needed after `load` (a saved model does not keep its training data); it must be
         the data given to fit.
         """
@@ -433,6 +501,8 @@ class MultimodalPredictor:
         self.inference_ = "refit" if set_default else mode
         progress.say(1, f"refit {len(full)} models in {time.monotonic() - start:.1f}s; predict uses the "
                         f"{self.inference_} models")
+        if self.path is not None:  # kept where fit keeps the model
+            self._save(self.path, overwrite=True, complete=True)
         return self
 
     def set_inference(self, mode: str) -> "MultimodalPredictor":
@@ -454,24 +524,29 @@ class MultimodalPredictor:
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
                 "parallel": getattr(self, "parallel_", None), "timings": getattr(self, "timings_", None),
+                "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
                                     "fit_time": b.fit_time, "search": b.models[0].info.get("search")}
                            for b in self.models_}}
 
     def save(self, path, overwrite: bool = False) -> str:
+        """Write the model to the folder `path`, atomically; overwrite=True replaces a saved model there
+        (never a folder that holds anything else)."""
         self._check_fitted()
+        return str(self._save(path, overwrite, complete=True))
+
+    def _save(self, path, overwrite: bool, complete: bool):
         feat_meta, arrays = self.pipeline_.get_state()
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
-            "libraries": _library_versions(),
-            "params": {k: getattr(self, k) for k in ("label", "problem_type", "eval_metric", "column_types",
-                                                      "verbosity", "seed", "num_threads", "image_dir",
-                                                      "text_backbone", "image_backbone", "device")},
+            "libraries": _library_versions(), "complete": complete,
+            "params": {k: getattr(self, k) for k in PARAMS},
             "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
             "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
             "models": [_entry(b) for b in self.models_], "models_full": [_entry(b) for b in self.models_full_],
             "inference": self.inference_, "predict_rows_per_s": self.predict_rows_per_s_,
+            "parallel": self.parallel_, "timings": self.timings_,
         }
         for b in self.models_:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
@@ -484,13 +559,27 @@ class MultimodalPredictor:
                         files = m.save(tmp / "models" / f"{b.name}{suffix}.fold{f}")
                         entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
 
-        write_model_dir(path, manifest, arrays, write_files, overwrite)
-        return str(path)
+        target = write_model_dir(path, manifest, arrays, write_files, overwrite)
+        self.digest_ = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["digest"]
+        return target
 
     @classmethod
     def load(cls, path) -> "MultimodalPredictor":
+        """A saved model; every file is checked against the manifest's checksums, the manifest against
+        its digest, and nothing outside the folder is read."""
         manifest, arrays = read_model_dir(path)
-        p = cls(**manifest["params"])
+        try:
+            p = cls._from_manifest(Path(path), manifest, arrays)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
+        if not manifest.get("complete", True):
+            warnings.warn(f"{str(path)!r} was saved while fitting, after {len(p.models_)} model(s) had finished; "
+                          "the fit did not complete (it may have crashed or been stopped)", stacklevel=2)
+        return p
+
+    @classmethod
+    def _from_manifest(cls, path: Path, manifest: dict, arrays: dict) -> "MultimodalPredictor":
+        p = cls(**{k: v for k, v in manifest["params"].items() if k in PARAMS})
         p.schema_ = Schema.from_dict(manifest["schema"])
         p.metric_ = get_metric(manifest["metric"], p.schema_.problem_type)
         p.task_ = Task(p.schema_.problem_type, manifest["n_classes"], p.metric_, p.seed, p._threads())
@@ -498,16 +587,26 @@ class MultimodalPredictor:
         p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
         p.weights_, p.val_score_, p.fit_time_ = manifest["weights"], manifest["val_score"], manifest["fit_time"]
         p.predict_rows_per_s_ = manifest["predict_rows_per_s"]
+        p.parallel_, p.timings_ = manifest.get("parallel"), manifest.get("timings")
+        p.digest_ = manifest.get("digest")
         p.models_, p.models_full_, p.inference_ = [], [], manifest["inference"]
+        listed = set(manifest["files"])
         for key, suffix, models in (("models", "", p.models_), ("models_full", FULL, p.models_full_)):
             for entry in manifest[key]:
+                name = entry["name"]
+                if not isinstance(name, str) or not MODEL_NAME.match(name) or ".." in name:
+                    raise ModelFormatError(f"{str(path)!r} names a model {name!r}, which is not a plain model "
+                                           "name; refusing to load it")
                 cls_ = model_class(entry["kind"])
-                oof = arrays[f"oof/{entry['name']}"] if key == "models" else None
-                bag = BaggedModel(entry["name"], entry["kind"], entry["layer"], oof=oof,
+                oof = arrays[f"oof/{name}"] if key == "models" else None
+                bag = BaggedModel(name, entry["kind"], entry["layer"], oof=oof,
                                   val_score=entry["val_score"], fit_time=entry["fit_time"])
                 for f, fold in enumerate(entry["folds"]):
-                    prefix = Path(path) / "models" / f"{entry['name']}{suffix}.fold{f}"
-                    bag.models.append(cls_.load(prefix, fold["info"], p.task_))
+                    unlisted = [x for x in fold["files"] if x not in listed]
+                    if unlisted:
+                        raise ModelFormatError(f"{str(path)!r}: model {name!r} reads files without a checksum "
+                                               f"({unlisted}); refusing to load it")
+                    bag.models.append(cls_.load(path / "models" / f"{name}{suffix}.fold{f}", fold["info"], p.task_))
                 models.append(bag)
         return p
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ KINDS = ("numeric", "categorical", "text", "image", "image_list", "datetime", "i
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|bmp|webp|tiff?)$", re.IGNORECASE)
 CODE_NAME = re.compile(r"(zip|postal|postcode|fips|area_?code|phone|sku)", re.IGNORECASE)
+INDEX_NAME = re.compile(r"^(Unnamed: \d+|index|level_0)$")  # what pandas writes for an index
 ID_NAME = re.compile(r"(^id$|_id$|^id_|\bid\b|^index$|^uuid|^guid)", re.IGNORECASE)
 LIST_SEP = re.compile(r"\s*[;,|]\s*")
 SAMPLE = 2000
@@ -44,9 +45,9 @@ class Schema:
         raise KeyError(name)
 
     def table(self) -> str:
-        w = max([len(c.name) for c in self.columns] + [6])
+        w = max([len(str(c.name)) for c in self.columns] + [6])
         lines = [f"{'column':<{w}}  {'type':<11}  why", f"{'-' * w}  {'-' * 11}  ---"]
-        lines += [f"{c.name:<{w}}  {c.kind:<11}  {c.reason}" for c in self.columns]
+        lines += [f"{str(c.name):<{w}}  {c.kind:<11}  {c.reason}" for c in self.columns]
         lines.append(f"label {self.label!r}: {self.problem_type} ({self.problem_reason})")
         return "\n".join(lines)
 
@@ -81,12 +82,6 @@ def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | N
     return Schema(label, ptype, why, tuple(cols))
 
 
-def override(schema: Schema, column_types: dict[str, str]) -> Schema:
-    cols = tuple(replace(c, kind=column_types[c.name], reason="set by the user") if c.name in column_types else c
-                 for c in schema.columns)
-    return replace(schema, columns=cols)
-
-
 def infer_problem_type(y: pd.Series, problem_type: str | None = None,
                        metric_types: tuple[str, ...] = PROBLEM_TYPES) -> tuple[str, str]:
     """`metric_types`: the problem types the chosen eval_metric allows (r2 settles a 1-5 rating as regression)."""
@@ -112,14 +107,24 @@ def infer_problem_type(y: pd.Series, problem_type: str | None = None,
 
 
 def detect_column(s: pd.Series) -> tuple[str, str]:
-    """(kind, reason) for one column."""
+    """(kind, reason) for one column. Values no rule expects (dicts, objects) are read as text."""
     n = len(s)
     nonnull = s.dropna()
     if len(nonnull) == 0:
         return "ignore", "all values missing"
-    if nonnull.map(_is_list).any() if s.dtype == object else False:
-        return _list_column(nonnull)
-    n_unique = nonnull.nunique()
+    if s.dtype == object:
+        if nonnull.map(_is_list).any():
+            return _list_column(nonnull)
+        if nonnull.map(lambda v: isinstance(v, dict)).any():
+            return "text", "dicts (written as text)"
+        if nonnull.map(lambda v: isinstance(v, str) and _has_surrogates(v)).any():
+            nonnull = nonnull.map(text_value)
+    try:
+        n_unique = nonnull.nunique()
+    except TypeError:  # values that cannot be hashed
+        return "text", "values of mixed types (written as text)"
+    if INDEX_NAME.match(str(s.name)) and _is_row_numbers(nonnull):
+        return "ignore", "a row index written into the file (to_csv without index=False)"
     if n_unique == 1:
         return "ignore", "constant"
     missing = 1 - len(nonnull) / n
@@ -149,8 +154,10 @@ def _string_column(name, values: pd.Series, n_unique: int, missing: float):
     if (stripped.str.contains(IMAGE_EXT)).mean() >= 0.8:
         if stripped.str.contains(r"[;,|]\s*\S+\.(?:png|jpe?g|gif|bmp|webp|tiff?)", case=False).mean() > 0.2:
             return "image_list", "several image paths per row"
-        where = "URLs" if stripped.str.match(r"https?://").mean() > 0.5 else "paths"
-        return "image", f"image {where} (file extension)"
+        if stripped.str.match(r"(?i)(https?|s3|gs|ftp)://").mean() > 0.5:
+            # automm reads local files only: a column of URLs would be all blank images
+            return "ignore", "image URLs: automm reads local files; download them and give the paths"
+        return "image", "image paths (file extension)"
     as_num = pd.to_numeric(stripped, errors="coerce")
     share_num = as_num.notna().mean()
     if share_num >= 0.95:
@@ -180,8 +187,28 @@ def _looks_like_dates(sample: pd.Series) -> bool:
         return False
     if not head.str.match(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{4}-\d{2}|^[A-Za-z]{3,9}\.? \d{1,2},? \d{4}").mean() > 0.9:
         return False
-    parsed = pd.to_datetime(head, errors="coerce", format="mixed")
+    parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)  # mixed UTC offsets (DST) too
     return parsed.notna().mean() >= 0.9
+
+
+def _has_surrogates(v: str) -> bool:
+    try:
+        v.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def text_value(v):
+    """A string that encodes as UTF-8: lone surrogates (from os.fsdecode of a bad file name) become U+FFFD."""
+    if isinstance(v, str) and _has_surrogates(v):
+        return v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return v
+
+
+def _is_row_numbers(values: pd.Series) -> bool:
+    v = pd.to_numeric(values, errors="coerce")
+    return bool(v.notna().all() and (v == v.round()).all() and v.is_unique)
 
 
 def _is_list(v) -> bool:

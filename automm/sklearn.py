@@ -60,9 +60,12 @@ class _AutoMMBase(BaseEstimator):
         y = column_or_1d(y, warn=True)
         if len(y) != len(df):
             raise ValueError(f"y has {len(y)} values but X has {len(df)} rows")
-        df[LABEL] = y
+        label = LABEL
+        while label in df.columns:  # never overwrite a column of the user's
+            label = "_" + label
+        df[label] = y
         problem_type = self._problem_type(y)
-        self.predictor_ = MultimodalPredictor(LABEL, problem_type=problem_type, eval_metric=self.eval_metric,
+        self.predictor_ = MultimodalPredictor(label, problem_type=problem_type, eval_metric=self.eval_metric,
                                               column_types=self.column_types, verbosity=self.verbosity,
                                               seed=self.seed, num_threads=self.num_threads)
         workers = 1 if self.n_jobs is None else "auto" if self.n_jobs == -1 else self.n_jobs

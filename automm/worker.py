@@ -5,4 +5,8 @@ from multiprocessing.connection import Connection
 from automm.parallel import worker_main
 
 if __name__ == "__main__":
-    worker_main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    try:
+        worker_main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False),
+                    int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        pass

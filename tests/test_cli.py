@@ -129,3 +129,42 @@ def test_fit_with_search_and_workers(files, tmp_path, capsys):
     assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "m2"),
                  "--workers", "none", "--verbosity", "0"]) == 2
     assert "--workers must be 'auto' or a whole number" in capsys.readouterr().err
+
+
+def test_bad_files_and_arguments_exit_2_with_one_line_naming_them(files, tmp_path, capsys, monkeypatch):
+    d, _ = files
+    model = str(d / "model")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "garbage.csv").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (["predict", "--model", model, "--data", str(tmp_path / "missing.csv")], "no file at"),
+        (["predict", "--model", model, "--data", str(tmp_path / "adir")], "is a folder"),
+        (["predict", "--model", model, "--data", str(tmp_path / "empty.csv")], "empty.csv' is empty"),
+        (["predict", "--model", model, "--data", str(tmp_path / "garbage.csv")], "garbage.csv' could not be read"),
+        (["predict", "--model", model, "--data", str(d / "test.parquet"), "--out", str(tmp_path / "adir")],
+         "is a folder; give a file name"),
+        (["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "m"),
+          "--column-type", "zip"], "COLUMN=TYPE"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+    def unreadable(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(pd, "read_csv", unreadable)  # the tests run as root, who may read anything
+    assert main(["evaluate", "--model", model, "--data", str(d / "train.csv")]) == 2
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line(files, monkeypatch, capsys):
+    d, _ = files
+    import automm.cli as cli
+
+    def interrupted(a):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    assert main(["info", "--model", str(d / "model")]) == 130
+    assert capsys.readouterr().err.strip() == "automm: interrupted; nothing was saved that was not already complete"

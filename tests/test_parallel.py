@@ -102,3 +102,53 @@ def test_auto_uses_a_worker_per_core_and_the_environment_can_override(monkeypatc
     monkeypatch.setenv("AUTOMM_NUM_WORKERS", "1")
     assert isinstance(make_executor("auto", None, threads=2), InlineExecutor)
     assert isinstance(make_executor(1, None, threads=2), InlineExecutor)
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """SIGKILL (the OOM killer, a scheduler) gives the parent no chance to stop its workers."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import os, sys, time, signal; from automm.parallel import ProcessExecutor; "
+            "ex = ProcessExecutor(2, 1); print(' '.join(str(w.process.pid) for w in ex.workers), flush=True); "
+            "time.sleep(2); os.kill(os.getpid(), signal.SIGKILL)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    parent.wait(timeout=60)
+    assert parent.returncode == -signal.SIGKILL and len(pids) == 2
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"  # a zombie has exited
+        except FileNotFoundError:
+            return False
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)
+
+
+def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, monkeypatch):
+    import time
+    from automm import parallel
+    from automm.ensemble import make_folds
+    from automm.features import FeaturePipeline
+    from automm.metrics import get_metric
+    from automm.schema import detect_schema
+    monkeypatch.setitem(base.REGISTRY, "sleeping", base.ModelSpec("sleeping", "tests.crashing_model",
+                                                                  "SleepingModel", "sklearn", "scikit-learn", 1.0))
+    schema = detect_schema(binary_df, "y")
+    X = FeaturePipeline(schema).fit_transform(binary_df)
+    y = (binary_df["y"] == "yes").to_numpy().astype(int)
+    task = base.Task("binary", 2, get_metric("roc_auc", "binary"), 0, 1)
+    ex = parallel.ProcessExecutor(2, 1)
+    ex.start_layer(parallel.LayerData(X, y, make_folds(y, "binary", 2, 0), task))
+    for fold in (0, 1):
+        ex.submit(("sleeping", fold), parallel.FoldJob("sleeping", base.REGISTRY["sleeping"], fold, {},
+                                                       time.time() + 600))
+    time.sleep(1)
+    t0 = time.monotonic()
+    ex.close(now=True)
+    assert time.monotonic() - t0 < 3 and all(w.process.poll() is not None for w in ex.workers)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automm.schema import detect_column, detect_schema, infer_problem_type, override, split_list
+from automm.schema import detect_column, detect_schema, infer_problem_type, split_list
 
 N = 200
 rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ def test_short_category_strings_vs_free_text():
 def test_image_paths_urls_and_lists():
     assert kind([f"images/img_{i}.png" for i in range(N)]) == "image"
     k, why = detect_column(pd.Series([f"https://example.com/p/{i}.JPG" for i in range(N)]))
-    assert k == "image" and "URL" in why
+    assert k == "ignore" and "URL" in why and "download" in why  # never fetched: it would be all blank images
     assert kind([f"a/{i}.jpg;a/{i}_b.jpg" for i in range(N)]) == "image_list"
     assert kind([[f"{i}.png", f"{i}b.png"] for i in range(N)]) == "image_list"
     assert split_list("['a.png', 'b.jpg']") == ["a.png", "b.jpg"]
@@ -86,7 +86,7 @@ def test_schema_is_frozen_skips_label_and_can_be_overridden():
     assert schema["a"].kind == "categorical" and schema["a"].reason == "set by the user"
     with pytest.raises(dataclasses.FrozenInstanceError):
         schema.label = "z"
-    assert override(schema, {"b": "ignore"})["b"].kind == "ignore"
+    assert detect_schema(df, "y", column_types={"b": "ignore"})["b"].kind == "ignore"
     assert "label 'y'" in schema.table()
     with pytest.raises(ValueError, match="'nope'"):
         detect_schema(df, "y", column_types={"a": "nope"})

@@ -74,11 +74,15 @@ def test_time_budget_holds_with_search(binary_df):
     assert p.info()["models"]["lightgbm_L1"]["search"]["new_trials"] >= 3  # the search did use the time
 
 
-def test_tight_budget_search_stops_after_the_defaults(binary_df):
-    """When every fold needs its whole share, the search must not take time from the bagging."""
+def test_tight_budget_search_stops_after_the_defaults(binary_df, monkeypatch):
+    """When every fold needs its whole share, the search must not take time from the bagging. The model
+    uses its whole time on any machine (on a fast one LightGBM would rightly leave time for more trials)."""
+    from automm.models import base
+    monkeypatch.setitem(base.REGISTRY, "whole_time", base.ModelSpec(
+        "whole_time", "tests.crashing_model", "WholeTime", "lightgbm", "lightgbm", 1.0))
     p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=8, hyperparameter_tune=True,
-                                                  hyperparameters={"lightgbm": {}}, **TREES)
-    s = p.info()["models"]["lightgbm_L1"]["search"]
+                                                  hyperparameters={"whole_time": {}}, **TREES)
+    s = p.info()["models"]["whole_time_L1"]["search"]
     assert s["new_trials"] == 1 and s["best_score"] == s["default_score"]
     from automm.models.lgbm import LightGBMModel
     defaults = {k: v.default for k, v in LightGBMModel.search_space.items() if v.default is not None}

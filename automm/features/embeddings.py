@@ -102,9 +102,13 @@ class TextEmbedder:
         seconds, and BudgetExceeded is raised when even the smallest does not."""
         torch = require_torch()
         torch.set_num_threads(self.num_threads)
+        t0 = time.monotonic()
         bb = self._load()
         if self.max_tokens is None:
-            self.max_tokens = self._choose_limit(texts, budget)
+            loading = time.monotonic() - t0  # part of the budget too
+            if budget is not None and loading >= budget:
+                raise BudgetExceeded(f"loading the text backbone took {loading:.1f}s of the {budget:.1f}s available")
+            self.max_tokens = self._choose_limit(texts, None if budget is None else budget - loading)
         cache = EmbeddingCache(f"text-{_sha1(self.backbone).hex()[:10]}-{self.max_tokens}")
         keys = [_sha1(t) for t in texts]
         todo, found = cache.lookup(keys)
@@ -168,10 +172,15 @@ class ImageEmbedder:
     def embed(self, values, kind: str, column: str, budget: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         torch = require_torch()
         torch.set_num_threads(self.num_threads)
+        t0 = time.monotonic()
         if not hasattr(self, "_bb"):
             self._bb = image_backbone(self.backbone)
             self._bb.model.to(_device())
         bb = self._bb
+        if budget is not None:
+            budget -= time.monotonic() - t0  # loading the backbone counts
+            if budget <= 0:
+                raise BudgetExceeded(f"image column {column!r}: loading the image backbone used up its time")
         batcher = ImageBatcher(kind, self.image_dir, bb.image_size, self.max_per_row)
         values = np.asarray(values, dtype=object)
         cache = EmbeddingCache(f"image-{_sha1(self.backbone).hex()[:10]}-{bb.image_size}")
@@ -180,7 +189,7 @@ class ImageEmbedder:
             self._embed_chunks(values, kind, column, budget, batcher, cache, out, missing)
         finally:  # what was embedded before the budget ran out is kept for the next fit
             cache.flush()
-        batcher.report_bad(column, batcher.bad)
+        batcher.report_bad(column, batcher.bad, batcher.why)
         return out, missing
 
     def _embed_chunks(self, values, kind, column, budget, batcher, cache, out, missing) -> None:
@@ -211,13 +220,19 @@ class ImageEmbedder:
 
 
 def _file_key(value, kind: str, image_dir, max_per_row: int) -> str:
-    """The resolved paths with each file's size and modification time: an edited image is re-embedded."""
+    """The SHA-1 of each image file's bytes: an edited image is re-embedded even when its size and
+    modification time were kept (cp -p, rsync -t), and a moved one is found again."""
     parts = []
     for p in cell_paths(value, kind)[:max_per_row]:
         path = resolve(p, image_dir)
         try:
-            st = path.stat()
-            parts.append(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+            if not path.is_file():  # never open a pipe or a device: reading it could block forever
+                raise OSError
+            h = hashlib.sha1()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            parts.append(h.hexdigest())
         except OSError:
             parts.append(f"{path}|missing")
     return "\n".join(parts)

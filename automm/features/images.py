@@ -2,12 +2,16 @@
 normalisation and the training augmentations (random resized crop, horizontal flip).
 
 A missing or unreadable image never stops a fit: it becomes a blank (zero after normalisation)
-image, its row gets a missing flag, and the number of such images is reported once per call.
+image, its row gets a missing flag, and the number of such images is reported once per call. So
+does a path that is not a regular file (a folder, a named pipe that would block forever, a
+device) and an image of more than MAX_PIXELS (a decompression bomb); JPEGs are decoded at a
+reduced scale straight away (PIL's draft mode), so a large photo costs little memory.
 """
 from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,7 @@ import pandas as pd
 
 from ..schema import split_list
 
+MAX_PIXELS = 64_000_000  # 8000 x 8000; a 48-megapixel phone photo fits, a 20000 x 20000 bomb does not
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -34,11 +39,26 @@ def cell_paths(value, kind: str) -> list[str]:
 
 
 def load_image(path: Path, size: int, rng: np.random.Generator | None = None) -> np.ndarray | None:
-    """(3, size, size) float32, normalised; None when the file is missing or corrupt.
+    """(3, size, size) float32, normalised; None when the image cannot be used (see `open_image`).
     With `rng`, a random resized crop (8%-100% of the area, 3/4-4/3 aspect) and a random flip."""
+    arr, _ = read_image(path, size, rng)
+    return arr
+
+
+def read_image(path: Path, size: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray | None, str]:
+    """(pixels or None, why not: "missing", "not a file", "too large" or "unreadable")."""
     from PIL import Image, UnidentifiedImageError
     try:
+        if not path.is_file():  # is_file follows links and is False for folders, pipes and devices
+            return None, "missing" if not path.exists() else "not a file"
+    except OSError:
+        return None, "unreadable"
+    try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                return None, "too large"
+            # JPEG: decode at 1/2, 1/4 or 1/8 scale straight away, keeping at least twice the size needed
+            im.draft("RGB", (2 * size, 2 * size))
             im = _on_white(im)
             if rng is not None:
                 im = _random_crop(im, rng)
@@ -48,9 +68,11 @@ def load_image(path: Path, size: int, rng: np.random.Generator | None = None) ->
                 im = _center_crop(im)
             im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return None
-    return ((arr - MEAN) / STD).transpose(2, 0, 1)
+    except Image.DecompressionBombError:
+        return None, "too large"
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError, EOFError):
+        return None, "unreadable"
+    return ((arr - MEAN) / STD).transpose(2, 0, 1), ""
 
 
 def _on_white(im):
@@ -88,29 +110,33 @@ class ImageBatcher:
 
     def __init__(self, kind: str, image_dir: str | Path | None, size: int, max_per_row: int = 4):
         self.kind, self.image_dir, self.size, self.max_per_row = kind, image_dir, size, max_per_row
-        self.bad = 0  # missing or unreadable images seen so far
+        self.bad = 0  # images that could not be used, so far
+        self.why: Counter = Counter()  # and why
 
     def __call__(self, values: pd.Series | np.ndarray, rng: np.random.Generator | None = None,
                  column: str = "", report: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """report=False: count the bad images but leave the warning to `report_bad` (one per column)."""
-        pixels, owner, before = [], [], self.bad
+        pixels, owner, before, why_before = [], [], self.bad, Counter(self.why)
         missing = np.ones(len(values), dtype=bool)
         for i, v in enumerate(np.asarray(values, dtype=object)):
             for p in cell_paths(v, self.kind)[: self.max_per_row]:
-                arr = load_image(resolve(p, self.image_dir), self.size, rng)
+                arr, why = read_image(resolve(p, self.image_dir), self.size, rng)
                 if arr is None:
                     self.bad += 1
+                    self.why[why] += 1
                     continue
                 pixels.append(arr)
                 owner.append(i)
                 missing[i] = False
         if report:
-            self.report_bad(column, self.bad - before)
+            self.report_bad(column, self.bad - before, self.why - why_before)
         pix = np.stack(pixels) if pixels else np.zeros((0, 3, self.size, self.size), np.float32)
         return pix, np.asarray(owner, dtype=np.int64), missing
 
     @staticmethod
-    def report_bad(column: str, bad: int) -> None:
+    def report_bad(column: str, bad: int, why: Counter | None = None) -> None:
         if bad:
-            warnings.warn(f"image column {column!r}: {bad} image(s) missing or unreadable; those rows get a blank "
-                          "image and a missing flag (check the paths, or set image_dir)", stacklevel=3)
+            detail = f" ({', '.join(f'{n} {w}' for w, n in why.most_common())})" if why else ""
+            warnings.warn(f"image column {column!r}: {bad} image(s) missing or unreadable{detail}; those rows get a "
+                          f"blank image and a missing flag (check the paths, or set image_dir; images over "
+                          f"{MAX_PIXELS // 1_000_000} megapixels are refused)", stacklevel=3)

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..schema import Schema
+from ..schema import Schema, text_value
 from .images import cell_paths, resolve
-from .text import MAX_CHARS
+from .text import MAX_CHARS, clean_text
 
 
 @dataclass
@@ -31,8 +31,8 @@ def text_document(df: pd.DataFrame, columns: list[str], labelled: bool | None = 
     """Each row's columns as one text; "column: value" pairs unless it is a single column
     (labelled=None) or labelled=False."""
     if not (len(columns) > 1 if labelled is None else labelled):
-        return df[columns[0]].astype("object").where(df[columns[0]].notna(), "").astype(str).str.slice(0, MAX_CHARS).tolist()
-    parts = [(c, df[c].astype("object").where(df[c].notna(), None)) for c in columns]
+        return clean_text(df[columns[0]]).tolist()
+    parts = [(c, df[c].astype("object").map(text_value).where(df[c].notna(), None)) for c in columns]
     return [" | ".join(f"{c}: {str(v)[:MAX_CHARS]}" for c, v in zip(columns, row) if v is not None and str(v).strip())
             for row in zip(*(p for _, p in parts))]
 

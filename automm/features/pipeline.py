@@ -2,6 +2,7 @@
 sparse matrix for linear models. Every statistic is computed once, in `fit_transform`."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -60,8 +61,10 @@ class FeaturePipeline:
         self.seed = seed
 
     # ---- fit -------------------------------------------------------------------------------
-    def fit_transform(self, df: pd.DataFrame, embed_budget: float | None = None, say=lambda msg: None) -> FeatureSet:
-        """embed_budget: seconds the embeddings may take (None: no limit)."""
+    def fit_transform(self, df: pd.DataFrame, embed_budget: float | None = None, say=lambda msg: None,
+                      deadline: float = float("inf")) -> FeatureSet:
+        """embed_budget: seconds the embeddings may take (None: no limit). deadline (time.monotonic()):
+        the optional steps (the SVD of each text column) that would start after it are skipped."""
         s, fitted_tfidf = self.schema, {}
         self.emb_ = None
         embedded = _no_embeddings(len(df))
@@ -79,7 +82,9 @@ class FeaturePipeline:
             mats = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)], format="csr")
             self.tfidf_[c], fitted_tfidf[c] = (word, char), mats
             k = min(self.svd_dims, mats.shape[1] - 1, len(df) - 1)
-            if k >= 2:
+            if k >= 2 and time.monotonic() > deadline:
+                say(f"skipping the SVD of text column {c!r}: the time limit is reached")
+            elif k >= 2:
                 svd = TruncatedSVD(k, algorithm="randomized", n_iter=4, random_state=self.seed).fit(mats)
                 self.svd_[c] = svd.components_.astype(np.float32)
             # the most frequent words also go to the trees, as their own columns

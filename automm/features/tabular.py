@@ -1,14 +1,48 @@
 """Numeric, categorical and datetime columns."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from ..schema import text_value
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+UNPARSEABLE_WARN = 0.05  # the share of values that are not numbers above which a column is reported
+
 
 def to_numeric(s: pd.Series) -> np.ndarray:
+    """float32 with NaN for missing. Infinities count as missing, values beyond float32's range are
+    clipped to it, and text that is not a number becomes missing: each with a warning naming the column."""
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy(dtype=np.float32)
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(s):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    else:
+        present = s.notna().to_numpy()
+        v = pd.to_numeric(s.astype("object").map(_strip), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = present & np.isnan(v)
+        if present.any() and bad.sum() > UNPARSEABLE_WARN * present.sum():
+            examples = sorted({str(x)[:20] for x in s[bad].head(50)})[:3]
+            warnings.warn(f"column {s.name!r}: {int(bad.sum())} of {int(present.sum())} values are not numbers "
+                          f"(e.g. {examples}) and are treated as missing; clean the column, or check that it "
+                          "holds what it held in training", stacklevel=4)
+    inf = np.isinf(v)
+    if inf.any():
+        warnings.warn(f"column {s.name!r}: {int(inf.sum())} infinite value(s) are treated as missing", stacklevel=4)
+        v[inf] = np.nan
+    huge = np.abs(v) > FLOAT32_MAX
+    if huge.any():
+        warnings.warn(f"column {s.name!r}: {int(huge.sum())} value(s) beyond +-3.4e38 are clipped to that range",
+                      stacklevel=4)
+        v = np.clip(v, -FLOAT32_MAX, FLOAT32_MAX)
+    return v.astype(np.float32)
+
+
+def _strip(x):
+    return x.strip() if isinstance(x, str) else x
 
 
 def category_keys(s: pd.Series) -> pd.Series:
@@ -20,7 +54,7 @@ def category_keys(s: pd.Series) -> pd.Series:
         out = v.astype(str)
         out[whole] = v[whole].astype("int64").astype(str)
         return out.where(v.notna())
-    return s.astype("object").map(lambda x: str(x).strip()).where(s.notna())
+    return s.astype("object").map(lambda x: text_value(str(x)).strip()).where(s.notna())
 
 
 class CategoricalEncoder:
@@ -64,7 +98,8 @@ def datetime_parts(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s):
         d = s
     else:
-        d = pd.to_datetime(s.astype("object"), errors="coerce", format="mixed")
+        # utc=True: strings with mixed UTC offsets (a daylight-saving change) parse; naive ones count as UTC
+        d = pd.to_datetime(s.astype("object"), errors="coerce", format="mixed", utc=True)
     if getattr(d.dt, "tz", None) is not None:
         d = d.dt.tz_convert(None)
     days = (d - pd.Timestamp("2000-01-01")).dt.total_seconds() / 86400

@@ -7,13 +7,25 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
+from ..schema import text_value
+
 HASH_DIM = 2**20
 CHUNK_ROWS = 4096
 MAX_CHARS = 4000  # long documents add little signal per character and a lot of memory
 
 
+def as_text(s: pd.Series, missing="") -> pd.Series:
+    """Each value as a string (missing ones as `missing`); lone surrogates, which pandas' string
+    dtype cannot hold, become U+FFFD."""
+    obj = s.astype("object")
+    try:
+        return obj.where(s.notna(), missing).astype(str)
+    except UnicodeEncodeError:
+        return obj.map(text_value).where(s.notna(), missing).astype(str)
+
+
 def clean_text(s: pd.Series) -> pd.Series:
-    return s.astype("object").where(s.notna(), "").astype(str).str.slice(0, MAX_CHARS)
+    return as_text(s).str.slice(0, MAX_CHARS)
 
 
 class HashedTfidf:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,10 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
 
 
 def is_available(name: str) -> bool:
+    """Whether the model's library is installed; found, not imported (torch alone takes 3 s to import)."""
     try:
-        importlib.import_module(REGISTRY[name].requires)
-        return True
-    except ImportError:
+        return importlib.util.find_spec(REGISTRY[name].requires) is not None
+    except (ImportError, ValueError):
         return False
 
 
@@ -144,3 +145,21 @@ class DeadlineCallback:
                 return True
         return iteration - self.best_iter >= self.patience
 
+
+
+def tiny_data(rows: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A small random binary problem, for the dry runs that check user parameters before any work."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 3))
+    return X, (X[:, 0] > 0).astype(float)
+
+
+def fixed_params(params: dict, drop: tuple = ()) -> dict:
+    """The plain values of user parameters (search spaces are checked when they are sampled)."""
+    from ..search import SPACES
+    return {k: v for k, v in params.items() if not isinstance(v, SPACES) and k not in drop}
+
+
+def bad_params(model: str, exc: Exception) -> ValueError:
+    msg = str(exc).strip().splitlines()
+    return ValueError(f"hyperparameters[{model!r}] are not valid for it: {msg[-1] if msg else type(exc).__name__}")

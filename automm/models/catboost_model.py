@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..features import FeatureSet
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, expand_classes, to_matrix
+from .base import model_file, DeadlineCallback, Monitor, Task, expand_classes, to_matrix, bad_params, fixed_params, tiny_data
 
 LOSSES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
 PATIENCE = 50
@@ -25,6 +25,16 @@ class CatBoostModel:
     def __init__(self, **params):
         self.params = params
         self.info: dict = {}
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        X, y = tiny_data()
+        plain = fixed_params(params, ("iterations", "loss_function", "eval_metric"))
+        try:
+            cb.CatBoost({"iterations": 1, "loss_function": "Logloss", "thread_count": 1, "verbose": False,
+                         "allow_writing_files": False, **plain}).fit(X, y)
+        except (cb.CatBoostError, TypeError, ValueError) as exc:
+            raise bad_params("catboost", exc) from exc
 
     @staticmethod
     def _frame(X: FeatureSet) -> pd.DataFrame:

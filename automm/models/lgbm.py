@@ -8,7 +8,7 @@ import numpy as np
 
 from ..features import FeatureSet
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix
+from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix, bad_params, fixed_params, tiny_data
 
 # (objective, early-stopping metric) per problem type; AUC is used when it is the eval metric
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
@@ -30,6 +30,23 @@ class LightGBMModel:
     def __init__(self, **params):
         self.params = params
         self.info: dict = {}
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        """Unknown names (LightGBM only warns, and `verbose: -1` hides that) and invalid values fail here."""
+        aliases = lgb.basic._ConfigAliases._get_all_param_aliases()
+        known = set(aliases) | {a for names in aliases.values() for a in names} | {"num_boost_round"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"hyperparameters['lightgbm'] has unknown parameters {unknown}; see "
+                             "https://lightgbm.readthedocs.io/en/latest/Parameters.html")
+        X, y = tiny_data()
+        try:
+            lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1,
+                       **fixed_params(params, ("num_boost_round", "objective", "num_class", "metric"))},
+                      lgb.Dataset(X, y), 1)
+        except lgb.basic.LightGBMError as exc:
+            raise bad_params("lightgbm", exc) from exc
 
     def _params(self, task: Task, n_rows: int) -> dict:
         objective, metric = OBJECTIVES[task.problem_type]

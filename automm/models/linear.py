@@ -11,11 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from ..features import FeatureSet
+from ..search import SPACES
 from .base import model_file, Task, expand_classes, time_left, to_matrix
 
 # The strength (C for logistic, 1/alpha for ridge) is searched on the first fold from the most
 # regularised end, which is also the fastest to fit, and the search stops once the score drops.
 GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
+MAX_ITER = 500
 
 
 class LinearModel:
@@ -26,15 +28,44 @@ class LinearModel:
         self.params = params
         self.info: dict = {}
 
-    def _fit_one(self, X, y, strength: float, task: Task):
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        unknown = sorted(set(params) - {"C"})
+        if unknown:
+            raise ValueError(f"hyperparameters['linear'] has unknown parameters {unknown}; it takes only C "
+                             "(the inverse regularisation strength; searched on the first fold when not given)")
+        c = params.get("C")
+        if c is not None and not isinstance(c, SPACES) and not (isinstance(c, (int, float)) and c > 0):
+            raise ValueError(f"hyperparameters['linear']['C'] must be a positive number, not {c!r}")
+
+    def _fit_one(self, X, y, strength: float, task: Task, deadline: float = float("inf")):
         if task.problem_type == "regression":
             m = Ridge(alpha=1.0 / strength, solver="lsqr", tol=1e-4)  # 2-3x faster than sparse_cg on TF-IDF
             return m.fit(X, (y - self.y_mean_) / self.y_std_)
-        solver = "liblinear" if task.problem_type == "binary" else "lbfgs"
-        m = LogisticRegression(C=strength, solver=solver, max_iter=500, random_state=task.seed)
+        if task.problem_type == "binary":
+            m = LogisticRegression(C=strength, solver="liblinear", max_iter=MAX_ITER, random_state=task.seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                return m.fit(X, y)
+        # many classes on wide data can take minutes (half a second an iteration for 200 classes on 21k
+        # TF-IDF columns): with a deadline, lbfgs first runs 2 iterations to learn their cost, then
+        # resumes (warm start) for as many as the time left allows, keeping what it reached
+        m = LogisticRegression(C=strength, solver="lbfgs", warm_start=True, random_state=task.seed)
+        step = MAX_ITER if deadline == float("inf") else 2
+        m.total_iter_ = 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return m.fit(X, y)
+            while True:
+                t0 = time.monotonic()
+                m.set_params(max_iter=step).fit(X, y)
+                ran = int(m.n_iter_.max())
+                m.total_iter_ += ran
+                per_iter = (time.monotonic() - t0) / max(ran, 1)
+                left = deadline - time.monotonic()
+                if ran < step or m.total_iter_ >= MAX_ITER or left < per_iter:
+                    break
+                step = int(min(MAX_ITER - m.total_iter_, max(1, 0.9 * left / per_iter)))
+        return m
 
     def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
         self._task = task
@@ -47,7 +78,7 @@ class LinearModel:
             if started and time_left(deadline) < started:
                 break
             t0 = time.monotonic()
-            m = self._fit_one(X.linear, y, strength, task)
+            m = self._fit_one(X.linear, y, strength, task, deadline)
             self._store(m, task)
             if X_val is None:
                 best = (0.0, strength, self.coef_, self.intercept_)
@@ -58,7 +89,7 @@ class LinearModel:
                 break
             best = (score, strength, self.coef_, self.intercept_)
         _, strength, self.coef_, self.intercept_ = best
-        self.info = {"tuned": {"C": strength}}
+        self.info = {"tuned": {"C": strength}, "solver_iterations": int(getattr(m, "total_iter_", 0))}
         return self
 
     def _store(self, m, task: Task):

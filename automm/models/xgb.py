@@ -8,7 +8,7 @@ import xgboost as xgb
 
 from ..features import FeatureSet
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix
+from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix, bad_params, fixed_params, tiny_data
 
 OBJECTIVES = {"binary": ("binary:logistic", "logloss"), "multiclass": ("multi:softprob", "mlogloss"),
               "regression": ("reg:squarederror", "rmse")}
@@ -27,6 +27,25 @@ class XGBoostModel:
     def __init__(self, **params):
         self.params = params
         self.info: dict = {}
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        """XGBoost only warns that an unknown parameter "is not used": a dry run turns that into an error."""
+        import warnings
+        X, y = tiny_data()
+        plain = fixed_params(params, ("num_boost_round", "objective", "num_class", "eval_metric"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                xgb.train({"objective": "binary:logistic", "nthread": 1, **plain, "verbosity": 1},
+                          xgb.DMatrix(X, label=y), 1)
+            except xgb.core.XGBoostError as exc:
+                raise bad_params("xgboost", exc) from exc
+        unused = [str(w.message) for w in caught if "are not used" in str(w.message)]
+        if unused:
+            names = unused[0][unused[0].find("{"):unused[0].find("}") + 1]
+            raise ValueError(f"hyperparameters['xgboost'] has unknown parameters {names}; see "
+                             "https://xgboost.readthedocs.io/en/stable/parameter.html")
 
     def _dmatrix(self, X: FeatureSet, y=None) -> xgb.DMatrix:
         types = ["c" if i in set(X.cat_cols) else "q" for i in range(X.dense.shape[1])]
