@@ -13,6 +13,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -324,6 +325,9 @@ class ProcessExecutor(Executor):
         return out
 
     def close(self, now: bool = False):
+        """Tells the idle workers to stop (busy ones, with `now`, are killed) and returns at once: an
+        interpreter with torch loaded takes most of a second to exit, which is not the fit's time. A
+        daemon thread reaps them, killing any that is still there after 5 s."""
         for w in self.workers:
             if now and w.job is not None:  # busy: its result is no longer wanted
                 w.process.kill()
@@ -332,14 +336,21 @@ class ProcessExecutor(Executor):
                 w.outbox.send_bytes(pickle.dumps(("stop",)))
             except OSError:
                 pass
-        deadline = time.monotonic() + 5
         for w in self.workers:
-            try:
-                w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                w.process.kill()
             w.inbox.close()
             w.outbox.close()
+        workers = list(self.workers)
+
+        def reap():
+            deadline = time.monotonic() + 5
+            for w in workers:
+                try:
+                    w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    w.process.kill()
+                    w.process.wait()
+
+        threading.Thread(target=reap, daemon=True).start()
 
 
 def make_executor(num_workers, ray_address: str | None, threads: int, say=lambda msg: None):

@@ -1,0 +1,78 @@
+"""How well each preset keeps its time limit: wall time of `fit` against `time_limit`.
+
+    python benchmarks/time_limit.py                      # fast, medium, best at 5, 10, 30, 60 s; 3 runs each
+    python benchmarks/time_limit.py --presets fast --limits 5 --runs 1
+
+Each fit runs in a fresh interpreter with an empty embedding cache (the worst case: torch, the
+backbones and every embedding are paid inside the limit), with the default number of workers, on
+imdb_genre_prediction. The wall time is measured around the `fit` call, which is what time_limit
+promises. Appends one JSON line per fit to benchmarks/results/time_limit.jsonl (with the commit)
+and prints a Markdown table of the largest ratio of the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+ONE_FIT = """
+import json, sys, time
+from automm import MultimodalPredictor, datasets
+ds = datasets.load(sys.argv[1], download=False)
+p = MultimodalPredictor(ds.spec["label"], eval_metric=ds.spec["metric"], verbosity=0)
+t0 = time.monotonic()
+p.fit(ds.train, presets=sys.argv[2], time_limit=float(sys.argv[3]))
+wall = time.monotonic() - t0
+print(json.dumps({"wall_s": round(wall, 2), "models": [b.name for b in p.models_],
+                  "val_score": p.val_score_, "test_score": p.evaluate(ds.test)["score"]}))
+"""
+
+
+def commit() -> str:
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
+    return sha + ("-dirty" if dirty else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="imdb_genre_prediction")
+    ap.add_argument("--presets", default="fast,medium,best")
+    ap.add_argument("--limits", default="5,10,30,60")
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    rows, sha = [], commit()
+    for preset in a.presets.split(","):
+        for limit in [float(x) for x in a.limits.split(",")]:
+            for run in range(a.runs):
+                with tempfile.TemporaryDirectory() as cache:
+                    env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache}
+                    out = subprocess.run([sys.executable, "-c", ONE_FIT, a.dataset, preset, str(limit)], env=env,
+                                         capture_output=True, text=True, timeout=limit * 5 + 120)
+                if out.returncode != 0:
+                    raise SystemExit(f"{preset} at {limit}s failed:\n{out.stderr[-2000:]}")
+                row = {"commit": sha, "dataset": a.dataset, "preset": preset, "time_limit": limit, "run": run,
+                       "cores": os.cpu_count(), "machine": platform.machine(), **json.loads(out.stdout.splitlines()[-1])}
+                row["ratio"] = round(row["wall_s"] / limit, 3)
+                print(json.dumps(row), flush=True)
+                with open(RESULTS / "time_limit.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                rows.append(row)
+    print(f"\nWall time of fit / time_limit on {a.dataset}, largest of {a.runs} runs (commit {sha}):\n")
+    limits = sorted({r["time_limit"] for r in rows})
+    print("| preset | " + " | ".join(f"{x:g} s" for x in limits) + " |")
+    print("|---|" + "---|" * len(limits))
+    for preset in a.presets.split(","):
+        cells = [max(r["ratio"] for r in rows if r["preset"] == preset and r["time_limit"] == x) for x in limits]
+        print(f"| {preset} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
