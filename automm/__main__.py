@@ -1,1 +1,4 @@
-from .cli import main; raise SystemExit(main())
+"""`python -m automm`: the command line."""
+from .cli import main
+
+raise SystemExit(main())

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .persistence import cache_root
+
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "datasets.yaml"
 DEFAULT_MIRRORS = (REPO.parent / "shared" / "datasets",)  # where this repo's CI keeps them
@@ -30,7 +32,10 @@ class Dataset:
 
 
 def registry(path: str | Path | None = None) -> dict[str, dict]:
-    import yaml
+    try:
+        import yaml
+    except ImportError:
+        raise ImportError("the benchmark datasets' registry needs PyYAML: pip install 'automm[bench]'") from None
     entries = yaml.safe_load(Path(path or REGISTRY).read_text())["datasets"]
     out = {}
     for e in entries:
@@ -40,7 +45,7 @@ def registry(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("AUTOMM_CACHE", Path.home() / ".cache" / "automm")) / "datasets"
+    return cache_root() / "datasets"
 
 
 def mirror_dirs(data_dir: str | Path | None = None) -> list[Path]:
@@ -133,7 +138,7 @@ def _download(spec: dict) -> tuple[Path | None, str]:
     target = cache_dir() / spec["name"]
     try:
         target.mkdir(parents=True, exist_ok=True)
-        for split, f in spec["files"].items():
+        for _split, f in spec["files"].items():
             dest = target / Path(f["url"]).name
             tmp = dest.with_suffix(dest.suffix + ".part")
             with urllib.request.urlopen(f["url"], timeout=30) as r, open(tmp, "wb") as out:

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from .budget import Deadline, TimePlan
+from .execution import FoldJob, InlineExecutor, LayerData, Outcome
 from .features import FeatureSet
 from .models.base import REGISTRY, Task, model_class, time_left
-from .parallel import FoldJob, InlineExecutor, LayerData
-from .search import TuneSettings, split_params, study_name
 from .progress import Progress
-
-MIN_FOLD_SECONDS = 0.5
+from .search import SearchJob, TuneSettings, split_params, study_name
 
 
 @dataclass
@@ -68,8 +67,8 @@ class _Run:
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
               progress: Progress, params: dict | None = None, executor=None,
               tune: TuneSettings | None = None, one_at_a_time: set = frozenset(), on_model=None,
-              failures: dict | None = None) -> list[BaggedModel]:
-    """Fit each model type on every fold within the deadline, sharing the time by weight.
+              failures: dict | None = None, plan: TimePlan | None = None) -> list[BaggedModel]:
+    """Fit each model type on every fold within the deadline, sharing the time as `plan` says.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
     out (its error in `failures`); in layer 1 the first model always runs so that there is something to
@@ -78,18 +77,19 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
     other folds and further models, as many at once as the executor allows (but never two jobs of
     the kinds in `one_at_a_time`, such as two nets on one GPU).
     """
+    plan = plan or TimePlan(None, search_share=None if tune is None else tune.search_share)
     return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
                   executor or InlineExecutor(), tune, one_at_a_time, on_model,
-                  {} if failures is None else failures).run()
+                  {} if failures is None else failures, plan).run()
 
 
 class _Layer:
     def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time,
-                 on_model, failures):
+                 on_model, failures, plan):
         self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
         self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
         self.executor, self.tune, self.one_at_a_time = executor, tune, one_at_a_time
-        self.on_model, self.failures = on_model, failures
+        self.on_model, self.failures, self.plan = on_model, failures, plan
         self.todo, self.runs, self.running = list(kinds), [], {}
 
     def run(self) -> list[BaggedModel]:
@@ -99,25 +99,25 @@ class _Layer:
             while len(self.running) < self.executor.slots and (nxt := self._next_job()) is not None:
                 run, job = nxt
                 self.progress.step(f"{run.bag.name} fold {job.fold + 1}/{len(self.folds)}"
-                                   + (" (hyperparameter search)" if job.tune else ""), self.deadline)
+                                   + (" (hyperparameter search)" if job.search else ""), self.deadline)
                 self.executor.submit((run.bag.name, job.fold), job)
                 self.running[(run.bag.name, job.fold)] = (run, job)
             if not self.running:
                 break
-            for key, status, *detail in self.executor.wait():
-                run, job = self.running.pop(key)
+            for outcome in self.executor.wait():
+                run, job = self.running.pop(outcome.key)
                 if not run.failed:
-                    self._outcome(run, job, status, detail)
+                    self._outcome(run, job, outcome)
                     if not run.failed and len(run.done) == len(self.folds):
                         fitted.append(self._finish(run))
                         if self.on_model is not None:
                             self.on_model(fitted[-1])
         return sorted(fitted, key=lambda b: self.kinds.index(b.kind))  # the same order however the jobs ran
 
-    def _outcome(self, run: _Run, job: FoldJob, status: str, detail: list):
+    def _outcome(self, run: _Run, job: FoldJob, outcome: Outcome):
         say = self.progress.say
-        if status == "ok":
-            result = detail[0]
+        if outcome.status == "ok":
+            result = outcome.result
             run.done[job.fold] = result.model
             run.bag.oof[self.folds[job.fold][1]] = result.oof
             if "search" in result.model.info:
@@ -127,15 +127,15 @@ class _Layer:
                 say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned{failed}, "
                        f"{s['trials']} in the study) in {s['seconds']:.1f}s; fold 1 {s['metric']} {default} "
                        f"with the defaults, {s['best_score']:.4f} with the best {_short(s['best_params'])}")
-        elif status == "died" and not detail[1] and not job.exclusive:
-            say(1, f"{run.bag.name} fold {job.fold + 1}: {detail[0]}; trying it again alone")
+        elif outcome.status == "died" and outcome.retry_alone and not job.exclusive:
+            say(1, f"{run.bag.name} fold {job.fold + 1}: {outcome.message}; trying it again alone")
             run.retry.append(job.fold)
         else:  # one failing model never sinks the fit
             run.failed = True
-            self.failures[run.bag.name] = detail[0]
-            say(1, f"{run.bag.name} failed and is left out: {detail[0]}")
-            if status == "error":
-                say(3, detail[1])
+            self.failures[run.bag.name] = outcome.message
+            say(1, f"{run.bag.name} failed and is left out: {outcome.message}")
+            if outcome.traceback:
+                say(3, outcome.traceback)
 
     def _next_job(self):
         """A started model's next fold (its other folds wait for the first), else the next model."""
@@ -174,13 +174,13 @@ class _Layer:
         return None
 
     def _start(self, kind: str) -> _Run | None:
-        weights = sum(REGISTRY[t].time_weight for t in self.todo)
-        share = min(1.0, self.executor.slots * REGISTRY[kind].time_weight / weights)
-        model_deadline = time.monotonic() + time_left(self.deadline) * share
+        weights_left = sum(REGISTRY[t].time_weight for t in self.todo)
+        model_deadline = self.plan.model_deadline(self.deadline, REGISTRY[kind].time_weight, weights_left,
+                                                  self.executor.slots)
         k = len(self.folds)
         # layer 1's first model runs whatever the time, so that there is something to predict with
         must_run = self.layer == 1 and not any(not r.failed for r in self.runs)
-        if not must_run and time_left(model_deadline) < MIN_FOLD_SECONDS * k:
+        if not must_run and self.plan.too_short(model_deadline, k):
             self.progress.say(1, f"skipping {kind} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
             return None
         try:
@@ -190,36 +190,27 @@ class _Layer:
             return None
         params = self.params.get(kind, {})
         searching = (self.tune is not None and self.layer == 1
-                     and bool(split_params(params, getattr(cls, "search_space", {}))[1]))
-        if searching:  # the search takes search_share of the model's time, the other folds the rest
-            q = self.tune.search_share
-            first = q * k / (1 - q) + 1 if k > 1 else 1.0
-        else:  # a model that tunes on its first fold (and reuses the result) gets a double share there
-            first = 2.0 if getattr(cls, "tunes_on_first_fold", False) else 1.0
+                     and bool(split_params(params, cls.search_space)[1]))
+        shares = self.plan.fold_weights(k, searching, cls.tunes_on_first_fold)
         bag = BaggedModel(f"{kind}_L{self.layer}", kind, self.layer,
                           oof=np.full((len(self.y), self.task.n_outputs), np.nan))
-        return _Run(bag, REGISTRY[kind], params, model_deadline, [first] + [1.0] * (k - 1), searching=searching)
+        return _Run(bag, REGISTRY[kind], params, model_deadline, shares, searching=searching)
 
     def _job(self, run: _Run, fold: int, exclusive: bool) -> FoldJob:
         k = len(self.folds)
         # the first fold runs alone (the others wait for what it tunes); later ones side by side
         parallel = 1 if exclusive or fold == 0 else min(self.executor.slots, k - fold)
-        share = min(1.0, parallel * run.shares[fold] / sum(run.shares[fold:]))
-        fold_deadline = time.monotonic() + time_left(run.deadline) * share
-        wall_deadline = time.time() + time_left(fold_deadline)
+        deadline = self.plan.fold_deadline(run.deadline, run.shares, fold, parallel)
         if fold > 0:  # what the first fold tuned (a regularisation strength, a search's best) the others reuse
             return FoldJob(run.bag.kind, run.spec, fold, {**run.params, **run.done[0].info.get("tuned", {})},
-                           wall_deadline, exclusive=exclusive)
+                           deadline, exclusive=exclusive)
         if not run.searching:
-            return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, exclusive=exclusive)
-        model_time, q = time_left(run.deadline), self.tune.search_share
-        # a trial (the defaults first) may take what a fold gets without a search, so that the defaults
-        # fit as well as they would untuned, and a winner fits in the other folds' time too
-        trial_seconds = model_time / k if k > 1 else model_time * q / 3
+            return FoldJob(run.bag.kind, run.spec, 0, run.params, deadline, exclusive=exclusive)
         name = study_name(self.tune.study_name, run.bag.kind, self.y, self.X.dense.shape[1], self.task)
-        return FoldJob(run.bag.kind, run.spec, 0, run.params, wall_deadline, tune=self.tune, trial_seconds=trial_seconds,
-                       study=name, exclusive=exclusive, model_deadline=time.time() + time_left(run.deadline),
-                       rest_folds=k - 1)  # one after another: other models may hold the other slots
+        search = SearchJob(self.tune, name, self.plan.trial_seconds(time_left(run.deadline), k),
+                           Deadline.from_monotonic(run.deadline), k - 1, self.plan.search_reserve)
+        # one after another: other models may hold the other slots
+        return FoldJob(run.bag.kind, run.spec, 0, run.params, deadline, search=search, exclusive=exclusive)
 
     def _finish(self, run: _Run) -> BaggedModel:
         bag, rows = run.bag, covered(self.folds)
@@ -238,9 +229,8 @@ def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadli
     the mean of the folds' best iteration counts (there is no validation fold left to stop on)."""
     cls = model_class(bag.kind)
     p = {**(params or {}).get(bag.kind, {}), **bag.models[0].info.get("tuned", {})}
-    rounds_param = getattr(cls, "rounds_param", None)
-    if rounds_param:
-        p[rounds_param] = max(1, int(round(np.mean([m.info["iterations"] for m in bag.models]))))
+    if cls.rounds_param:
+        p[cls.rounds_param] = max(1, int(round(np.mean([m.info["iterations"] for m in bag.models]))))
     t0 = time.monotonic()
     model = cls(**p).fit(X, y, None, None, task, deadline)
     return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0)

@@ -108,6 +108,21 @@ ALIASES = {"acc": "accuracy", "auc": "roc_auc", "logloss": "log_loss", "root_mea
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
+# each library's name for the metrics it can stop early on; on any other metric it stops on the loss
+LIBRARY_METRICS = {
+    "lightgbm": {"roc_auc": "auc", "mae": "l1"},
+    "xgboost": {"roc_auc": "auc", "mae": "mae"},
+    "catboost": {"roc_auc": "AUC", "mae": "MAE"},
+}
+
+
+def library_metric(library: str, metric: Metric, problem_type: str, loss: str) -> str:
+    """`library`'s name for `metric` when it can stop on it (ROC AUC for binary problems only), else `loss`."""
+    if metric.name == "roc_auc" and problem_type != "binary":
+        return loss
+    return LIBRARY_METRICS[library].get(metric.name, loss)
+
+
 def _lookup(name: str) -> Metric:
     key = ALIASES.get(str(name).lower(), str(name).lower())
     if key not in METRICS:

@@ -31,6 +31,11 @@ ARRAYS = "arrays.npz"
 REQUIRED = ("format", "format_version", "files")
 
 
+def cache_root() -> Path:
+    """$AUTOMM_CACHE, else ~/.cache/automm: embeddings, unpacked backbones and datasets live below it."""
+    return Path(os.environ.get("AUTOMM_CACHE", Path.home() / ".cache" / "automm"))
+
+
 class ModelFormatError(ValueError):
     """The directory is not a model this version of automm can load."""
 

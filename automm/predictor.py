@@ -1,10 +1,8 @@
-"""The public API: MultimodalPredictor."""
+"""The public API: MultimodalPredictor, a facade over the training steps (training.py), the fitted
+ensembles (fitted.py), the label codec (labels.py) and the model folder (persistence.py)."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import sys
 import time
 import warnings
 from importlib import metadata
@@ -14,26 +12,48 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .ensemble import (BaggedModel, covered, ensemble_selection, fit_layer, make_folds, refit_bag,
-                       stack_features)
+from .budget import TimePlan
+from .ensemble import BaggedModel, make_folds
+from .execution import Executor, make_executor
 from .features import FeaturePipeline, FeatureSet
-from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types, report
-from .models.base import REGISTRY, Task, is_available, model_class
-from .persistence import FORMAT, FORMAT_VERSION, MANIFEST, ModelFormatError, check_target, read_model_dir, write_model_dir
-from .features.multimodal import EmbeddingSettings
-from .presets import DEFAULT_BACKBONES, EMBED_SHARE, MIN_EMBED_SECONDS, NEURAL_MODELS, get_preset
-from .parallel import make_executor
+from .fitted import FittedEnsemble
+from .labels import LabelCodec
+from .metrics import get_metric, report
+from .models.base import Task
+from .persistence import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    ModelFormatError,
+    check_target,
+    read_model_dir,
+    write_model_dir,
+)
+from .presets import get_preset
 from .progress import Progress
-from .search import TuneSettings, has_space, require_optuna
-from .schema import PROBLEM_TYPES, Schema, detect_schema
-from .validation import (as_frame, check_fit_input, check_forced_columns, check_label, check_model_params,
-                         check_predict_input, check_tuning_input)
+from .schema import Schema
+from .search import TuneSettings
+from .training import (
+    bagging,
+    check_parallel_args,
+    choose_models,
+    cores,
+    fit_layers,
+    neural_settings,
+    select_ensemble,
+    training_rows,
+    understand,
+)
+from .validation import (
+    as_frame,
+    check_model_params,
+    check_predict_input,
+)
 
 ENSEMBLE = "ensemble"
+FULL = "_FULL"  # suffix of the models refit on all rows, in the leaderboard
 PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
           "text_backbone", "image_backbone", "device")  # saved with the model; `path` is where it was, not what
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
-FULL = "_FULL"  # suffix of the models refit on all rows, in the leaderboard
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
 
@@ -66,12 +86,37 @@ class MultimodalPredictor:
         self.device = device
         self.path = path
 
+    # ---- fitted state: the two ensembles, and views of them --------------------------------------
+    @property
+    def models_(self) -> list[BaggedModel]:
+        return self.ensembles_["bagged"].models
+
+    @property
+    def models_full_(self) -> list[BaggedModel]:
+        return self.ensembles_["refit"].models if self.ensembles_["refit"] else []
+
+    @property
+    def weights_(self) -> dict[str, float]:
+        return self.ensembles_["bagged"].weights
+
+    @property
+    def val_score_(self) -> float:
+        return self.ensembles_["bagged"].val_score
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.labels_.classes_
+
+    def _ensemble(self) -> FittedEnsemble:
+        return self.ensembles_["refit" if self.inference_ == "refit" else "bagged"]
+
     # ---- fit ------------------------------------------------------------------------------
     def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
             num_stack_levels: int | None = None, embeddings: bool | None = None,
             hyperparameter_tune: bool | dict | None = None, num_workers: int | str = "auto",
-            ray_address: str | None = None, overwrite: bool = False) -> "MultimodalPredictor":
+            ray_address: str | None = None, executor: Executor | None = None, overwrite: bool = False
+            ) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
         hyperparameters: {model name: {param: value}}; the names chosen are the models trained. A
@@ -81,7 +126,8 @@ class MultimodalPredictor:
         (TPE, pruning) within its share of the time (default: the preset's).
         num_workers: fold fits at once in local worker processes ("auto": one per core, as memory
         allows; 1: all in this process). ray_address: run them on a Ray cluster instead ("auto",
-        "ray://host:port", or "local").
+        "ray://host:port", or "local"). executor: an automm.execution.Executor of your own (both
+        shorthands above make one); the fit closes it when it ends.
         tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
         embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
         preset's). False leaves out the fusion nets that would train on them (all of them on a CPU).
@@ -91,63 +137,38 @@ class MultimodalPredictor:
         start = time.monotonic()
         progress = Progress(self.verbosity, start)
         preset = get_preset(presets)
-        n_folds = preset["num_bag_folds"] if num_bag_folds is None else num_bag_folds
-        n_stack = preset["num_stack_levels"] if num_stack_levels is None else num_stack_levels
-        if n_stack not in (0, 1):
-            raise ValueError(f"num_stack_levels must be 0 or 1, not {n_stack!r}")
-        if n_folds == 1 or n_folds < 0:
-            raise ValueError(f"num_bag_folds must be 0 (one hold-out split) or at least 2, not {n_folds!r}")
-        df = as_frame(train_data, "train_data")
-        is_tuning = np.zeros(len(df), dtype=bool)
-        if tuning_data is not None:
-            tune = as_frame(tuning_data, "tuning_data")
-            check_tuning_input(df, tune, self.label)
-            is_tuning = np.r_[is_tuning, np.ones(len(tune), dtype=bool)]
-            df = pd.concat([df, tune], ignore_index=True)
-        check_fit_input(df, self.label, time_limit, n_folds)
+        n_folds, n_stack = bagging(preset, num_bag_folds, num_stack_levels)
+        df, is_tuning = training_rows(train_data, tuning_data, self.label, time_limit, n_folds)
         save_to = None if self.path is None else check_target(self.path, overwrite)
-        models, stack_models = self._choose_models(hyperparameters, preset)
+        models, stack_models = choose_models(hyperparameters, preset)
         check_model_params(hyperparameters)
         tune = TuneSettings.from_arg(preset.get("hyperparameter_tune") if hyperparameter_tune is None
                                      else hyperparameter_tune)
-        _check_parallel_args(num_workers, ray_address, tune, hyperparameters)
-        metric_types = PROBLEM_TYPES if self.eval_metric is None else metric_problem_types(self.eval_metric)
-        deadline = start + time_limit * 0.97 - 0.5 if time_limit else float("inf")
-
-        n_missing = int(df[self.label].isna().sum())
-        if n_missing:
-            progress.say(1, f"dropping {n_missing} rows whose label is missing")
-            is_tuning = is_tuning[df[self.label].notna().to_numpy()]
-            df = df[df[self.label].notna()]
-        schema = detect_schema(df, self.label, self.column_types, self.problem_type, metric_types)
-        metric = get_metric(self.eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type)
-        check_label(df[self.label], schema, self.eval_metric)
-        check_forced_columns(df, schema)
-        y, classes = self._encode_labels(df[self.label], schema.problem_type)
-        if schema.problem_type != "regression" and len(classes) < 2:
-            raise ValueError(f"label column {self.label!r} has a single class: a classifier needs two or more")
-        progress.say(1, "columns:\n" + schema.table())
-        if not schema.used_columns:
-            raise ValueError("no usable feature columns: every column was ignored (see the table above); "
-                             "set column_types to use some of them")
-        task = Task(schema.problem_type, len(classes), metric, self.seed, self._threads())
-
-        models, settings, hp = self._neural_settings(preset, models, task, hyperparameters, embeddings, time_limit,
-                                                     progress)
+        check_parallel_args(num_workers, ray_address, tune, hyperparameters)
+        plan = TimePlan.for_fit(time_limit, None if tune is None else tune.search_share)
+        deadline = plan.fit_deadline(start)
+        df, is_tuning, schema, metric, labels = understand(df, is_tuning, self.label, self.column_types,
+                                                           self.problem_type, self.eval_metric, progress)
+        y = labels.encode_training(df[self.label])
+        task = Task(schema.problem_type, len(labels.classes_), metric, self.seed, cores(self.num_threads))
+        progress.say(2, plan.describe())
+        models, settings, hp = neural_settings(preset, models, hyperparameters, embeddings, plan, self.device,
+                                               (self.text_backbone, self.image_backbone), self.image_dir,
+                                               task.num_threads, progress)
         # set now, so that a model saved as it goes (path=...) is a whole predictor; an earlier fit's
         # models go, so that a fit that fails leaves no mix of the two
-        self.__dict__.pop("models_", None)
-        self.schema_, self.classes_, self.metric_, self.task_ = schema, classes, metric, task
-        self.models_full_, self.inference_, self.predict_rows_per_s_ = [], "bagged", {}
-        self.parallel_, self.timings_ = None, None
+        self.__dict__.pop("ensembles_", None)
+        self.schema_, self.labels_, self.metric_, self.task_ = schema, labels, metric, task
+        self.inference_, self.predict_rows_per_s_ = "bagged", {}
+        self.parallel_, self.timings_, self.time_plan_ = None, None, plan.to_dict()
         # the workers start while the features are computed
-        with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m)) as executor:
+        with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m),
+                           executor) as executor:
             t0 = time.monotonic()
-            pipeline = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
-            budget = min(EMBED_SHARE * time_limit, deadline - time.monotonic()) if time_limit else None
-            X = pipeline.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
-                                       deadline=deadline)
-            self.pipeline_ = pipeline
+            self.pipeline_ = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
+            budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
+            X = self.pipeline_.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
+                                             deadline=deadline)
             progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                             f"({time.monotonic() - t0:.1f}s)")
             timings = {"features": time.monotonic() - t0}
@@ -160,14 +181,14 @@ class MultimodalPredictor:
             def on_model(bag: BaggedModel):  # save as it goes: a crash keeps what finished
                 finished.append(bag)
                 if save_to is not None:
-                    self._set_ensemble(finished, y, folds, start)
+                    self._set_ensemble(select_ensemble(finished, y, folds, task), start)
                     self._save(save_to, overwrite=True, complete=False)
 
-            bags = self._fit_layers(models, stack_models if n_stack else [], X, y, folds, task, deadline, hp,
-                                    tune, executor, progress, timings, on_model)
+            bags = fit_layers(models, stack_models if n_stack else [], X, y, folds, task, plan, deadline, hp, tune,
+                              executor, progress, timings, self.device, on_model)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-        self._set_ensemble(bags, y, folds, start)
+        self._set_ensemble(select_ensemble(bags, y, folds, task), start)
         self._fit_data = (df, hp)  # refit_full recomputes the features from it; not saved
         self.predict_rows_per_s_ = {"bagged": self._measure_speed(df, deadline)}
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
@@ -178,43 +199,9 @@ class MultimodalPredictor:
             progress.say(1, f"saved the model to {self.path}")
         return self
 
-    def _set_ensemble(self, bags: list[BaggedModel], y: np.ndarray, folds, start: float):
-        """The ensemble of `bags`: weights chosen on the rows their folds validated."""
-        rows = covered(folds)
-        weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], self.task_)
-        self.models_ = list(bags)
-        self.weights_ = {b.name: float(w) for b, w in zip(bags, weights)}
-        blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
-        self.val_score_ = self.metric_.score(y[rows], blend)
+    def _set_ensemble(self, bagged: FittedEnsemble, start: float):
+        self.ensembles_ = {"bagged": bagged, "refit": None}
         self.fit_time_ = time.monotonic() - start
-
-    def _fit_layers(self, models, stack_models, X, y, folds, task, deadline, hp, tune, executor, progress, timings,
-                    on_model=None):
-        """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions."""
-        if executor.slots > 1:
-            progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
-        # one fusion net at a time on a GPU: two would fight over its memory
-        one_at_a_time = {m for m in models if m in NEURAL_MODELS} if self._gpu() else set()
-        layer1_deadline = deadline if not stack_models else time.monotonic() + (deadline - time.monotonic()) * 0.65
-        t0 = time.monotonic()
-        failures: dict[str, str] = {}
-        bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
-                         on_model, failures)
-        timings["layer1"] = time.monotonic() - t0
-        if not bags:
-            why = "; ".join(f"{k}: {v}" for k, v in failures.items())
-            raise RuntimeError(f"no model could be trained: {why or 'the time limit ran out'}"
-                               + ("" if failures else "; give a larger time_limit"))
-        if stack_models and time.monotonic() >= deadline:
-            progress.say(1, "skipping the stacking layer: the time limit is reached")
-        elif stack_models:
-            t0 = time.monotonic()
-            preds, names = _oof_stack(bags, task)
-            Xs = X.with_stack(preds, names, task.problem_type != "regression")
-            bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
-                              on_model=on_model)
-            timings["layer2"] = time.monotonic() - t0
-        return bags
 
     def _measure_speed(self, df: pd.DataFrame, deadline: float, rows: int = 200) -> float | None:
         """Predict rows per second on a sample of the training rows (a batch of `rows` when the time
@@ -231,123 +218,25 @@ class MultimodalPredictor:
             speed = round(len(sample) / max(time.monotonic() - t0, 1e-9), 1)
         return speed
 
-    def _choose_models(self, hyperparameters, preset) -> tuple[list[str], list[str]]:
-        if hyperparameters is not None:
-            unknown = [k for k in hyperparameters if k not in REGISTRY]
-            if unknown:
-                raise ValueError(f"hyperparameters names unknown models {unknown}; known models: {sorted(REGISTRY)}")
-            for name in hyperparameters:
-                model_class(name)  # says what to install when the library is missing
-            chosen = list(hyperparameters)
-            return chosen, [m for m in preset.get("stack_models", []) if m in chosen] or chosen[:1]
-        models = [m for m in preset["models"] if is_available(m)]
-        return models, [m for m in preset.get("stack_models", []) if is_available(m)]
-
-    def _neural_settings(self, preset: dict, models: list[str], task: Task, hyperparameters, embeddings,
-                         time_limit, progress):
-        """The models kept, the embedding settings and every model's parameters: the fusion nets share the
-        backbones, and fine-tune them when there is a GPU. Frozen nets train on the embeddings, so they
-        are left out (with a message) when the embeddings are off or the time limit is too short for them."""
-        neural = [m for m in models if m in NEURAL_MODELS]
-        gpu = self._gpu() if neural else False  # no torch import unless a net is chosen
-        text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
-        text_bb, image_bb = self.text_backbone or text_bb, self.image_backbone or image_bb
-        hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
-        for m in neural:
-            hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb,
-                     "device": self.device, **hp.get(m, {})}
-        wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
-        frozen = [m for m in neural if hp[m].get("finetune") is False]
-        if frozen and embeddings is None:
-            wanted = True  # the preset's frozen nets train on the embeddings
-        budget = EMBED_SHARE * time_limit if time_limit else None
-        if wanted and budget is not None and budget < MIN_EMBED_SECONDS:
-            progress.say(1, f"embeddings skipped: time_limit={time_limit:g}s leaves {budget:.1f}s for them, less "
-                            f"than the {MIN_EMBED_SECONDS:.0f}s it takes to load the backbones "
-                            f"(give time_limit >= {MIN_EMBED_SECONDS / EMBED_SHARE:.0f})")
-            wanted = False
-        if frozen and not wanted:
-            progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
-            models = [m for m in models if m not in frozen]
-        settings = EmbeddingSettings(text_bb, image_bb, self.image_dir, num_threads=task.num_threads) \
-            if wanted else None
-        return models, settings, hp
-
-    def _gpu(self) -> bool:
-        if self.device == "cpu":
-            return False
-        if "torch" not in sys.modules and sys.platform.startswith("linux") and not Path("/proc/driver/nvidia").exists():
-            return False  # no NVIDIA driver: no CUDA, and no 3 s torch import inside the time limit to learn it
-        try:
-            import torch
-        except ImportError:
-            return False
-        return torch.cuda.is_available()
-
-    def _threads(self) -> int:
-        if self.num_threads:
-            return int(self.num_threads)
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-    def _encode_labels(self, y: pd.Series, problem_type: str):
-        if problem_type == "regression":
-            values = pd.to_numeric(y, errors="coerce")
-            if values.isna().any():
-                bad = y[values.isna()].iloc[0]
-                raise ValueError(f"label column {self.label!r} has non-numeric value {bad!r} for a regression; "
-                                 "set problem_type='multiclass' or clean the label")
-            return values.to_numpy(dtype=np.float64), np.array([])
-        classes = np.array(sorted(y.unique(), key=lambda v: (str(type(v)), v)), dtype=object)
-        lookup = {c: i for i, c in enumerate(classes)}
-        return y.map(lookup).to_numpy(dtype=np.int64), classes
-
     # ---- predict ----------------------------------------------------------------------------
     def _check_fitted(self):
-        if not hasattr(self, "models_"):
+        if not hasattr(self, "ensembles_"):
             raise RuntimeError("this predictor is not fitted yet: call fit() or MultimodalPredictor.load()")
 
     def _features(self, data) -> FeatureSet:
         self._check_fitted()
         df = as_frame(data)
         check_predict_input(df, self.schema_)
-        if self.pipeline_.emb_ is not None:  # image paths are read from where the predictor is told now
-            self.pipeline_.emb_.settings.image_dir = self.image_dir
-        return self.pipeline_.transform(df.reset_index(drop=True))
-
-    def _predict_models(self, X: FeatureSet, names: set[str] | None = None, models: list | None = None
-                        ) -> dict[str, tuple[np.ndarray, float]]:
-        """Each needed model's predictions and seconds taken; a layer-2 model needs all of layer 1."""
-        if names is None:
-            names = {n for n, w in self.weights_.items() if w > 0}
-        if models is None:
-            models = self.models_full_ if self.inference_ == "refit" else self.models_
-        layer1 = [b for b in models if b.layer == 1]
-        stacked = [b for b in models if b.layer == 2 and b.name in names]
-        out = {}
-        for b in layer1:
-            if b.name in names or stacked:
-                t0 = time.monotonic()
-                out[b.name] = (b.predict(X), time.monotonic() - t0)
-        if stacked:
-            preds, cols = stack_features([out[b.name][0] for b in layer1], [b.name for b in layer1], self.task_)
-            Xs = X.with_stack(preds, cols, self.task_.problem_type != "regression")
-            for b in stacked:
-                t0 = time.monotonic()
-                out[b.name] = (b.predict(Xs), time.monotonic() - t0)
-        return out
-
-    def _blend(self, preds: dict) -> np.ndarray:
-        return sum(w * preds[n][0] for n, w in self.weights_.items() if w > 0)
+        # image paths are read from where the predictor is told now
+        return self.pipeline_.transform(df.reset_index(drop=True), image_dir=self.image_dir)
 
     def _raw_predict(self, data) -> np.ndarray:
-        return self._blend(self._predict_models(self._features(data)))
+        X = self._features(data)  # checks that the predictor is fitted, first
+        return self._ensemble().predict(X)
 
     def predict(self, data) -> pd.Series:
         raw = self._raw_predict(data)
-        index = data.index if isinstance(data, pd.DataFrame) else None
-        if self.task_.problem_type == "regression":
-            return pd.Series(raw[:, 0], index=index, name=self.label)
-        return pd.Series(self.classes_[raw.argmax(1)], index=index, name=self.label).infer_objects()
+        return self.labels_.decode(raw, data.index if isinstance(data, pd.DataFrame) else None)
 
     def predict_proba(self, data) -> pd.DataFrame:
         self._check_fitted()
@@ -368,68 +257,52 @@ class MultimodalPredictor:
             out.insert(0, id_column, df[id_column].to_numpy())
         return out
 
-    def _labels_of(self, df: pd.DataFrame) -> np.ndarray:
-        if self.label not in df.columns:
-            raise KeyError(f"label column {self.label!r} is needed to score but is not in the data")
-        if df[self.label].isna().any():
-            raise ValueError(f"label column {self.label!r} has missing values; drop those rows to score")
-        if self.task_.problem_type == "regression":
-            return pd.to_numeric(df[self.label]).to_numpy(dtype=np.float64)
-        lookup = {c: i for i, c in enumerate(self.classes_)}
-        unseen = sorted({str(v) for v in df[self.label] if v not in lookup})
-        if unseen:
-            raise ValueError(f"label column {self.label!r} has classes never seen in training: {unseen[:5]}")
-        return df[self.label].map(lookup).to_numpy(dtype=np.int64)
-
     def evaluate(self, data) -> dict[str, float]:
         """Every metric that applies, plus `score`: the eval_metric."""
         df = as_frame(data)
-        y = self._labels_of(df)
+        y = self.labels_.encode(df)
         scores = report(y, self._raw_predict(df), self.task_.problem_type)
         return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
 
     def leaderboard(self, data=None) -> pd.DataFrame:
         """Each model's validation score, fit time and (given labelled data) test score and speed."""
         self._check_fitted()
-        rows = [{"model": b.name, "layer": b.layer, "score_val": b.val_score, "fit_time": b.fit_time,
-                 "ensemble_weight": self.weights_[b.name]} for b in self.models_]
         top = max(b.layer for b in self.models_) + 1
-        rows.append({"model": ENSEMBLE, "layer": top, "score_val": self.val_score_, "fit_time": self.fit_time_,
-                     "ensemble_weight": 1.0})
-        rows += [{"model": b.name + FULL, "layer": b.layer, "score_val": np.nan, "fit_time": b.fit_time,
-                  "ensemble_weight": self.weights_[b.name]} for b in self.models_full_]
-        if self.models_full_:
-            rows.append({"model": ENSEMBLE + FULL, "layer": top, "score_val": np.nan,
-                         "fit_time": sum(b.fit_time for b in self.models_full_), "ensemble_weight": 1.0})
+        rows = []
+        for mode, suffix in (("bagged", ""), ("refit", FULL)):
+            ens = self.ensembles_[mode]
+            if ens is None:
+                continue
+            bagged = mode == "bagged"
+            rows += [{"model": b.name + suffix, "layer": b.layer, "score_val": b.val_score if bagged else np.nan,
+                      "fit_time": b.fit_time, "ensemble_weight": self.weights_[b.name]} for b in ens.models]
+            rows.append({"model": ENSEMBLE + suffix, "layer": top, "score_val": self.val_score_ if bagged else np.nan,
+                         "fit_time": self.fit_time_ if bagged else sum(b.fit_time for b in ens.models),
+                         "ensemble_weight": 1.0})
         board = pd.DataFrame(rows)
         board["inference"] = np.where(board.model.str.endswith(FULL) == (self.inference_ == "refit"), "*", "")
         if data is not None:
             df = as_frame(data)
-            y = self._labels_of(df)
+            y = self.labels_.encode(df)
             t0 = time.monotonic()
             X = self._features(df)
             t_feat = time.monotonic() - t0
-            for models, suffix in ((self.models_, ""), (self.models_full_, FULL)):
-                if not models:
+            needed = self.ensembles_["bagged"].needed()
+            for mode, suffix in (("bagged", ""), ("refit", FULL)):
+                ens = self.ensembles_[mode]
+                if ens is None:
                     continue
-                preds = self._predict_models(X, {b.name for b in models}, models)
+                preds = ens.predict_each(X, {b.name for b in ens.models})
                 for name, (p, secs) in preds.items():
                     i = board.index[board.model == name + suffix][0]
                     board.loc[i, "score_test"] = self.metric_.score(y, p)
                     board.loc[i, "pred_time_test"] = secs
-                ens = board.index[board.model == ENSEMBLE + suffix][0]
-                board.loc[ens, "score_test"] = self.metric_.score(y, self._blend(preds))
-                board.loc[ens, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items()
-                                                                if n in self._needed_names())
+                i = board.index[board.model == ENSEMBLE + suffix][0]
+                board.loc[i, "score_test"] = self.metric_.score(y, ens.blend(preds))
+                board.loc[i, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items() if n in needed)
             board["rows_per_s"] = len(df) / board["pred_time_test"]
         key = "score_test" if data is not None else "score_val"
         return board.sort_values(key, ascending=not self.metric_.greater_is_better).reset_index(drop=True)
-
-    def _needed_names(self) -> set[str]:
-        names = {n for n, w in self.weights_.items() if w > 0}
-        if any(b.layer == 2 and b.name in names for b in self.models_):
-            names |= {b.name for b in self.models_ if b.layer == 1}
-        return names
 
     def feature_importance(self, data, num_shuffle_sets: int = 3, subsample: int = 1000) -> pd.DataFrame:
         """Permutation importance per input column: how much the score drops when it is shuffled.
@@ -440,7 +313,7 @@ class MultimodalPredictor:
         if len(df) > subsample:
             df = df.sample(subsample, random_state=self.seed)
         df = df.reset_index(drop=True)
-        y = self._labels_of(df)
+        y = self.labels_.encode(df)
         base = self.metric_.score(y, self._raw_predict(df))
         rng = np.random.default_rng(self.seed)
         rows = []
@@ -468,7 +341,7 @@ class MultimodalPredictor:
         """
         self._check_fitted()
         start = time.monotonic()
-        deadline = start + time_limit if time_limit else float("inf")
+        deadline = TimePlan.for_fit(time_limit).fit_deadline(start)
         if train_data is not None:
             df, hp = as_frame(train_data, "train_data"), {}
         elif getattr(self, "_fit_data", None) is not None:
@@ -476,31 +349,18 @@ class MultimodalPredictor:
         else:
             raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
         df = df[df[self.label].notna()].reset_index(drop=True)
-        X, y = self._features(df), self._labels_of(df)
+        X, y = self._features(df), self.labels_.encode(df)
         if len(y) != len(self.models_[0].oof):
             raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
                              f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
         progress = Progress(self.verbosity, start)
-        needed = self._needed_names()
-        layer1 = [b for b in self.models_ if b.layer == 1]
-        full = []
-        for b in layer1 + [b for b in self.models_ if b.layer == 2]:
-            if b.name not in needed:
-                continue
-            Xb = X
-            if b.layer == 2:
-                preds, names = _oof_stack(layer1, self.task_)
-                Xb = X.with_stack(preds, names, self.task_.problem_type != "regression")
-            progress.say(2, f"refitting {b.name} on all {len(y)} rows")
-            left = (deadline - time.monotonic()) / max(1, len(needed) - len(full))
-            full.append(refit_bag(b, Xb, y, self.task_, time.monotonic() + left, hp))
-        self.models_full_ = full
+        self.ensembles_["refit"] = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
         mode = self.inference_
         self.inference_ = "refit"
         self.predict_rows_per_s_["refit"] = self._measure_speed(df, float("inf"))
         self.inference_ = "refit" if set_default else mode
-        progress.say(1, f"refit {len(full)} models in {time.monotonic() - start:.1f}s; predict uses the "
-                        f"{self.inference_} models")
+        progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
+                        f"the {self.inference_} models")
         if self.path is not None:  # kept where fit keeps the model
             self._save(self.path, overwrite=True, complete=True)
         return self
@@ -509,7 +369,7 @@ class MultimodalPredictor:
         """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""
         if mode not in ("bagged", "refit"):
             raise ValueError(f"inference mode must be 'bagged' or 'refit', not {mode!r}")
-        if mode == "refit" and not getattr(self, "models_full_", None):
+        if mode == "refit" and not self.models_full_:
             raise ValueError("there are no refit models yet: call refit_full() first")
         self.inference_ = mode
         return self
@@ -523,7 +383,7 @@ class MultimodalPredictor:
                 "predict_rows_per_s": self.predict_rows_per_s_,
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
-                "parallel": getattr(self, "parallel_", None), "timings": getattr(self, "timings_", None),
+                "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
                 "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
                                     "fit_time": b.fit_time, "search": b.models[0].info.get("search")}
@@ -537,6 +397,7 @@ class MultimodalPredictor:
 
     def _save(self, path, overwrite: bool, complete: bool):
         feat_meta, arrays = self.pipeline_.get_state()
+        bagged, refit = self.ensembles_["bagged"], self.ensembles_["refit"]
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
             "libraries": _library_versions(), "complete": complete,
@@ -544,20 +405,18 @@ class MultimodalPredictor:
             "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
             "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
-            "models": [_entry(b) for b in self.models_], "models_full": [_entry(b) for b in self.models_full_],
+            "models": bagged.entries(), "models_full": refit.entries() if refit else [],
             "inference": self.inference_, "predict_rows_per_s": self.predict_rows_per_s_,
-            "parallel": self.parallel_, "timings": self.timings_,
+            "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
         }
-        for b in self.models_:  # OOF predictions are kept: leaderboard and refits need them
+        for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
 
         def write_files(tmp: Path):
             (tmp / "models").mkdir()
-            for key, suffix, models in (("models", "", self.models_), ("models_full", FULL, self.models_full_)):
-                for b, entry in zip(models, manifest[key]):
-                    for f, m in enumerate(b.models):
-                        files = m.save(tmp / "models" / f"{b.name}{suffix}.fold{f}")
-                        entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
+            bagged.write_files(tmp, manifest["models"], "")
+            if refit:
+                refit.write_files(tmp, manifest["models_full"], FULL)
 
         target = write_model_dir(path, manifest, arrays, write_files, overwrite)
         self.digest_ = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["digest"]
@@ -582,44 +441,20 @@ class MultimodalPredictor:
         p = cls(**{k: v for k, v in manifest["params"].items() if k in PARAMS})
         p.schema_ = Schema.from_dict(manifest["schema"])
         p.metric_ = get_metric(manifest["metric"], p.schema_.problem_type)
-        p.task_ = Task(p.schema_.problem_type, manifest["n_classes"], p.metric_, p.seed, p._threads())
-        p.classes_ = np.array(manifest["classes"], dtype=object)
+        p.task_ = Task(p.schema_.problem_type, manifest["n_classes"], p.metric_, p.seed, cores(p.num_threads))
+        p.labels_ = LabelCodec(p.label, p.schema_.problem_type, manifest["classes"])
         p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
-        p.weights_, p.val_score_, p.fit_time_ = manifest["weights"], manifest["val_score"], manifest["fit_time"]
+        p.fit_time_, p.inference_ = manifest["fit_time"], manifest["inference"]
         p.predict_rows_per_s_ = manifest["predict_rows_per_s"]
-        p.parallel_, p.timings_ = manifest.get("parallel"), manifest.get("timings")
+        p.parallel_, p.timings_, p.time_plan_ = manifest.get("parallel"), manifest.get("timings"), manifest.get("time_plan")
         p.digest_ = manifest.get("digest")
-        p.models_, p.models_full_, p.inference_ = [], [], manifest["inference"]
-        listed = set(manifest["files"])
-        for key, suffix, models in (("models", "", p.models_), ("models_full", FULL, p.models_full_)):
-            for entry in manifest[key]:
-                name = entry["name"]
-                if not isinstance(name, str) or not MODEL_NAME.match(name) or ".." in name:
-                    raise ModelFormatError(f"{str(path)!r} names a model {name!r}, which is not a plain model "
-                                           "name; refusing to load it")
-                cls_ = model_class(entry["kind"])
-                oof = arrays[f"oof/{name}"] if key == "models" else None
-                bag = BaggedModel(name, entry["kind"], entry["layer"], oof=oof,
-                                  val_score=entry["val_score"], fit_time=entry["fit_time"])
-                for f, fold in enumerate(entry["folds"]):
-                    unlisted = [x for x in fold["files"] if x not in listed]
-                    if unlisted:
-                        raise ModelFormatError(f"{str(path)!r}: model {name!r} reads files without a checksum "
-                                               f"({unlisted}); refusing to load it")
-                    bag.models.append(cls_.load(path / "models" / f"{name}{suffix}.fold{f}", fold["info"], p.task_))
-                models.append(bag)
+        listed, weights = set(manifest["files"]), manifest["weights"]
+        bagged = FittedEnsemble.load(path, manifest["models"], "", p.task_, weights, listed, arrays)
+        bagged.val_score = manifest["val_score"]
+        refit = FittedEnsemble.load(path, manifest["models_full"], FULL, p.task_, weights, listed) \
+            if manifest["models_full"] else None
+        p.ensembles_ = {"bagged": bagged, "refit": refit}
         return p
-
-
-def _entry(b: BaggedModel) -> dict:
-    return {"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score, "fit_time": b.fit_time,
-            "folds": []}
-
-
-def _oof_stack(layer1: list[BaggedModel], task: Task) -> tuple[np.ndarray, list[str]]:
-    """The stackers' inputs at fit time: out-of-fold predictions (rows no fold covered get the mean)."""
-    preds, names = stack_features([b.oof for b in layer1], [b.name for b in layer1], task)
-    return np.where(np.isnan(preds), np.nanmean(preds, axis=0), preds), names
 
 
 def _library_versions() -> dict[str, str]:
@@ -630,21 +465,3 @@ def _library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def _check_parallel_args(num_workers, ray_address, tune, hyperparameters):
-    """Before any long work: the arguments make sense and what they need is installed."""
-    if num_workers != "auto" and not (isinstance(num_workers, int) and num_workers >= 1):
-        raise ValueError(f"num_workers must be 'auto' or a whole number >= 1, not {num_workers!r}")
-    if ray_address is not None:
-        if not isinstance(ray_address, str) or not ray_address:
-            raise ValueError(f"ray_address must be 'auto', 'local' or 'ray://host:port', not {ray_address!r}")
-        from .cluster import require_ray
-        require_ray()
-    if tune is not None:
-        require_optuna()
-    spaces = [m for m, p in (hyperparameters or {}).items() if has_space(p)]
-    if spaces and tune is None:
-        raise ValueError(f"hyperparameters of {spaces} hold search spaces: pass hyperparameter_tune=True to "
-                         "search them, or give plain values")
-

@@ -16,12 +16,7 @@ PRESETS = {
 # best, plus an Optuna search of each model's hyperparameters on its first fold (extra "tune")
 PRESETS["best_tuned"] = {**PRESETS["best"], "hyperparameter_tune": True}
 ALIASES = {"medium_quality": "medium", "best_quality": "best", "good_quality": "medium", "fast_quality": "fast"}
-NEURAL_MODELS = ("fusion_late", "fusion_early")
 DEFAULT_BACKBONES = ("minilm", "efficientnet-lite0")  # they install from PyPI and run on a CPU
-EMBED_SHARE = 0.3  # of time_limit, at most, for computing text and image embeddings
-# loading the backbones and timing them costs this much before the first row is embedded (2 cores,
-# cold disk cache); a smaller share of the time limit skips the embeddings rather than overrun
-MIN_EMBED_SECONDS = 6.0
 
 
 def get_preset(name: str) -> dict:

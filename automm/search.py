@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .budget import Deadline
 from .models.base import Task, time_left
 
 
@@ -72,6 +73,21 @@ class TuneSettings:
             return settings
         raise TypeError(f"hyperparameter_tune must be True, False or a dict of {sorted(cls.__dataclass_fields__)}, "
                         f"not {value!r}")
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """What a model's first fold needs to run its hyperparameter search (see budget.TimePlan)."""
+    tune: TuneSettings
+    study: str
+    trial_seconds: float          # at most, for one trial
+    model_deadline: Deadline      # when the model's other folds must be done too
+    rest_folds: int               # the other folds, whose fits the search must leave time for
+    reserve: float = 1.25         # it keeps this many times its best trial for each of them
+
+    def stop_by(self, best_trial_seconds: float) -> float:
+        """time.monotonic() by which the search stops, given its best trial's time so far."""
+        return self.model_deadline.monotonic() - self.reserve * self.rest_folds * best_trial_seconds
 
 
 def require_optuna():
@@ -134,7 +150,7 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
     (best model, its parameters, a summary for info()); the model is None when the best trial ran
     before a resume."""
     optuna = require_optuna()
-    fixed, space = split_params(params, getattr(cls, "search_space", {}))
+    fixed, space = split_params(params, cls.search_space)
     study = optuna.create_study(
         direction="minimize", storage=settings.storage, study_name=name, load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=task.seed, n_startup_trials=5),
@@ -144,7 +160,7 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
     if not done:
         study.enqueue_trial({k: s.default for k, s in space.items() if s.default is not None},
                             user_attrs={"defaults": True})
-    every = getattr(cls, "report_every", 1)
+    every = cls.report_every
     best: dict = {}
 
     def objective(trial):
@@ -152,7 +168,7 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
         # trial 0 leaves the parameters without a declared default to the model
         sampled = {k: _suggest(trial, k, s) for k, s in space.items() if not defaults or s.default is not None}
         model = cls(**fixed, **sampled)
-        pruning = _Pruning(trial, every, getattr(cls, "prune_after", 3 * every))
+        pruning = _Pruning(trial, every, cls.prune_after)
         t0 = time.monotonic()
         err = fit_fold(model, min(stop_by(), t0 + trial_seconds), pruning)
         if pruning.pruned:

@@ -150,9 +150,7 @@ def check_model_params(hyperparameters: dict | None):
     for name, params in (hyperparameters or {}).items():
         if not isinstance(params, dict):
             raise TypeError(f"hyperparameters[{name!r}] must be a dict of parameters, not {type(params).__name__}")
-        check = getattr(model_class(name), "check_params", None)
-        if check is not None:
-            check(params)
+        model_class(name).check_params(params)
 
 
 def check_predict_input(df: pd.DataFrame, schema: Schema):

@@ -47,8 +47,8 @@ def main() -> None:
             row["max_abs_difference"] = float(np.max(np.abs(saved[name] - new[name])))
             row["identical"] = bool(np.array_equal(saved[name], new[name]))
         print(json.dumps(row), flush=True)
-    if a.save:
-        np.savez(a.save, **new)
+        if a.save:  # after each dataset, so that an interrupted run keeps what finished
+            np.savez(a.save, **new)
 
 
 if __name__ == "__main__":

@@ -65,13 +65,21 @@ def main() -> None:
                 with open(RESULTS / "time_limit.jsonl", "a") as f:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
-    print(f"\nWall time of fit / time_limit on {a.dataset}, largest of {a.runs} runs (commit {sha}):\n")
+    table = summary(rows, a.presets.split(","), a.dataset, a.runs, sha)
+    print("\n" + table)
+    (RESULTS / "time_limit.md").write_text(f"# time_limit kept\n\n`python benchmarks/time_limit.py {' '.join(sys.argv[1:])}`"
+                                           f" (raw records: time_limit.jsonl)\n\n{table}\n")
+
+
+def summary(rows: list[dict], presets: list[str], dataset: str, runs: int, sha: str) -> str:
     limits = sorted({r["time_limit"] for r in rows})
-    print("| preset | " + " | ".join(f"{x:g} s" for x in limits) + " |")
-    print("|---|" + "---|" * len(limits))
-    for preset in a.presets.split(","):
+    lines = [f"Wall time of fit / time_limit on {dataset}, largest of {runs} runs, each in a fresh interpreter "
+             f"with an empty embedding cache (commit {sha}):", "",
+             "| preset | " + " | ".join(f"{x:g} s" for x in limits) + " |", "|---|" + "---|" * len(limits)]
+    for preset in presets:
         cells = [max(r["ratio"] for r in rows if r["preset"] == preset and r["time_limit"] == x) for x in limits]
-        print(f"| {preset} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+        lines.append(f"| {preset} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,13 @@ def embedding_cache(tmp_path_factory):
     """Embeddings computed by the tests go to a folder of the session, never to the user's cache."""
     import os
     os.environ["AUTOMM_EMBEDDING_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
+
+
+@pytest.fixture
+def register():
+    """automm.models.register_model for one test; the registry is as it was after it."""
+    from automm.models import base
+    saved = dict(base.REGISTRY)
+    yield base.register_model
+    base.REGISTRY.clear()
+    base.REGISTRY.update(saved)

@@ -26,6 +26,7 @@ def tiny_text_folder(folder: Path) -> str:
 
 def tiny_image_backbone():
     import torch
+
     from automm.features.backbones import ImageBackbone
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),

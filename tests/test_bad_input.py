@@ -10,11 +10,8 @@ import pytest
 
 from automm import MultimodalPredictor
 from automm.features.images import read_image
-from automm.models import base
 from automm.schema import detect_column
 from automm.sklearn import AutoMMClassifier
-
-from .conftest import split
 
 FAST = {"linear": {}, "lightgbm": {}}
 
@@ -108,9 +105,8 @@ def test_model_parameters_are_checked_before_any_work(small):
         fit(small, hyperparameters={"linear": {"alpha": 1}})
 
 
-def test_when_no_model_trains_the_error_says_why(small, monkeypatch):
-    monkeypatch.setitem(base.REGISTRY, "raising", base.ModelSpec(
-        "raising", "tests.crashing_model", "RaisingModel", "sklearn", "scikit-learn", 1.0))
+def test_when_no_model_trains_the_error_says_why(small, register):
+    register("raising", "tests.crashing_model:RaisingModel", "sklearn", "scikit-learn")
     with pytest.raises(RuntimeError, match="raising_L1: ValueError: this model always fails"):
         fit(small, hyperparameters={"raising": {}})
 

@@ -4,7 +4,6 @@ import sys
 import pytest
 
 from automm.bench import runner
-from automm.bench.report import write_report
 from automm.datasets import DEFAULT_MIRRORS
 
 needs_mirror = pytest.mark.skipif(not (DEFAULT_MIRRORS[0] / "imdb_genre_prediction").is_dir(),

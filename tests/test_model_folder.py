@@ -11,7 +11,6 @@ import pytest
 from automm import MultimodalPredictor
 from automm.cli import main
 from automm.features import backbones
-from automm.models import base
 from automm.persistence import MANIFEST, ModelFormatError, manifest_digest
 
 from .conftest import split
@@ -156,9 +155,8 @@ def test_a_format_1_model_without_a_digest_still_loads(fitted, tmp_path):
     pd.testing.assert_series_equal(MultimodalPredictor.load(tmp_path / "m").predict(test), p.predict(test))
 
 
-def test_fit_with_a_path_keeps_what_finished_when_it_dies(binary_df, tmp_path, monkeypatch):
-    monkeypatch.setitem(base.REGISTRY, "interrupting", base.ModelSpec(
-        "interrupting", "tests.crashing_model", "InterruptingModel", "sklearn", "scikit-learn", 1.0))
+def test_fit_with_a_path_keeps_what_finished_when_it_dies(binary_df, tmp_path, register):
+    register("interrupting", "tests.crashing_model:InterruptingModel", "sklearn", "scikit-learn")
     train, test = split(binary_df, 0.8)
     p = MultimodalPredictor(label="y", verbosity=0, path=str(tmp_path / "m"))
     with pytest.raises(KeyboardInterrupt):

@@ -64,7 +64,7 @@ def test_iterative_models_stop_at_their_deadline(name):
 
 def test_registry_reports_missing_library(monkeypatch):
     import automm.models.base as base
-    monkeypatch.setitem(base.REGISTRY, "fake", base.ModelSpec("fake", "lgbm", "LightGBMModel",
+    monkeypatch.setitem(base.REGISTRY, "fake", base.ModelSpec("fake", "automm.models.lgbm", "LightGBMModel",
                                                                "no_such_library_xyz", "automm[fake]", 1.0))
     assert not is_available("fake")
     with pytest.raises(ImportError, match=r"pip install 'automm\[fake\]'"):

@@ -116,6 +116,7 @@ def test_deadline_stops_training_and_keeps_a_model(features):
 
 def test_layerwise_learning_rates_decay_towards_the_input():
     import torch
+
     from automm.models.train import TrainConfig, param_groups
 
     class Net(torch.nn.Module):
@@ -160,6 +161,7 @@ def test_predictor_with_fusion_nets_saves_and_loads(table, tmp_path):
 
 def test_missing_torch_says_what_to_install(monkeypatch):
     import sys
+
     from automm.features.backbones import require_torch
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"automm\[neural\]"):

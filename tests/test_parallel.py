@@ -13,11 +13,10 @@ TREES = {"linear": {}, "lightgbm": {}, "xgboost": {}}
 
 
 @pytest.fixture
-def failing_models(monkeypatch):
+def failing_models(monkeypatch, register):
     """Register the test's failing models; the workers import them from tests.crashing_model."""
     for name, cls in (("dying", "DyingModel"), ("raising", "RaisingModel")):
-        monkeypatch.setitem(base.REGISTRY, name, base.ModelSpec(name, "tests.crashing_model", cls, "sklearn",
-                                                                "scikit-learn", 1.0))
+        register(name, f"tests.crashing_model:{cls}", "sklearn", "scikit-learn")
     monkeypatch.setenv("AUTOMM_TEST_PARENT", str(os.getpid()))
 
 
@@ -49,9 +48,9 @@ def test_dead_worker_is_reported_and_the_fit_goes_on(binary_df, failing_models, 
 
 
 def test_memory_budget_runs_fewer_jobs_at_once(binary_df, monkeypatch, capsys):
-    from automm import parallel
+    from automm.execution import processes
     # a machine with 700 MB free: two workers with their data already use most of the 560 MB budget
-    monkeypatch.setattr(parallel, "available_memory", lambda: 700 * parallel.MB)
+    monkeypatch.setattr(processes, "available_memory", lambda: 700 * processes.MB)
     p = fit(binary_df, num_workers=2, hyperparameters={"lightgbm": {}, "xgboost": {}})
     assert p.info()["parallel"]["max_running"] == 1
     assert "running fewer jobs at once" in capsys.readouterr().err
@@ -95,7 +94,7 @@ def test_ray_fit_matches_sequential_and_survives_failures(binary_df, local_ray, 
 
 
 def test_auto_uses_a_worker_per_core_and_the_environment_can_override(monkeypatch):
-    from automm.parallel import InlineExecutor, ProcessExecutor, make_executor
+    from automm.execution import InlineExecutor, ProcessExecutor, make_executor
     monkeypatch.delenv("AUTOMM_NUM_WORKERS", raising=False)
     with make_executor("auto", None, threads=2) as ex:
         assert isinstance(ex, ProcessExecutor) and ex.slots == 2 and ex.threads == 1
@@ -110,7 +109,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
     import subprocess
     import sys
     import time
-    code = ("import os, sys, time, signal; from automm.parallel import ProcessExecutor; "
+    code = ("import os, sys, time, signal; from automm.execution import ProcessExecutor; "
             "ex = ProcessExecutor(2, 1); print(' '.join(str(w.process.pid) for w in ex.workers), flush=True); "
             "time.sleep(2); os.kill(os.getpid(), signal.SIGKILL)")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -130,15 +129,16 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
     assert not any(alive(p) for p in pids)
 
 
-def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, monkeypatch):
+def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, register):
     import time
-    from automm import parallel
+
+    from automm import execution as parallel
+    from automm.budget import Deadline
     from automm.ensemble import make_folds
     from automm.features import FeaturePipeline
     from automm.metrics import get_metric
     from automm.schema import detect_schema
-    monkeypatch.setitem(base.REGISTRY, "sleeping", base.ModelSpec("sleeping", "tests.crashing_model",
-                                                                  "SleepingModel", "sklearn", "scikit-learn", 1.0))
+    register("sleeping", "tests.crashing_model:SleepingModel", "sklearn", "scikit-learn")
     schema = detect_schema(binary_df, "y")
     X = FeaturePipeline(schema).fit_transform(binary_df)
     y = (binary_df["y"] == "yes").to_numpy().astype(int)
@@ -147,7 +147,7 @@ def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, monkeypatch):
     ex.start_layer(parallel.LayerData(X, y, make_folds(y, "binary", 2, 0), task))
     for fold in (0, 1):
         ex.submit(("sleeping", fold), parallel.FoldJob("sleeping", base.REGISTRY["sleeping"], fold, {},
-                                                       time.time() + 600))
+                                                       Deadline.after(600)))
     time.sleep(1)
     t0 = time.monotonic()
     ex.close(now=True)  # returns at once; the busy workers are killed, not waited for

@@ -2,7 +2,6 @@
 import sys
 import warnings
 
-import numpy as np
 import pytest
 
 from automm import MultimodalPredictor
@@ -37,7 +36,7 @@ class Curve:
     """A model whose validation loss after `step` steps is 1 - quality * (1 - 0.9^step): bad
     qualities stay bad at every step, so a pruner can stop them early."""
     search_space = {"quality": Real(0.0, 1.0, default=0.95)}
-    report_every = 5
+    report_every, prune_after = 5, 15  # what the search reads of a model (automm.models.BaseModel)
     steps_run: list = []
 
     def __init__(self, quality=0.5):
@@ -74,12 +73,10 @@ def test_time_budget_holds_with_search(binary_df):
     assert p.info()["models"]["lightgbm_L1"]["search"]["new_trials"] >= 3  # the search did use the time
 
 
-def test_tight_budget_search_stops_after_the_defaults(binary_df, monkeypatch):
+def test_tight_budget_search_stops_after_the_defaults(binary_df, register):
     """When every fold needs its whole share, the search must not take time from the bagging. The model
     uses its whole time on any machine (on a fast one LightGBM would rightly leave time for more trials)."""
-    from automm.models import base
-    monkeypatch.setitem(base.REGISTRY, "whole_time", base.ModelSpec(
-        "whole_time", "tests.crashing_model", "WholeTime", "lightgbm", "lightgbm", 1.0))
+    register("whole_time", "tests.crashing_model:WholeTime", "lightgbm")
     p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=8, hyperparameter_tune=True,
                                                   hyperparameters={"whole_time": {}}, **TREES)
     s = p.info()["models"]["whole_time_L1"]["search"]

@@ -17,14 +17,15 @@ import pandas as pd
 
 def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None):
     from automm import MultimodalPredictor
-    from automm.presets import NEURAL_MODELS, get_preset
+    from automm.models import is_neural
+    from automm.presets import get_preset
     p = MultimodalPredictor(label, problem_type=problem_type, eval_metric=metric, verbosity=1, seed=seed,
                             image_dir=image_dir)
     kwargs = {}
     if preset.endswith("-noneural"):
         preset = preset[: -len("-noneural")]
         kwargs = {"embeddings": False,
-                  "hyperparameters": {m: {} for m in get_preset(preset)["models"] if m not in NEURAL_MODELS}}
+                  "hyperparameters": {m: {} for m in get_preset(preset)["models"] if not is_neural(m)}}
     t0 = time.monotonic()
     p.fit(train, time_limit=time_limit, presets=preset, **kwargs)
     fit_s = time.monotonic() - t0

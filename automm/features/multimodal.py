@@ -25,6 +25,7 @@ class EmbeddingSettings:
     image_dir: str | None = None     # relative image paths are read from here (default: the current folder)
     tree_dims: int = 16               # PCA components of each embedding offered to the trees
     num_threads: int = 1
+    device: str = "auto"              # "cpu" keeps the backbones off a GPU
 
 
 def text_document(df: pd.DataFrame, columns: list[str], labelled: bool | None = None) -> list[str]:
@@ -59,7 +60,7 @@ class EmbeddingFeatures:
         self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         neural, modalities = {}, (1 if self.text_cols_ else 0) + len(self.image_cols)
         if self.text_cols_:
-            embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads)
+            embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads, device=s.device)
             try:
                 neural["text"] = embedder.embed(text_document(df, self.text_cols_),
                                                 None if budget is None else budget / modalities)
@@ -70,7 +71,7 @@ class EmbeddingFeatures:
         for c in self.image_cols:
             left = None if budget is None else budget - (time.monotonic() - t0)
             try:
-                emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads).embed(
+                emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device).embed(
                     df[c], self.schema[c].kind, c, left)
             except (BudgetExceeded, ImportError, OSError) as exc:
                 say(f"image embeddings of {c!r} left out: {exc}")
@@ -85,24 +86,25 @@ class EmbeddingFeatures:
             if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
                 _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
                 self.pca_[key] = (mean.astype(np.float32), vt[:k].astype(np.float32))
-        return self._finish(df, neural)
+        return self._finish(df, neural, s.image_dir)
 
-    def transform(self, df: pd.DataFrame):
+    def transform(self, df: pd.DataFrame, image_dir=None):
+        """image_dir: where relative image paths start now (the data may sit elsewhere than at fit)."""
         from .embeddings import ImageEmbedder, TextEmbedder
         s, neural = self.settings, {}
         if not hasattr(self, "_embedders"):  # loaded once, so that small predict calls stay fast
-            self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads),
-                               "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads)}
+            self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device),
+                               "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)}
         if self.max_tokens_ is not None:
             neural["text"] = self._embedders["text"].embed(text_document(df, self.text_cols_))
         image = self._embedders["image"]
-        image.image_dir = s.image_dir
+        image.image_dir = image_dir
         for c in self.images_:
             emb, miss = image.embed(df[c], self.schema[c].kind, c)
             neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
-        return self._finish(df, neural)
+        return self._finish(df, neural, image_dir)
 
-    def _finish(self, df: pd.DataFrame, neural: dict):
+    def _finish(self, df: pd.DataFrame, neural: dict, image_dir):
         """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning."""
         blocks, names = [], []
         for key, (mean, comps) in self.pca_.items():
@@ -114,7 +116,7 @@ class EmbeddingFeatures:
         if table_cols:  # the table written as text, for a fine-tuned text backbone to read (tabular_as_text)
             neural["table_text"] = np.array(text_document(df, table_cols, labelled=True), dtype=object)
         for c in self.image_cols:
-            neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, self.settings.image_dir)
+            neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, image_dir)
         tree = np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(df), 0), np.float32)
         return tree, names, neural
 

@@ -100,8 +100,9 @@ class FeaturePipeline:
         self.lin_missing_ = np.flatnonzero(np.isnan(z).any(0)).astype(np.int64)
         return self._assemble(core, names, cats, ngrams, ng_names, tfidf_blocks, embedded[2])
 
-    def transform(self, df: pd.DataFrame) -> FeatureSet:
-        embedded = self.emb_.transform(df) if self.emb_ is not None else _no_embeddings(len(df))
+    def transform(self, df: pd.DataFrame, image_dir=None) -> FeatureSet:
+        """image_dir: where relative image paths start now (they may have moved since fit)."""
+        embedded = self.emb_.transform(df, image_dir) if self.emb_ is not None else _no_embeddings(len(df))
         return self._assemble(*self._tree_blocks(df, embedded[:2]), embedded[2])
 
     # ---- shared by fit and predict ---------------------------------------------------------

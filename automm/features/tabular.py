@@ -8,7 +8,6 @@ import pandas as pd
 
 from ..schema import text_value
 
-
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 UNPARSEABLE_WARN = 0.05  # the share of values that are not numbers above which a column is reported
 

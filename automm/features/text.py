@@ -51,10 +51,6 @@ class HashedTfidf:
         for start in range(0, max(len(texts), 1), CHUNK_ROWS):
             yield hasher.transform(texts.iloc[start:start + CHUNK_ROWS])
 
-    def fit(self, texts: pd.Series) -> "HashedTfidf":
-        self.fit_transform(texts)
-        return self
-
     def fit_transform(self, texts: pd.Series) -> sp.csr_matrix:
         """One hashing pass: chunks are kept (their size is about that of the result) and sliced."""
         chunks, docfreq = [], np.zeros(HASH_DIM, dtype=np.int64)

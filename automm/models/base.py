@@ -4,9 +4,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -31,50 +32,97 @@ class Task:
 Monitor = Callable[[int, float], bool]  # (iteration or epoch, validation loss: lower is better) -> stop?
 
 
-class Model(Protocol):
-    name: str
-    info: dict  # what training learned that a refit needs (best iteration, chosen C, ...)
+class BaseModel(ABC):
+    """What every model is. The registry (`register_model`) says where a model lives and what it costs;
+    the class says how it trains. Class attributes, with their defaults:
 
+    search_space: the hyperparameters a search samples (automm.search.Real, Int, Choice), each with
+        the default the first trial uses. rounds_param: the parameter that fixes the number of rounds
+        or epochs when refit_full trains on all rows (None: the model has none). report_every /
+        prune_after: how often the model tells `monitor` its validation loss, and from which step a
+        search may prune it. tunes_on_first_fold: it tunes something on its first fold (returned in
+        info["tuned"]) that the other folds reuse, so that fold gets a double share of the time.
+    """
+    name: ClassVar[str] = ""
+    search_space: ClassVar[dict] = {}
+    rounds_param: ClassVar[str | None] = None
+    report_every: ClassVar[int] = 1
+    prune_after: ClassVar[int] = 3
+    tunes_on_first_fold: ClassVar[bool] = False
+
+    def __init__(self, **params):
+        self.params = params
+        self.info: dict = {}  # what training learned that a refit needs (best iteration, chosen C, ...)
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        """Raise ValueError for parameters the model does not know or cannot use, before any work."""
+
+    @abstractmethod
     def fit(self, X: FeatureSet, y: np.ndarray, X_val: FeatureSet | None, y_val: np.ndarray | None, task: Task,
-            deadline: float, monitor: "Monitor | None" = None) -> "Model":
-        """X_val None: no early stopping (a refit on all rows with the rounds fixed by params).
-        monitor: told the validation loss as training goes (models with a search_space); a True
-        answer stops the fit, which is how a search prunes a trial that is going nowhere."""
+            deadline: float, monitor: Monitor | None = None) -> "BaseModel":
+        """deadline: time.monotonic() by which to stop, keeping the best so far. X_val None: no early
+        stopping (a refit on all rows with the rounds fixed by params). monitor: told the validation
+        loss as training goes; a True answer stops the fit (how a search prunes a hopeless trial)."""
 
-    def predict(self, X: FeatureSet) -> np.ndarray: ...
+    @abstractmethod
+    def predict(self, X: FeatureSet) -> np.ndarray:
+        """(n, task.n_outputs): one column for regression, one probability per class."""
 
+    @abstractmethod
     def save(self, prefix: Path) -> list[str]:
         """Write the model next to `prefix` in its library's own format; return the file names."""
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task) -> "Model": ...
+    @abstractmethod
+    def load(cls, prefix: Path, info: dict, task: Task) -> "BaseModel": ...
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    module: str            # automm.models.<module> (or a full dotted path), imported only when used
+    module: str            # the dotted module path, imported only when the model is used
     cls: str
     requires: str          # the library it needs, to say what to install
     install: str
     time_weight: float     # its share of a layer's time, relative to the others
     memory_mb: float = 100  # what fitting it needs beyond the data, to plan parallel workers
     data_copies: float = 2  # and how many times the training data it holds while fitting
+    neural: bool = False    # a torch model: one at a time on a GPU; needs the embeddings when frozen
 
     @property
     def import_path(self) -> str:
-        return self.module if "." in self.module else f"automm.models.{self.module}"
+        return self.module
 
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("linear", "linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3),
-    ModelSpec("lightgbm", "lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5),
-    ModelSpec("xgboost", "xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 3),
-    ModelSpec("catboost", "catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4, 400, 4),
+    ModelSpec("linear", "automm.models.linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3),
+    ModelSpec("lightgbm", "automm.models.lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5),
+    ModelSpec("xgboost", "automm.models.xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 3),
+    ModelSpec("catboost", "automm.models.catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4, 400, 4),
     # torch itself is some 400 MB; fine-tuning adds the backbone, its gradients and Adam's state
-    ModelSpec("fusion_late", "fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2),
-    ModelSpec("fusion_early", "fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2),
+    ModelSpec("fusion_late", "automm.models.fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
+    ModelSpec("fusion_early", "automm.models.fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
 ]}
+
+
+def register_model(name: str, target: str, requires: str, install: str | None = None, time_weight: float = 1.0,
+                   memory_mb: float = 100, data_copies: float = 2, neural: bool = False) -> ModelSpec:
+    """Make a model type available by name to `hyperparameters`, the presets and the workers.
+
+    target: "package.module:ClassName" of a BaseModel subclass, imported only when the model is used
+    (the worker processes import it too, so it must be importable there). requires: the library it
+    needs, to say what to install when it is missing."""
+    module, sep, cls = target.partition(":")
+    if not sep or not module or not cls:
+        raise ValueError(f"register_model target must be 'package.module:ClassName', not {target!r}")
+    spec = ModelSpec(name, module, cls, requires, install or requires, time_weight, memory_mb, data_copies, neural)
+    REGISTRY[name] = spec
+    return spec
+
+
+def is_neural(name: str) -> bool:
+    return name in REGISTRY and REGISTRY[name].neural
 
 
 def is_available(name: str) -> bool:

@@ -8,23 +8,31 @@ import numpy as np
 import pandas as pd
 
 from ..features import FeatureSet
+from ..metrics import library_metric
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, expand_classes, to_matrix, bad_params, fixed_params, tiny_data
+from .base import (
+    BaseModel,
+    DeadlineCallback,
+    Monitor,
+    Task,
+    bad_params,
+    expand_classes,
+    fixed_params,
+    model_file,
+    tiny_data,
+    to_matrix,
+)
 
 LOSSES = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
 PATIENCE = 50
 
 
-class CatBoostModel:
+class CatBoostModel(BaseModel):
     name = "catboost"
     rounds_param = "iterations"  # refit_full sets it to the folds' mean best iteration
     report_every, prune_after = 10, 100
     search_space = {"learning_rate": Real(0.02, 0.2, log=True, default=0.06), "depth": Int(4, 8, default=6),
                     "l2_leaf_reg": Real(1.0, 10.0, log=True, default=3.0)}
-
-    def __init__(self, **params):
-        self.params = params
-        self.info: dict = {}
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -47,9 +55,7 @@ class CatBoostModel:
     def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
         self._task = task
-        eval_metric = {"roc_auc": "AUC", "mae": "MAE"}.get(task.metric.name, LOSSES[task.problem_type])
-        if eval_metric == "AUC" and task.problem_type != "binary":
-            eval_metric = LOSSES[task.problem_type]
+        eval_metric = library_metric("catboost", task.metric, task.problem_type, LOSSES[task.problem_type])
         params = {"iterations": 10_000, "learning_rate": 0.06, "depth": 6, "loss_function": LOSSES[task.problem_type],
                   "eval_metric": eval_metric, "thread_count": task.num_threads, "random_seed": task.seed,
                   "allow_writing_files": False, "verbose": False, "use_best_model": True, **self.params}

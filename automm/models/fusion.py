@@ -18,14 +18,14 @@ from ..features import FeatureSet
 from ..features.backbones import image_backbone, require_torch, text_backbone
 from ..features.images import ImageBatcher
 from ..search import Choice, Real
-from .base import Monitor, Task, model_file
+from .base import BaseModel, Monitor, Task, model_file
 from .train import TrainConfig, train
 
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
               "tabular_as_text", "augment", "device", "finetune_layers")
 
 
-class FusionModel:
+class FusionModel(BaseModel):
     name = "fusion"
     rounds_param = "epochs"
     fusion = "late"
@@ -96,8 +96,8 @@ class FusionModel:
             parts = [nv[k][idx] for k in ("table_text", "raw_text") if k in nv and
                      (k == "raw_text" or self.params["tabular_as_text"])]
             texts = [" | ".join(p) for p in zip(*parts)]
-            tok = self._text_bb.tokenizer(texts, padding=True, truncation=True, max_length=min(self.params["max_tokens"], self._text_bb.max_tokens),
-                                          return_tensors="pt")
+            limit = min(self.params["max_tokens"], self._text_bb.max_tokens)
+            tok = self._text_bb.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
             b["input_ids"], b["attention_mask"] = tok["input_ids"].to(dev), tok["attention_mask"].to(dev)
         for c in self.dims_["images"]:
             if self.params["finetune"]:
@@ -186,7 +186,7 @@ def _freeze_below_top(model, k: int) -> None:
     from .train import layer_of
     layers = [layer_of(n) for n, _ in model.named_parameters()]
     top = max([i for i in layers if i is not None], default=0)
-    for (name, param), layer in zip(model.named_parameters(), layers):
+    for (_name, param), layer in zip(model.named_parameters(), layers):
         param.requires_grad = layer is not None and layer > top - k
 
 

@@ -7,8 +7,9 @@ import lightgbm as lgb
 import numpy as np
 
 from ..features import FeatureSet
+from ..metrics import library_metric
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix, bad_params, fixed_params, tiny_data
+from .base import BaseModel, DeadlineCallback, Monitor, Task, bad_params, fixed_params, model_file, tiny_data, to_matrix
 
 # (objective, early-stopping metric) per problem type; AUC is used when it is the eval metric
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
@@ -16,7 +17,7 @@ OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass
 PATIENCE = 50
 
 
-class LightGBMModel:
+class LightGBMModel(BaseModel):
     name = "lightgbm"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
     report_every = 10  # iterations between the validation losses a search's pruner sees
@@ -26,10 +27,6 @@ class LightGBMModel:
                     "feature_fraction": Real(0.3, 1.0, default=0.8),
                     "min_data_in_leaf": Int(3, 60, log=True),  # the default depends on the row count
                     "lambda_l2": Real(1e-3, 10.0, log=True, default=1.0)}
-
-    def __init__(self, **params):
-        self.params = params
-        self.info: dict = {}
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -49,11 +46,8 @@ class LightGBMModel:
             raise bad_params("lightgbm", exc) from exc
 
     def _params(self, task: Task, n_rows: int) -> dict:
-        objective, metric = OBJECTIVES[task.problem_type]
-        if task.metric.name == "roc_auc" and task.problem_type == "binary":
-            metric = "auc"
-        if task.metric.name == "mae":
-            metric = "l1"
+        objective, loss = OBJECTIVES[task.problem_type]
+        metric = library_metric("lightgbm", task.metric, task.problem_type, loss)
         p = {"objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31,
              "min_data_in_leaf": int(np.clip(n_rows // 50, 3, 20)), "feature_fraction": 0.8,
              "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "cat_smooth": 10,

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from ..features import FeatureSet
 from ..search import SPACES
-from .base import model_file, Task, expand_classes, time_left, to_matrix
+from .base import BaseModel, Task, expand_classes, model_file, time_left, to_matrix
 
 # The strength (C for logistic, 1/alpha for ridge) is searched on the first fold from the most
 # regularised end, which is also the fastest to fit, and the search stops once the score drops.
@@ -20,13 +20,9 @@ GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
 MAX_ITER = 500
 
 
-class LinearModel:
+class LinearModel(BaseModel):
     name = "linear"
     tunes_on_first_fold = True  # its own search over the strength; no Optuna space
-
-    def __init__(self, **params):
-        self.params = params
-        self.info: dict = {}
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -67,7 +63,8 @@ class LinearModel:
                 step = int(min(MAX_ITER - m.total_iter_, max(1, 0.9 * left / per_iter)))
         return m
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float, monitor=None):
+        """monitor: accepted for the search's sake (C as a search space); the solver reports no steps."""
         self._task = task
         self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if task.problem_type == "regression" \
             else (0.0, 1.0)

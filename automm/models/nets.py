@@ -17,17 +17,6 @@ from torch import nn
 MAX_NUM_TOKENS = 32
 
 
-class PooledCNN(nn.Module):
-    """A CNN trunk (EfficientNet's `extract_features`), average-pooled; the ImageNet classifier is dropped."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net.extract_features(x).mean(dim=(2, 3))
-
-
 def _pool_rows(feats: torch.Tensor, owner: torch.Tensor, n_rows: int) -> torch.Tensor:
     """Mean of the image features of each row (rows with no image get zeros)."""
     out = feats.new_zeros(n_rows, feats.shape[1]).index_add_(0, owner, feats)

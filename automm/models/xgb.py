@@ -7,15 +7,16 @@ import numpy as np
 import xgboost as xgb
 
 from ..features import FeatureSet
+from ..metrics import library_metric
 from ..search import Int, Real
-from .base import model_file, DeadlineCallback, Monitor, Task, to_matrix, bad_params, fixed_params, tiny_data
+from .base import BaseModel, DeadlineCallback, Monitor, Task, bad_params, fixed_params, model_file, tiny_data, to_matrix
 
 OBJECTIVES = {"binary": ("binary:logistic", "logloss"), "multiclass": ("multi:softprob", "mlogloss"),
               "regression": ("reg:squarederror", "rmse")}
 PATIENCE = 50
 
 
-class XGBoostModel:
+class XGBoostModel(BaseModel):
     name = "xgboost"
     rounds_param = "num_boost_round"  # refit_full sets it to the folds' mean best iteration
     report_every, prune_after = 10, 100
@@ -23,10 +24,6 @@ class XGBoostModel:
                     "colsample_bytree": Real(0.3, 1.0, default=0.8),
                     "min_child_weight": Real(0.5, 20.0, log=True, default=1.0),
                     "lambda": Real(0.1, 10.0, log=True, default=1.0)}
-
-    def __init__(self, **params):
-        self.params = params
-        self.info: dict = {}
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -55,11 +52,8 @@ class XGBoostModel:
     def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
         self._task = task
-        objective, metric = OBJECTIVES[task.problem_type]
-        if task.metric.name == "roc_auc" and task.problem_type == "binary":
-            metric = "auc"
-        if task.metric.name == "mae":
-            metric = "mae"
+        objective, loss = OBJECTIVES[task.problem_type]
+        metric = library_metric("xgboost", task.metric, task.problem_type, loss)
         params = {"objective": objective, "eval_metric": metric, "eta": 0.05, "max_depth": 6,
                   "min_child_weight": 1.0, "subsample": 0.9, "colsample_bytree": 0.8, "tree_method": "hist",
                   "max_cat_to_onehot": 8, "nthread": task.num_threads, "seed": task.seed, "verbosity": 0}

@@ -1,12 +1,12 @@
 """Fold fits (and the searches on first folds) as Ray tasks, for more than one machine.
 
-The same jobs as the local executors, with the same outcomes: a job that raised comes back as
-("error", ...), a task whose worker died (Ray's memory monitor, a crash) as ("died", ...). The
-layer's data goes to the object store once. Ray does the placing; each job asks for `threads` CPUs.
+The same jobs as the local executors, with the same outcomes: a job that raised comes back as an
+"error" outcome, a task whose worker died (Ray's memory monitor, a crash) as "died". The layer's
+data goes to the object store once. Ray does the placing; each job asks for `threads` CPUs.
 """
 from __future__ import annotations
 
-from .parallel import Executor, FoldJob, LayerData, _outcome
+from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
 
 _remote = None
 
@@ -39,7 +39,7 @@ class RayExecutor(Executor):
         self.threads = max(1, min(threads, cpus))
         self.slots, self.max_running, self.pending = max(1, cpus // self.threads), 0, {}
         if _remote is None:
-            _remote = ray.remote(max_retries=0)(_outcome)  # a retry would hide the failure the caller reports
+            _remote = ray.remote(max_retries=0)(run_outcome)  # a retry would hide the failure the caller reports
         say(f"ray: {cpus} CPUs, up to {self.slots} jobs at once, {self.threads} thread(s) each")
 
     def start_layer(self, data: LayerData):
@@ -49,20 +49,20 @@ class RayExecutor(Executor):
         return running < self.slots and not (job.exclusive and running)
 
     def submit(self, key, job: FoldJob):
-        ref = _remote.options(num_cpus=self.threads).remote(job, self.ref)
+        ref = _remote.options(num_cpus=self.threads).remote(key, job, self.ref)
         self.pending[ref] = key
         self.max_running = max(self.max_running, len(self.pending))
 
-    def wait(self) -> list[tuple]:
+    def wait(self) -> list[Outcome]:
         done, _ = self.ray.wait(list(self.pending), num_returns=1)
         out = []
         for ref in done:
             key = self.pending.pop(ref)
             try:
-                out.append((key, *self.ray.get(ref)))
+                out.append(self.ray.get(ref))
             except self.ray.exceptions.RayError as exc:
-                out.append((key, "died", f"its Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
-                            True))
+                out.append(Outcome(key, "died", message=f"its Ray task failed: {type(exc).__name__}: "
+                                                        f"{str(exc).splitlines()[0]}"))
         return out
 
     def close(self, now: bool = False):

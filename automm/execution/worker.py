@@ -1,8 +1,8 @@
-"""Entry point of a local worker process: `python -m automm.worker <read fd> <write fd>`."""
+"""Entry point of a local worker process: `python -m automm.execution.worker <read fd> <write fd> <parent pid>`."""
 import sys
 from multiprocessing.connection import Connection
 
-from automm.parallel import worker_main
+from automm.execution.processes import worker_main
 
 if __name__ == "__main__":
     try:

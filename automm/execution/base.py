@@ -1,0 +1,131 @@
+"""What every executor shares: the data of a layer, the jobs (one model on one fold, on its first fold
+perhaps a whole hyperparameter search), how a job runs, and the three outcomes of a job, which read
+the same whatever ran it: ok (the fitted model), error (the model raised) or died (the process or
+task running it vanished: killed for memory, a crash in a native library).
+
+An executor is an `Executor`: `start_layer` ships a layer's data once, `can_start` says whether a job
+may start beside the ones running, `submit` starts it, `wait` returns the outcomes of finished jobs,
+`close` stops everything. Inline (this process), local processes and Ray are one file each.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ..budget import Deadline
+from ..features import FeatureSet
+from ..models.base import ModelSpec, Task
+from ..search import SearchJob, search
+
+
+@dataclass
+class LayerData:
+    """What every job of a layer reads; shipped once to each worker."""
+    X: FeatureSet
+    y: np.ndarray
+    folds: list
+    task: Task
+
+    def with_threads(self, n: int) -> "LayerData":
+        return replace(self, task=replace(self.task, num_threads=n))
+
+
+@dataclass
+class FoldJob:
+    kind: str
+    spec: ModelSpec
+    fold: int
+    params: dict
+    deadline: Deadline
+    search: SearchJob | None = None  # the first fold of a model whose parameters are searched
+    exclusive: bool = False          # a retry after a worker died: run with nothing beside it
+
+
+@dataclass
+class FoldResult:
+    model: Any
+    oof: np.ndarray
+
+
+@dataclass
+class Outcome:
+    """What became of a job. retry_alone: it died beside other jobs, so running it again alone may
+    succeed (it may have been killed for their memory)."""
+    key: Any
+    status: Literal["ok", "error", "died"]
+    result: FoldResult | None = None
+    message: str = ""
+    traceback: str = ""
+    retry_alone: bool = False
+
+
+
+
+def run_job(job: FoldJob, data: LayerData) -> FoldResult:
+    deadline = job.deadline.monotonic()
+    cls = getattr(importlib.import_module(job.spec.import_path), job.spec.cls)
+    tr, va = data.folds[job.fold]
+    X, y, task = data.X, data.y, data.task
+    X_tr, X_va = X.rows(tr), X.rows(va)
+    if job.search is None:
+        model = cls(**job.params).fit(X_tr, y[tr], X_va, y[va], task, deadline)
+    else:
+        def fit_fold(model, trial_deadline, monitor) -> float:
+            model.fit(X_tr, y[tr], X_va, y[va], task, trial_deadline, monitor=monitor)
+            return task.metric.error(y[va], model.predict(X_va))
+
+        s = job.search
+        model, params, summary = search(cls, job.params, fit_fold, task, deadline, s.trial_seconds, s.tune, s.study,
+                                        s.stop_by)
+        if model is None:  # the best trial ran before a resume: fit its parameters on this fold
+            model = cls(**params).fit(X_tr, y[tr], X_va, y[va], task, time.monotonic() + s.trial_seconds)
+        model.info["tuned"] = {**model.info.get("tuned", {}), **params}
+        model.info["search"] = summary
+    return FoldResult(model, model.predict(X_va))
+
+
+
+
+def run_outcome(key, job: FoldJob, data: LayerData) -> Outcome:
+    """run_job, with a model that raises reported rather than raised: one failing model never sinks the fit."""
+    try:
+        return Outcome(key, "ok", run_job(job, data))
+    except Exception as exc:
+        return Outcome(key, "error", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+
+
+class Executor(ABC):
+    """Used in a `with` block, so that its workers always stop."""
+    slots: int = 1          # jobs that may run at once
+    backend: str = ""
+    max_running: int = 0    # the most that did
+
+    @abstractmethod
+    def start_layer(self, data: LayerData) -> None:
+        """The data every job of the next layer reads."""
+
+    @abstractmethod
+    def can_start(self, job: FoldJob, running: int) -> bool:
+        """Whether `job` may start now, beside `running` jobs."""
+
+    @abstractmethod
+    def submit(self, key, job: FoldJob) -> None: ...
+
+    @abstractmethod
+    def wait(self) -> list[Outcome]:
+        """The outcomes of one or more finished jobs (blocks until there is one)."""
+
+    def close(self, now: bool = False) -> None:
+        """now: the fit was interrupted or failed; stop at once rather than let jobs finish."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        self.close(now=exc_type is not None)

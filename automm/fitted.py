@@ -1,0 +1,123 @@
+"""A fitted ensemble: layers of bagged models and the weights that blend them.
+
+`predict` runs it; `refit` makes another one, with one model per bag trained on all rows. The
+predictor keeps two of these, "bagged" and "refit", and predicts with one of them. Stacking (layer 2
+reads layer 1's predictions next to the core features) is put together here, for fit, refit and
+predict alike.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .budget import TimePlan
+from .ensemble import BaggedModel, refit_bag, stack_features
+from .features import FeatureSet
+from .models.base import Task, model_class
+from .persistence import ModelFormatError
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
+
+
+def stack_view(X: FeatureSet, layer1_preds: list[np.ndarray], names: list[str], task: Task,
+               fill_missing: bool = False) -> FeatureSet:
+    """The stackers' view of `X`: layer 1's predictions next to the core features. fill_missing: rows
+    no validation fold covered (out-of-fold predictions at fit time) get the column mean."""
+    preds, cols = stack_features(layer1_preds, names, task)
+    if fill_missing:
+        preds = np.where(np.isnan(preds), np.nanmean(preds, axis=0), preds)
+    return X.with_stack(preds, cols, task.problem_type != "regression")
+
+
+@dataclass
+class FittedEnsemble:
+    models: list[BaggedModel]            # layer 1, then layer 2
+    weights: dict[str, float]
+    task: Task
+    val_score: float = float("nan")
+    predict_seconds: dict = field(default_factory=dict)  # filled by predict_each, for the leaderboard
+
+    @property
+    def layer1(self) -> list[BaggedModel]:
+        return [b for b in self.models if b.layer == 1]
+
+    def needed(self) -> set[str]:
+        """The models whose predictions the blend needs: a stacker in the blend needs all of layer 1."""
+        names = {n for n, w in self.weights.items() if w > 0}
+        if any(b.layer == 2 and b.name in names for b in self.models):
+            names |= {b.name for b in self.layer1}
+        return names
+
+    def predict_each(self, X: FeatureSet, names: set[str] | None = None) -> dict[str, tuple[np.ndarray, float]]:
+        """Each named model's predictions and the seconds they took (default: what the blend needs)."""
+        names = {n for n, w in self.weights.items() if w > 0} if names is None else names
+        stacked = [b for b in self.models if b.layer == 2 and b.name in names]
+        out = {}
+        for b in self.layer1:
+            if b.name in names or stacked:
+                t0 = time.monotonic()
+                out[b.name] = (b.predict(X), time.monotonic() - t0)
+        if stacked:
+            Xs = stack_view(X, [out[b.name][0] for b in self.layer1], [b.name for b in self.layer1], self.task)
+            for b in stacked:
+                t0 = time.monotonic()
+                out[b.name] = (b.predict(Xs), time.monotonic() - t0)
+        return out
+
+    def blend(self, preds: dict) -> np.ndarray:
+        return sum(w * preds[n][0] for n, w in self.weights.items() if w > 0)
+
+    def predict(self, X: FeatureSet) -> np.ndarray:
+        return self.blend(self.predict_each(X))
+
+    def refit(self, X: FeatureSet, y: np.ndarray, deadline: float, params: dict, say=lambda level, msg: None
+              ) -> "FittedEnsemble":
+        """One model per bag the blend needs, on all rows; stackers on the stored out-of-fold predictions."""
+        needed, layer1, full = self.needed(), self.layer1, []
+        for b in layer1 + [b for b in self.models if b.layer == 2]:
+            if b.name not in needed:
+                continue
+            Xb = X if b.layer == 1 else stack_view(X, [m.oof for m in layer1], [m.name for m in layer1], self.task,
+                                                   fill_missing=True)
+            say(2, f"refitting {b.name} on all {len(y)} rows")
+            full.append(refit_bag(b, Xb, y, self.task, TimePlan.even_share(deadline, len(needed) - len(full)),
+                                  params))
+        return FittedEnsemble(full, dict(self.weights), self.task)
+
+    # ---- persistence: a manifest entry per bag, each fold model in its library's own files ----
+    def entries(self) -> list[dict]:
+        return [{"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score,
+                 "fit_time": b.fit_time, "folds": []} for b in self.models]
+
+    def write_files(self, folder: Path, entries: list[dict], suffix: str) -> None:
+        """Each fold model into `folder/models`; the files it wrote are listed in its entry."""
+        for b, entry in zip(self.models, entries):
+            for f, m in enumerate(b.models):
+                files = m.save(folder / "models" / f"{b.name}{suffix}.fold{f}")
+                entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
+
+    @classmethod
+    def load(cls, folder: Path, entries: list[dict], suffix: str, task: Task, weights: dict, listed: set[str],
+             oofs: dict | None = None) -> "FittedEnsemble":
+        """oofs: each bag's out-of-fold predictions (the bagged ensemble keeps them; a refit has none)."""
+        models = []
+        for entry in entries:
+            name = entry["name"]
+            if not isinstance(name, str) or not MODEL_NAME.match(name) or ".." in name:
+                raise ModelFormatError(f"{str(folder)!r} names a model {name!r}, which is not a plain model "
+                                       "name; refusing to load it")
+            model_cls = model_class(entry["kind"])
+            bag = BaggedModel(name, entry["kind"], entry["layer"], oof=None if oofs is None else oofs[f"oof/{name}"],
+                              val_score=entry["val_score"], fit_time=entry["fit_time"])
+            for f, fold in enumerate(entry["folds"]):
+                unlisted = [x for x in fold["files"] if x not in listed]
+                if unlisted:
+                    raise ModelFormatError(f"{str(folder)!r}: model {name!r} reads files without a checksum "
+                                           f"({unlisted}); refusing to load it")
+                bag.models.append(model_cls.load(folder / "models" / f"{name}{suffix}.fold{f}", fold["info"], task))
+            models.append(bag)
+        return cls(models, weights, task)

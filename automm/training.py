@@ -1,0 +1,189 @@
+"""What `fit` does, in three steps: the settings (the models, their parameters, the embeddings, the
+device), the features and folds, and the layers of bagged models that become a fitted ensemble."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .budget import TimePlan
+from .ensemble import BaggedModel, covered, ensemble_selection, fit_layer
+from .features import FeatureSet
+from .features.multimodal import EmbeddingSettings
+from .fitted import FittedEnsemble, stack_view
+from .labels import LabelCodec
+from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types
+from .models.base import REGISTRY, Task, is_available, is_neural, model_class
+from .presets import DEFAULT_BACKBONES
+from .progress import Progress
+from .schema import PROBLEM_TYPES, detect_schema
+from .search import has_space, require_optuna
+from .validation import as_frame, check_fit_input, check_forced_columns, check_label, check_tuning_input
+
+
+# ---- the data and what it is ---------------------------------------------------------------------
+def bagging(preset: dict, num_bag_folds: int | None, num_stack_levels: int | None) -> tuple[int, int]:
+    n_folds = preset["num_bag_folds"] if num_bag_folds is None else num_bag_folds
+    n_stack = preset["num_stack_levels"] if num_stack_levels is None else num_stack_levels
+    if n_stack not in (0, 1):
+        raise ValueError(f"num_stack_levels must be 0 or 1, not {n_stack!r}")
+    if n_folds == 1 or n_folds < 0:
+        raise ValueError(f"num_bag_folds must be 0 (one hold-out split) or at least 2, not {n_folds!r}")
+    return n_folds, n_stack
+
+
+def training_rows(train_data, tuning_data, label: str, time_limit, n_folds: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows to learn from, checked, with a flag for those that came as tuning_data."""
+    df = as_frame(train_data, "train_data")
+    is_tuning = np.zeros(len(df), dtype=bool)
+    if tuning_data is not None:
+        tuning = as_frame(tuning_data, "tuning_data")
+        check_tuning_input(df, tuning, label)
+        is_tuning = np.r_[is_tuning, np.ones(len(tuning), dtype=bool)]
+        df = pd.concat([df, tuning], ignore_index=True)
+    check_fit_input(df, label, time_limit, n_folds)
+    return df, is_tuning
+
+
+def understand(df: pd.DataFrame, is_tuning: np.ndarray, label: str, column_types, problem_type, eval_metric,
+               progress: Progress):
+    """The labelled rows, each column's type, the metric and the label codec; printed as the schema table."""
+    n_missing = int(df[label].isna().sum())
+    if n_missing:
+        progress.say(1, f"dropping {n_missing} rows whose label is missing")
+        is_tuning = is_tuning[df[label].notna().to_numpy()]
+        df = df[df[label].notna()]
+    metric_types = PROBLEM_TYPES if eval_metric is None else metric_problem_types(eval_metric)
+    schema = detect_schema(df, label, column_types, problem_type, metric_types)
+    metric = get_metric(eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type)
+    check_label(df[label], schema, eval_metric)
+    check_forced_columns(df, schema)
+    labels = LabelCodec(label, schema.problem_type).fit(df[label])
+    progress.say(1, "columns:\n" + schema.table())
+    if not schema.used_columns:
+        raise ValueError("no usable feature columns: every column was ignored (see the table above); "
+                         "set column_types to use some of them")
+    return df, is_tuning, schema, metric, labels
+
+
+# ---- settings ------------------------------------------------------------------------------------
+def choose_models(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list[str]]:
+    """(layer-1 models, stackers): the ones named in `hyperparameters`, else the preset's that are installed."""
+    if hyperparameters is not None:
+        unknown = [k for k in hyperparameters if k not in REGISTRY]
+        if unknown:
+            raise ValueError(f"hyperparameters names unknown models {unknown}; known models: {sorted(REGISTRY)}")
+        for name in hyperparameters:
+            model_class(name)  # says what to install when the library is missing
+        chosen = list(hyperparameters)
+        return chosen, [m for m in preset.get("stack_models", []) if m in chosen] or chosen[:1]
+    models = [m for m in preset["models"] if is_available(m)]
+    return models, [m for m in preset.get("stack_models", []) if is_available(m)]
+
+
+def gpu_available(device: str) -> bool:
+    """The one place the device is decided: "cpu", "cuda", or "auto" (a CUDA device if there is one)."""
+    if device == "cpu":
+        return False
+    if "torch" not in sys.modules and sys.platform.startswith("linux") and not Path("/proc/driver/nvidia").exists():
+        return False  # no NVIDIA driver: no CUDA, and no 3 s torch import inside the time limit to learn it
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def cores(num_threads: int | None) -> int:
+    if num_threads:
+        return int(num_threads)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings, plan: TimePlan, device: str,
+                    backbones: tuple[str | None, str | None], image_dir, threads: int, progress: Progress):
+    """The models kept, the embedding settings and every model's parameters: the fusion nets share the
+    backbones, and fine-tune them when there is a GPU. Frozen nets train on the embeddings, so they
+    are left out (with a message) when the embeddings are off or the time limit is too short for them."""
+    neural = [m for m in models if is_neural(m)]
+    gpu = gpu_available(device) if neural else False  # no torch import unless a net is chosen
+    text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
+    text_bb, image_bb = backbones[0] or text_bb, backbones[1] or image_bb
+    hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
+    for m in neural:
+        hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb, "device": device,
+                 **hp.get(m, {})}
+    wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
+    frozen = [m for m in neural if hp[m].get("finetune") is False]
+    if frozen and embeddings is None:
+        wanted = True  # the preset's frozen nets train on the embeddings
+    if wanted and not plan.embeddings_fit:
+        progress.say(1, f"embeddings skipped: time_limit={plan.time_limit:g}s leaves {plan.embed_budget:.1f}s "
+                        f"for them, less than the {plan.min_embed_s:.0f}s it takes to load the backbones "
+                        f"(give time_limit >= {plan.min_embed_s / plan.embed_share:.0f})")
+        wanted = False
+    if frozen and not wanted:
+        progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
+        models = [m for m in models if m not in frozen]
+    settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device) if wanted else None
+    return models, settings, hp
+
+
+def check_parallel_args(num_workers, ray_address, tune, hyperparameters):
+    """Before any long work: the arguments make sense and what they need is installed."""
+    if num_workers != "auto" and not (isinstance(num_workers, int) and num_workers >= 1):
+        raise ValueError(f"num_workers must be 'auto' or a whole number >= 1, not {num_workers!r}")
+    if ray_address is not None:
+        if not isinstance(ray_address, str) or not ray_address:
+            raise ValueError(f"ray_address must be 'auto', 'local' or 'ray://host:port', not {ray_address!r}")
+        from .execution.ray_cluster import require_ray
+        require_ray()
+    if tune is not None:
+        require_optuna()
+    spaces = [m for m, p in (hyperparameters or {}).items() if has_space(p)]
+    if spaces and tune is None:
+        raise ValueError(f"hyperparameters of {spaces} hold search spaces: pass hyperparameter_tune=True to "
+                         "search them, or give plain values")
+
+
+# ---- layers --------------------------------------------------------------------------------------
+def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: TimePlan, deadline: float, hp,
+               tune, executor, progress: Progress, timings: dict, device: str, on_model=None) -> list[BaggedModel]:
+    """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions."""
+    if executor.slots > 1:
+        progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
+    # one fusion net at a time on a GPU: two would fight over its memory
+    nets = {m for m in models if is_neural(m)}
+    one_at_a_time = nets if nets and gpu_available(device) else set()
+    layer1_deadline = plan.layer_deadline(deadline, bool(stack_models))
+    t0 = time.monotonic()
+    failures: dict[str, str] = {}
+    bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
+                     on_model, failures, plan)
+    timings["layer1"] = time.monotonic() - t0
+    if not bags:
+        why = "; ".join(f"{k}: {v}" for k, v in failures.items())
+        raise RuntimeError(f"no model could be trained: {why or 'the time limit ran out'}"
+                           + ("" if failures else "; give a larger time_limit"))
+    if stack_models and time.monotonic() >= deadline:
+        progress.say(1, "skipping the stacking layer: the time limit is reached")
+    elif stack_models:
+        t0 = time.monotonic()
+        Xs = stack_view(X, [b.oof for b in bags], [b.name for b in bags], task, fill_missing=True)
+        bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
+                          on_model=on_model, plan=plan)
+        timings["layer2"] = time.monotonic() - t0
+    return bags
+
+
+def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task) -> FittedEnsemble:
+    """Caruana selection on the rows the folds validated, and the blend's validation score."""
+    rows = covered(folds)
+    weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
+    blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
+    return FittedEnsemble(list(bags), {b.name: float(w) for b, w in zip(bags, weights)}, task,
+                          val_score=task.metric.score(y[rows], blend))
