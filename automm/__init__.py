@@ -11,4 +11,6 @@ __version__ = "0.1.0"
 from .predictor import MultimodalPredictor  # noqa: E402
 from .schema import ColumnInfo, Schema, detect_schema  # noqa: E402
 
-__all__ = ["MultimodalPredictor", "Schema", "ColumnInfo", "detect_schema", "__version__"]
+MultiModalPredictor = MultimodalPredictor  # AutoGluon's spelling, so that a port is a search-and-replace
+
+__all__ = ["MultimodalPredictor", "MultiModalPredictor", "Schema", "ColumnInfo", "detect_schema", "__version__"]

@@ -137,9 +137,12 @@ def cmd_info(a):
 def build_parser() -> argparse.ArgumentParser:
     """`benchmark` is handed to automm.bench.runner whole (see main)."""
     ap = argparse.ArgumentParser(prog="automm", description=__doc__)
+    ap.add_argument("--version", action="version", version=f"automm {_version()}")
+    ap.add_argument("--log-file", default=None, help="also write the log to this file")
     sub = ap.add_subparsers(dest="command", required=True)
+    defaults = argparse.ArgumentDefaultsHelpFormatter  # each option's default shown in its help
 
-    f = sub.add_parser("fit", help="train a model and save it to a directory")
+    f = sub.add_parser("fit", help="train a model and save it to a directory", formatter_class=defaults)
     f.add_argument("--train", required=True, help="training data, CSV or Parquet")
     f.add_argument("--label", required=True, help="the column to predict")
     f.add_argument("--out", required=True, help="directory to save the model in")
@@ -166,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--ray-address", default=None, help="run the fold fits on Ray: auto, local or ray://host:port")
     f.set_defaults(run=cmd_fit)
 
-    r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows")
+    r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows", formatter_class=defaults)
     r.add_argument("--model", required=True, help="directory of a saved model (updated in place)")
     r.add_argument("--train", required=True, help="the training data it was fitted on")
     r.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
@@ -176,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                           ("evaluate", cmd_evaluate, "score a saved model on labelled data"),
                           ("leaderboard", cmd_leaderboard, "each model's scores and speed"),
                           ("info", cmd_info, "what a saved model is and how it was trained")):
-        p = sub.add_parser(name, help=hlp)
+        p = sub.add_parser(name, help=hlp, formatter_class=defaults)
         p.add_argument("--model", required=True, help="directory of a saved model")
         if name in ("predict", "evaluate"):
             p.add_argument("--data", required=True, help="CSV or Parquet")
@@ -191,7 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
             p.add_argument("--fast", action="store_true", help="use the refit-full models (see automm refit)")
         p.set_defaults(run=fn)
+    sub.add_parser("benchmark", help="run the benchmark against AutoGluon (automm benchmark --help)", add_help=False)
     return ap
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
 
 
 def _positive_int(value: str, flag: str) -> int:
@@ -206,6 +215,20 @@ def main(argv: list[str] | None = None) -> int:
         from .bench.runner import main as benchmark
         return benchmark(argv[1:])
     args = build_parser().parse_args(argv)
+    log_file = None
+    if args.log_file:
+        from .progress import log_to_file
+        log_file = log_to_file(args.log_file)
+    try:
+        return _run(args)
+    finally:
+        if log_file is not None:
+            from .progress import LOGGER
+            LOGGER.removeHandler(log_file)
+            log_file.close()
+
+
+def _run(args) -> int:
     try:
         args.run(args)
     except KeyboardInterrupt:

@@ -71,7 +71,7 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
     """Fit each model type on every fold within the deadline, sharing the time as `plan` says.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
-    out (its error in `failures`); in layer 1 the first model always runs so that there is something to
+    out (its error and traceback in `failures`); in layer 1 the first model always runs so that there is something to
     predict with, and `on_model(bag)` is told of each model as it finishes. A model's first
     fold runs first (it may tune what the others reuse, or run the hyperparameter search), then its
     other folds and further models, as many at once as the executor allows (but never two jobs of
@@ -132,7 +132,7 @@ class _Layer:
             run.retry.append(job.fold)
         else:  # one failing model never sinks the fit
             run.failed = True
-            self.failures[run.bag.name] = outcome.message
+            self.failures[run.bag.name] = {"error": outcome.message, "traceback": outcome.traceback}
             say(1, f"{run.bag.name} failed and is left out: {outcome.message}")
             if outcome.traceback:
                 say(3, outcome.traceback)

@@ -107,11 +107,16 @@ class MultimodalPredictor:
     def classes_(self) -> np.ndarray:
         return self.labels_.classes_
 
+    def __getstate__(self) -> dict:
+        """A pickled predictor, like a saved one, leaves its training data behind (refit_full then needs
+        train_data): the scikit-learn wrappers' pickles were twice the model's size."""
+        return {k: v for k, v in self.__dict__.items() if k != "_fit_data"}
+
     def _ensemble(self) -> FittedEnsemble:
         return self.ensembles_["refit" if self.inference_ == "refit" else "bagged"]
 
     # ---- fit ------------------------------------------------------------------------------
-    def fit(self, train_data, time_limit: float | None = None, presets: str = "medium",
+    def fit(self, train_data, time_limit: float | None = None, presets: str | list[str] = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
             num_stack_levels: int | None = None, embeddings: bool | None = None,
             hyperparameter_tune: bool | dict | None = None, num_workers: int | str = "auto",
@@ -119,6 +124,8 @@ class MultimodalPredictor:
             ) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
+        presets: a name (fast, medium, best, best_tuned, or AutoGluon's *_quality names) or a list,
+        whose later entries override the earlier ones' settings.
         hyperparameters: {model name: {param: value}}; the names chosen are the models trained. A
         value may be a search space (automm.search.Real, Int, Choice), searched when tuning.
         hyperparameter_tune: True, or a dict of automm.search.TuneSettings (num_trials, storage,
@@ -146,12 +153,13 @@ class MultimodalPredictor:
                                      else hyperparameter_tune)
         check_parallel_args(num_workers, ray_address, tune, hyperparameters)
         plan = TimePlan.for_fit(time_limit, None if tune is None else tune.search_share)
-        deadline = plan.fit_deadline(start)
+        deadline = progress.deadline = plan.fit_deadline(start)
         df, is_tuning, schema, metric, labels = understand(df, is_tuning, self.label, self.column_types,
                                                            self.problem_type, self.eval_metric, progress)
         y = labels.encode_training(df[self.label])
         task = Task(schema.problem_type, len(labels.classes_), metric, self.seed, cores(self.num_threads))
-        progress.say(2, plan.describe())
+        progress.say(2, plan.describe() + ("" if time_limit is None else
+                        f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
         models, settings, hp = neural_settings(preset, models, hyperparameters, embeddings, plan, self.device,
                                                (self.text_backbone, self.image_backbone), self.image_dir,
                                                task.num_threads, progress)
@@ -161,6 +169,7 @@ class MultimodalPredictor:
         self.schema_, self.labels_, self.metric_, self.task_ = schema, labels, metric, task
         self.inference_, self.predict_rows_per_s_ = "bagged", {}
         self.parallel_, self.timings_, self.time_plan_ = None, None, plan.to_dict()
+        self.failures_: dict[str, dict] = {}
         # the workers start while the features are computed
         with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m),
                            executor) as executor:
@@ -185,11 +194,12 @@ class MultimodalPredictor:
                     self._save(save_to, overwrite=True, complete=False)
 
             bags = fit_layers(models, stack_models if n_stack else [], X, y, folds, task, plan, deadline, hp, tune,
-                              executor, progress, timings, self.device, on_model)
+                              executor, progress, timings, self.device, on_model, self.failures_)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
         self._set_ensemble(select_ensemble(bags, y, folds, task), start)
         self._fit_data = (df, hp)  # refit_full recomputes the features from it; not saved
+        self.oof_index_ = df.index  # the training rows the out-of-fold predictions belong to
         self.predict_rows_per_s_ = {"bagged": self._measure_speed(df, deadline)}
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
         progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
@@ -230,20 +240,76 @@ class MultimodalPredictor:
         # image paths are read from where the predictor is told now
         return self.pipeline_.transform(df.reset_index(drop=True), image_dir=self.image_dir)
 
-    def _raw_predict(self, data) -> np.ndarray:
+    def _raw_predict(self, data, model: str | None = None) -> np.ndarray:
         X = self._features(data)  # checks that the predictor is fitted, first
-        return self._ensemble().predict(X)
+        if model is None:
+            return self._ensemble().predict(X)
+        ens, name = self._one_model(model)
+        return ens.predict_each(X, {name})[name][0]
 
-    def predict(self, data) -> pd.Series:
-        raw = self._raw_predict(data)
+    def _one_model(self, model: str) -> tuple[FittedEnsemble, str]:
+        """The ensemble that holds `model` (a name from model_names()) and its name there."""
+        if model not in self.model_names():
+            raise KeyError(f"model {model!r} is not in this predictor; its models are {self.model_names()}")
+        if model.endswith(FULL):
+            return self.ensembles_["refit"], model[: -len(FULL)]
+        return self.ensembles_["bagged"], model
+
+    def predict(self, data, model: str | None = None) -> pd.Series:
+        """model: one of model_names() instead of the ensemble."""
+        raw = self._raw_predict(data, model)
         return self.labels_.decode(raw, data.index if isinstance(data, pd.DataFrame) else None)
 
-    def predict_proba(self, data) -> pd.DataFrame:
+    def predict_proba(self, data, model: str | None = None) -> pd.DataFrame:
+        """One column per class; model: one of model_names() instead of the ensemble."""
+        self._check_proba()
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        return pd.DataFrame(self._raw_predict(data, model), index=index, columns=list(self.classes_))
+
+    def _check_proba(self):
         self._check_fitted()
         if self.task_.problem_type == "regression":
             raise ValueError("predict_proba is for classification; this predictor does regression: use predict")
-        index = data.index if isinstance(data, pd.DataFrame) else None
-        return pd.DataFrame(self._raw_predict(data), index=index, columns=list(self.classes_))
+
+    # ---- what the fit produced ---------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """The bagged models, then the models refit on all rows (suffix _FULL)."""
+        self._check_fitted()
+        return [b.name for b in self.models_] + [b.name + FULL for b in self.models_full_]
+
+    def model_best(self) -> str:
+        """The model, or the ensemble, with the best validation score (out of fold)."""
+        board = self.leaderboard()
+        return str(board.loc[board["score_val"].notna()].iloc[0]["model"])
+
+    def model_failures(self) -> dict[str, dict]:
+        """The models that failed and were left out: {name: {"error": ..., "traceback": ...}}."""
+        self._check_fitted()
+        return {k: dict(v) for k, v in self.failures_.items()}
+
+    def predict_proba_oof(self, model: str | None = None) -> pd.DataFrame:
+        """Out-of-fold class probabilities of the training rows: each row predicted by the models of
+        the fold that did not train on it (model None: the ensemble's blend). Rows no validation fold
+        held (a hold-out fit validates a fifth of them) are NaN."""
+        self._check_proba()
+        return pd.DataFrame(self._oof(model), index=self.oof_index_, columns=list(self.classes_))
+
+    def predict_oof(self, model: str | None = None) -> pd.Series:
+        """Out-of-fold predictions of the training rows, in the label's type (see predict_proba_oof)."""
+        self._check_fitted()
+        raw = self._oof(model)
+        covered = ~np.isnan(raw).any(axis=1)
+        out = self.labels_.decode(np.nan_to_num(raw), self.oof_index_)
+        return out.where(covered)
+
+    def _oof(self, model: str | None) -> np.ndarray:
+        self._check_fitted()
+        bags = {b.name: b for b in self.models_}
+        if model is None:
+            return sum(w * bags[n].oof for n, w in self.weights_.items() if w > 0)
+        if model not in bags:
+            raise KeyError(f"out-of-fold predictions exist for the bagged models {list(bags)}, not {model!r}")
+        return bags[model].oof
 
     def submission(self, data, id_column: str | None = None, proba: bool = False) -> pd.DataFrame:
         """What a competition expects: the id column (if named) then the prediction, or one
@@ -293,10 +359,13 @@ class MultimodalPredictor:
                 if ens is None:
                     continue
                 preds = ens.predict_each(X, {b.name for b in ens.models})
+                layer1_secs = sum(s for n, (_, s) in preds.items() if n in {b.name for b in ens.layer1})
                 for name, (p, secs) in preds.items():
                     i = board.index[board.model == name + suffix][0]
                     board.loc[i, "score_test"] = self.metric_.score(y, p)
-                    board.loc[i, "pred_time_test"] = secs
+                    # end to end, as the ensemble's: the features, and a stacker's inputs from layer 1
+                    stacker = board.loc[i, "layer"] == 2
+                    board.loc[i, "pred_time_test"] = t_feat + secs + (layer1_secs if stacker else 0.0)
                 i = board.index[board.model == ENSEMBLE + suffix][0]
                 board.loc[i, "score_test"] = self.metric_.score(y, ens.blend(preds))
                 board.loc[i, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items() if n in needed)
@@ -408,6 +477,7 @@ class MultimodalPredictor:
             "models": bagged.entries(), "models_full": refit.entries() if refit else [],
             "inference": self.inference_, "predict_rows_per_s": self.predict_rows_per_s_,
             "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
+            "failures": self.failures_,
         }
         for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
@@ -431,7 +501,7 @@ class MultimodalPredictor:
             p = cls._from_manifest(Path(path), manifest, arrays)
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
-        if not manifest.get("complete", True):
+        if not manifest.get("complete", True):  # saved while fitting: see fit(path=...)
             warnings.warn(f"{str(path)!r} was saved while fitting, after {len(p.models_)} model(s) had finished; "
                           "the fit did not complete (it may have crashed or been stopped)", stacklevel=2)
         return p
@@ -448,6 +518,8 @@ class MultimodalPredictor:
         p.predict_rows_per_s_ = manifest["predict_rows_per_s"]
         p.parallel_, p.timings_, p.time_plan_ = manifest.get("parallel"), manifest.get("timings"), manifest.get("time_plan")
         p.digest_ = manifest.get("digest")
+        p.failures_ = manifest.get("failures", {})
+        p.oof_index_ = pd.RangeIndex(len(next(iter(arrays[k] for k in arrays if k.startswith("oof/")))))
         listed, weights = set(manifest["files"]), manifest["weights"]
         bagged = FittedEnsemble.load(path, manifest["models"], "", p.task_, weights, listed, arrays)
         bagged.val_score = manifest["val_score"]

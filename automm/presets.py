@@ -15,12 +15,23 @@ PRESETS = {
 }
 # best, plus an Optuna search of each model's hyperparameters on its first fold (extra "tune")
 PRESETS["best_tuned"] = {**PRESETS["best"], "hyperparameter_tune": True}
-ALIASES = {"medium_quality": "medium", "best_quality": "best", "good_quality": "medium", "fast_quality": "fast"}
+# AutoGluon's names: its good_quality and high_quality are bagged and stacked, as best is
+ALIASES = {"medium_quality": "medium", "best_quality": "best", "high_quality": "best", "good_quality": "best",
+           "fast_quality": "fast"}
 DEFAULT_BACKBONES = ("minilm", "efficientnet-lite0")  # they install from PyPI and run on a CPU
 
 
-def get_preset(name: str) -> dict:
-    key = ALIASES.get(name, name)
-    if key not in PRESETS:
-        raise ValueError(f"presets={name!r} is not known; choose one of {sorted(PRESETS)}")
-    return dict(PRESETS[key])
+def get_preset(names: str | list[str] | tuple[str, ...]) -> dict:
+    """One preset by name, or several in a list: a later one's settings override an earlier one's
+    (as AutoGluon's presets=["best_quality", ...] does)."""
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise ValueError("presets is an empty list; name at least one of " + str(sorted(PRESETS)))
+    out: dict = {}
+    for name in names:
+        key = ALIASES.get(name, name)
+        if key not in PRESETS:
+            raise ValueError(f"presets={name!r} is not known; choose one of {sorted(PRESETS)} "
+                             f"(or AutoGluon's names {sorted(ALIASES)})")
+        out.update(PRESETS[key])
+    return out

@@ -152,8 +152,10 @@ def check_parallel_args(num_workers, ray_address, tune, hyperparameters):
 
 # ---- layers --------------------------------------------------------------------------------------
 def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: TimePlan, deadline: float, hp,
-               tune, executor, progress: Progress, timings: dict, device: str, on_model=None) -> list[BaggedModel]:
-    """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions."""
+               tune, executor, progress: Progress, timings: dict, device: str, on_model=None,
+               failures: dict | None = None) -> list[BaggedModel]:
+    """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions. The
+    models that failed go to `failures` ({name: {"error", "traceback"}})."""
     if executor.slots > 1:
         progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
     # one fusion net at a time on a GPU: two would fight over its memory
@@ -161,12 +163,12 @@ def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: 
     one_at_a_time = nets if nets and gpu_available(device) else set()
     layer1_deadline = plan.layer_deadline(deadline, bool(stack_models))
     t0 = time.monotonic()
-    failures: dict[str, str] = {}
+    failures = {} if failures is None else failures
     bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
                      on_model, failures, plan)
     timings["layer1"] = time.monotonic() - t0
     if not bags:
-        why = "; ".join(f"{k}: {v}" for k, v in failures.items())
+        why = "; ".join(f"{k}: {v['error']}" for k, v in failures.items())
         raise RuntimeError(f"no model could be trained: {why or 'the time limit ran out'}"
                            + ("" if failures else "; give a larger time_limit"))
     if stack_models and time.monotonic() >= deadline:
@@ -175,7 +177,7 @@ def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: 
         t0 = time.monotonic()
         Xs = stack_view(X, [b.oof for b in bags], [b.name for b in bags], task, fill_missing=True)
         bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
-                          on_model=on_model, plan=plan)
+                          on_model=on_model, plan=plan, failures=failures)
         timings["layer2"] = time.monotonic() - t0
     return bags
 

@@ -168,3 +168,25 @@ def test_ctrl_c_is_one_line(files, monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_info", interrupted)
     assert main(["info", "--model", str(d / "model")]) == 130
     assert capsys.readouterr().err.strip() == "automm: interrupted; nothing was saved that was not already complete"
+
+
+def test_version_help_defaults_and_the_benchmark_command_are_listed(capsys):
+    import automm
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"automm {automm.__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "benchmark" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    assert "(default: medium)" in capsys.readouterr().out
+
+
+def test_log_file_gets_the_fit_log(files, tmp_path):
+    d, _ = files
+    log = tmp_path / "fit.log"
+    assert main(["--log-file", str(log), "fit", "--train", str(d / "train.csv"), "--label", "y", "--out",
+                 str(tmp_path / "m"), "--presets", "fast", "--verbosity", "1"]) == 0
+    text = log.read_text()
+    assert "columns:" in text and "ensemble: validation roc_auc" in text

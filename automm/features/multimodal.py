@@ -60,6 +60,7 @@ class EmbeddingFeatures:
         self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         neural, modalities = {}, (1 if self.text_cols_ else 0) + len(self.image_cols)
         if self.text_cols_:
+            say(f"text embeddings ({s.text_backbone}) of {len(df)} rows: starting")
             embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads, device=s.device)
             try:
                 neural["text"] = embedder.embed(text_document(df, self.text_cols_),
@@ -69,6 +70,7 @@ class EmbeddingFeatures:
             except (BudgetExceeded, ImportError, OSError) as exc:
                 say(f"text embeddings left out: {exc}")
         for c in self.image_cols:
+            say(f"image embeddings of {c!r} ({s.image_backbone}): starting")
             left = None if budget is None else budget - (time.monotonic() - t0)
             try:
                 emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device).embed(
