@@ -106,10 +106,6 @@ class TimePlan:
         defaults fit as well as untuned and a winner fits in the other folds' time too."""
         return model_seconds / folds if folds > 1 else model_seconds * self.search_share / 3
 
-    def search_stop(self, model_deadline: float, rest_folds: int, best_trial_seconds: float) -> float:
-        """When the search must stop: the other folds will take about as long as its best trial."""
-        return model_deadline - self.search_reserve * rest_folds * best_trial_seconds
-
     @staticmethod
     def even_share(deadline: float, parts: int) -> float:
         """The deadline of the next of `parts` steps that share what is left evenly (refit_full)."""

@@ -2,7 +2,6 @@
 original URLs, with every file checked against its recorded checksum."""
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .persistence import cache_root
+from .persistence import cache_root, file_digest
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "datasets.yaml"
@@ -104,11 +103,7 @@ def _local_file(folder: Path, split: str, f: dict) -> Path | None:
 
 
 def _digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, algo)
 
 
 def _verify(path: Path, f: dict):

@@ -40,12 +40,17 @@ class ModelFormatError(ValueError):
     """The directory is not a model this version of automm can load."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in 1 MB blocks."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256(path: Path) -> str:
+    return file_digest(path)
 
 
 def manifest_digest(manifest: dict) -> str:

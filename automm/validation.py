@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .features.tabular import parse_numbers
 from .schema import Schema
 
 
@@ -131,17 +132,13 @@ def check_forced_columns(df: pd.DataFrame, schema: Schema):
         if c.kind != "numeric" or c.reason != "set by the user":
             continue
         s = df[c.name]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        if pd.api.types.is_bool_dtype(s):
             continue
         present = s.notna()
-        parsed = pd.to_numeric(s.where(present).astype("object").map(_num_text), errors="coerce")
-        if present.any() and parsed[present].isna().all():
+        _, bad = parse_numbers(s)
+        if present.any() and bad.sum() == present.sum():
             raise ValueError(f"column_types forces column {c.name!r} to numeric, but none of its values are "
                              f"numbers (e.g. {str(s[present].iloc[0])[:40]!r}); choose 'text' or 'categorical'")
-
-
-def _num_text(v):
-    return v if isinstance(v, (int, float, np.number)) else str(v).strip()
 
 
 def check_model_params(hyperparameters: dict | None):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..persistence import cache_root
+from ..persistence import cache_root, file_digest
 
 TORCH_INSTALL = "pip install 'automm[neural]'  (CPU-only torch: pip install torch==2.13.0 first)"
 
@@ -61,18 +61,14 @@ class WeightsMismatch(OSError):
 
 def verify_file(path, expected: str, what: str) -> None:
     """Refuse a weights file whose SHA-256 is not the pinned one (checked once per process and file)."""
-    import hashlib
     path = Path(path)
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if _verified.get(key) or os.environ.get("AUTOMM_SKIP_WEIGHT_CHECK") == "1":
         return
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != expected:
-        raise WeightsMismatch(f"{what}: {path} has SHA-256 {h.hexdigest()[:16]}..., not the pinned {expected[:16]}...; "
+    actual = file_digest(path)
+    if actual != expected:
+        raise WeightsMismatch(f"{what}: {path} has SHA-256 {actual[:16]}..., not the pinned {expected[:16]}...; "
                               "the installed package changed. Reinstall it, or set AUTOMM_SKIP_WEIGHT_CHECK=1 "
                               "to use these files anyway")
     _verified[key] = True

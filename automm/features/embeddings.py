@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..persistence import cache_root
+from ..persistence import cache_root, file_digest
 from .backbones import image_backbone, require_torch, text_backbone
 from .images import ImageBatcher, cell_paths, resolve
 
@@ -231,11 +231,7 @@ def _file_key(value, kind: str, image_dir, max_per_row: int) -> str:
         try:
             if not path.is_file():  # never open a pipe or a device: reading it could block forever
                 raise OSError
-            h = hashlib.sha1()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            parts.append(h.hexdigest())
+            parts.append(file_digest(path, "sha1"))
         except OSError:
             parts.append(f"{path}|missing")
     return "\n".join(parts)

@@ -39,7 +39,7 @@ def cell_paths(value, kind: str) -> list[str]:
 
 
 def load_image(path: Path, size: int, rng: np.random.Generator | None = None) -> np.ndarray | None:
-    """(3, size, size) float32, normalised; None when the image cannot be used (see `open_image`).
+    """(3, size, size) float32, normalised; None when the image cannot be used (see `read_image`).
     With `rng`, a random resized crop (8%-100% of the area, 3/4-4/3 aspect) and a random flip."""
     arr, _ = read_image(path, size, rng)
     return arr

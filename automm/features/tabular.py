@@ -17,13 +17,10 @@ def to_numeric(s: pd.Series) -> np.ndarray:
     clipped to it, and text that is not a number becomes missing: each with a warning naming the column."""
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy(dtype=np.float32)
-    if pd.api.types.is_numeric_dtype(s):
-        v = s.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    else:
+    v, bad = parse_numbers(s)
+    if bad.any():
         present = s.notna().to_numpy()
-        v = pd.to_numeric(s.astype("object").map(_strip), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = present & np.isnan(v)
-        if present.any() and bad.sum() > UNPARSEABLE_WARN * present.sum():
+        if bad.sum() > UNPARSEABLE_WARN * present.sum():
             examples = sorted({str(x)[:20] for x in s[bad].head(50)})[:3]
             warnings.warn(f"column {s.name!r}: {int(bad.sum())} of {int(present.sum())} values are not numbers "
                           f"(e.g. {examples}) and are treated as missing; clean the column, or check that it "
@@ -40,6 +37,14 @@ def to_numeric(s: pd.Series) -> np.ndarray:
     return v.astype(np.float32)
 
 
+def parse_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (NaN for missing) and a mask of the present values that are not numbers."""
+    if pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan, copy=True), np.zeros(len(s), dtype=bool)
+    v = pd.to_numeric(s.astype("object").map(_strip), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return v, s.notna().to_numpy() & np.isnan(v)
+
+
 def _strip(x):
     return x.strip() if isinstance(x, str) else x
 
@@ -53,7 +58,12 @@ def category_keys(s: pd.Series) -> pd.Series:
         out = v.astype(str)
         out[whole] = v[whole].astype("int64").astype(str)
         return out.where(v.notna())
-    return s.astype("object").map(lambda x: text_value(str(x)).strip()).where(s.notna())
+    obj = s.astype("object")
+    try:
+        keys = obj.map(lambda x: str(x).strip())
+    except UnicodeEncodeError:  # lone surrogates, which pandas' string dtype cannot hold
+        keys = obj.map(lambda x: text_value(str(x)).strip())
+    return keys.where(s.notna())
 
 
 class CategoricalEncoder:
