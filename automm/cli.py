@@ -103,7 +103,7 @@ def cmd_predict(a):
     p = _load(a)
     if a.fast:
         p.set_inference("refit")
-    _write(p.submission(data, a.id_column, a.proba), a.out)
+    _write(p.submission(data, a.id_column, a.proba, as_multiclass=a.all_classes), a.out)
 
 
 def cmd_refit(a):
@@ -131,7 +131,8 @@ def cmd_leaderboard(a):
 
 
 def cmd_info(a):
-    print(json.dumps(_load(a).info(), indent=1, default=str))
+    p = _load(a)
+    print(json.dumps(p.info(), indent=1, default=str) if a.json else p.fit_summary())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,12 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--data", required=True, help="CSV or Parquet")
         if name == "leaderboard":
             p.add_argument("--data", default=None, help="labelled CSV or Parquet for test scores")
+        if name == "info":
+            p.add_argument("--json", action="store_true", help="everything as JSON instead of the summary to read")
         if name != "info":
             p.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
         if name in ("predict", "leaderboard"):
             p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
         if name == "predict":
-            p.add_argument("--proba", action="store_true", help="class probabilities, one column per class")
+            p.add_argument("--proba", action="store_true",
+                           help="class probabilities: for a binary label the positive class's only")
+            p.add_argument("--all-classes", action="store_true", help="with --proba: one column per class, binary too")
             p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
             p.add_argument("--fast", action="store_true", help="use the refit-full models (see automm refit)")
         p.set_defaults(run=fn)

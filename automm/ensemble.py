@@ -5,11 +5,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from .budget import Deadline, TimePlan
 from .execution import FoldJob, InlineExecutor, LayerData, Outcome
 from .features import FeatureSet
+from .folds import covered
 from .models.base import REGISTRY, Task, model_class, time_left
 from .progress import Progress
 from .search import SearchJob, TuneSettings, split_params, study_name
@@ -25,27 +25,10 @@ class BaggedModel:
     oof: np.ndarray | None = None        # (n, C); rows of no validation fold are NaN
     val_score: float = float("nan")
     fit_time: float = 0.0
+    sets: int = 1                        # bag sets (repeated k-fold) its fold models come from
 
     def predict(self, X: FeatureSet) -> np.ndarray:
         return np.mean([m.predict(X) for m in self.models], axis=0)
-
-
-def make_folds(y: np.ndarray, problem_type: str, n_folds: int, seed: int, holdout_frac: float = 0.2):
-    """k (train, validation) index pairs; n_folds < 2 means one hold-out split."""
-    idx = np.arange(len(y))
-    stratify = problem_type != "regression"
-    if n_folds >= 2:
-        if stratify and np.bincount(y).min() >= n_folds:
-            return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(idx, y))
-        return list(KFold(n_folds, shuffle=True, random_state=seed).split(idx))
-    n_val = int(np.ceil(len(y) * holdout_frac))
-    strat = y if stratify and np.bincount(y).min() >= 2 and n_val >= len(np.unique(y)) else None
-    tr, va = train_test_split(idx, test_size=holdout_frac, random_state=seed, stratify=strat)
-    return [(np.sort(tr), np.sort(va))]
-
-
-def covered(folds) -> np.ndarray:
-    return np.unique(np.concatenate([va for _, va in folds]))
 
 
 @dataclass
@@ -67,29 +50,31 @@ class _Run:
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
               progress: Progress, params: dict | None = None, executor=None,
               tune: TuneSettings | None = None, one_at_a_time: set = frozenset(), on_model=None,
-              failures: dict | None = None, plan: TimePlan | None = None) -> list[BaggedModel]:
+              failures: dict | None = None, plan: TimePlan | None = None,
+              eval_weight: np.ndarray | None = None) -> list[BaggedModel]:
     """Fit each model type on every fold within the deadline, sharing the time as `plan` says.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
-    out (its error and traceback in `failures`); in layer 1 the first model always runs so that there is something to
-    predict with, and `on_model(bag)` is told of each model as it finishes. A model's first
-    fold runs first (it may tune what the others reuse, or run the hyperparameter search), then its
-    other folds and further models, as many at once as the executor allows (but never two jobs of
-    the kinds in `one_at_a_time`, such as two nets on one GPU).
+    out (its error and traceback in `failures`); validation scores weigh rows by `eval_weight`; in
+    layer 1 the first model always runs so that there is something to predict with, and
+    `on_model(bag)` is told of each model as it finishes. A model's first fold runs first (it may
+    tune what the others reuse, or run the hyperparameter search), then its other folds and further
+    models, as many at once as the executor allows (but never two jobs of the kinds in
+    `one_at_a_time`, such as two nets on one GPU).
     """
     plan = plan or TimePlan(None, search_share=None if tune is None else tune.search_share)
     return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
                   executor or InlineExecutor(), tune, one_at_a_time, on_model,
-                  {} if failures is None else failures, plan).run()
+                  {} if failures is None else failures, plan, eval_weight).run()
 
 
 class _Layer:
     def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time,
-                 on_model, failures, plan):
+                 on_model, failures, plan, eval_weight):
         self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
         self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
         self.executor, self.tune, self.one_at_a_time = executor, tune, one_at_a_time
-        self.on_model, self.failures, self.plan = on_model, failures, plan
+        self.on_model, self.failures, self.plan, self.eval_weight = on_model, failures, plan, eval_weight
         self.todo, self.runs, self.running = list(kinds), [], {}
 
     def run(self) -> list[BaggedModel]:
@@ -216,7 +201,7 @@ class _Layer:
         bag, rows = run.bag, covered(self.folds)
         bag.models = [run.done[f] for f in range(len(self.folds))]
         bag.fit_time = time.monotonic() - run.started
-        bag.val_score = self.task.metric.score(self.y[rows], bag.oof[rows])
+        bag.val_score = self.task.metric.score(self.y[rows], bag.oof[rows], _at(self.eval_weight, rows))
         self.progress.say(1, f"{bag.name}: validation {self.task.metric.name} {bag.val_score:.4f} in "
                              f"{bag.fit_time:.1f}s" + (" (stopped by the deadline)" if any(
                                  m.info.get("hit_deadline") for m in bag.models) else ""))
@@ -236,6 +221,29 @@ def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadli
     return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0)
 
 
+def merge_sets(bags: list[BaggedModel], more: list[BaggedModel], y: np.ndarray, folds, task: Task,
+               eval_weight: np.ndarray | None = None) -> list[BaggedModel]:
+    """Another bag set's models joined to the first sets': each bag predicts the mean of all its fold
+    models, and its out-of-fold predictions are the mean over the sets (a model that failed in the new
+    set keeps the sets it has)."""
+    new = {b.name: b for b in more}
+    rows = covered(folds)
+    for bag in bags:
+        if bag.name not in new:
+            continue
+        extra = new[bag.name]
+        bag.models = bag.models + extra.models
+        bag.oof = (bag.oof * bag.sets + extra.oof) / (bag.sets + 1)
+        bag.sets += 1
+        bag.fit_time += extra.fit_time
+        bag.val_score = task.metric.score(y[rows], bag.oof[rows], _at(eval_weight, rows))
+    return bags
+
+
+def _at(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if weight is None else weight[rows]
+
+
 def stack_features(preds: list[np.ndarray], names: list[str], task: Task) -> tuple[np.ndarray, list[str]]:
     """Lower-layer predictions as stacker inputs (the positive class only, for binary problems)."""
     cols, col_names = [], []
@@ -246,16 +254,17 @@ def stack_features(preds: list[np.ndarray], names: list[str], task: Task) -> tup
     return np.hstack(cols), col_names
 
 
-def ensemble_selection(oofs: list[np.ndarray], y: np.ndarray, task: Task, n_iter: int = 50) -> np.ndarray:
+def ensemble_selection(oofs: list[np.ndarray], y: np.ndarray, task: Task, n_iter: int = 50,
+                       sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Caruana et al. (2004): greedily add (with replacement) the model that most lowers the error."""
     counts, current = np.zeros(len(oofs)), np.zeros_like(oofs[0])
     best_err, best_counts = np.inf, None
     for it in range(n_iter):
-        errs = [task.metric.error(y, (current * it + p) / (it + 1)) for p in oofs]
+        errs = [task.metric.error(y, (current * it + p) / (it + 1), sample_weight) for p in oofs]
         j = int(np.argmin(errs))
         counts[j] += 1
         current = (current * it + oofs[j]) / (it + 1)
-        if errs[j] < best_err - 1e-12:
+        if errs[j] < best_err - 1e-12 or best_counts is None:
             best_err, best_counts = errs[j], counts.copy()
     return best_counts / best_counts.sum()
 

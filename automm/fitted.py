@@ -45,6 +45,12 @@ class FittedEnsemble:
     def layer1(self) -> list[BaggedModel]:
         return [b for b in self.models if b.layer == 1]
 
+    @property
+    def predictable(self) -> bool:
+        """False when delete_models dropped fold models the blend needs (their out-of-fold predictions stay)."""
+        by_name = {b.name: b for b in self.models}
+        return all(by_name[n].models for n in self.needed())
+
     def needed(self) -> set[str]:
         """The models whose predictions the blend needs: a stacker in the blend needs all of layer 1."""
         names = {n for n, w in self.weights.items() if w > 0}

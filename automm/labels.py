@@ -8,13 +8,26 @@ import pandas as pd
 class LabelCodec:
     """classes_: the classes in a fixed order (empty for regression); codes index into it."""
 
-    def __init__(self, name: str, problem_type: str, classes=()):
-        self.name, self.problem_type = name, problem_type
+    def __init__(self, name: str, problem_type: str, classes=(), positive_class=None):
+        """positive_class: for a binary label, the class whose probability is the score (the second
+        class; default: the greater of the two in sort order)."""
+        self.name, self.problem_type, self.positive_class = name, problem_type, positive_class
         self.classes_ = np.array(list(classes), dtype=object)
 
     def fit(self, y: pd.Series) -> "LabelCodec":
         if self.problem_type != "regression":
             self.classes_ = np.array(sorted(y.unique(), key=lambda v: (str(type(v)), v)), dtype=object)
+        if self.positive_class is None:
+            return self
+        if self.problem_type != "binary":
+            raise ValueError(f"positive_class={self.positive_class!r} is for binary labels; this is a "
+                             f"{self.problem_type} problem")
+        match = [c for c in self.classes_ if c == self.positive_class or str(c) == str(self.positive_class)]
+        if not match:
+            raise ValueError(f"positive_class={self.positive_class!r} is not a class of label column "
+                             f"{self.name!r}; its classes are {list(self.classes_)}")
+        i = [str(c) for c in self.classes_].index(str(match[0]))
+        self.classes_ = self.classes_[[1 - i, i]]
         return self
 
     def encode_training(self, y: pd.Series) -> np.ndarray:

@@ -7,23 +7,29 @@ from typing import Callable
 import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 
 @dataclass(frozen=True)
 class Metric:
+    """fn(y_true, pred, sample_weight) -> float, on encoded labels (class codes, or floats for regression)
+    and a prediction matrix of shape (n, C). needs_threshold: a binary metric on hard labels whose
+    score depends on where the probability is cut (F1, MCC, ...), so calibrating that cut can pay."""
     name: str
     fn: Callable[..., float]
     greater_is_better: bool
     needs_proba: bool
     problem_types: tuple[str, ...]
+    needs_threshold: bool = False
+    custom: bool = False  # not one of the names below: a saved model keeps only its name
 
-    def score(self, y_true: np.ndarray, pred: np.ndarray) -> float:
+    def score(self, y_true: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Score from encoded labels and a prediction matrix of shape (n, C)."""
-        return float(self.fn(y_true, pred))
+        return float(self.fn(y_true, pred, sample_weight))
 
-    def error(self, y_true: np.ndarray, pred: np.ndarray) -> float:
+    def error(self, y_true: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Lower is better, whatever the metric: what ensemble selection minimises."""
-        s = self.score(y_true, pred)
+        s = self.score(y_true, pred, sample_weight)
         return -s if self.greater_is_better else s
 
     @property
@@ -47,7 +53,11 @@ def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _auc(y, p):
+# Named functions, not lambdas: a predictor (and the scikit-learn wrappers) must pickle.
+def _auc(y, p, w):
+    if w is not None:
+        return skm.roc_auc_score(y, p[:, 1], sample_weight=w) if p.shape[1] == 2 else \
+            skm.roc_auc_score(y, p, multi_class="ovr", sample_weight=w, labels=np.arange(p.shape[1]))
     if p.shape[1] == 2:
         return binary_auc(np.asarray(y) == 1, p[:, 1])
     present = np.unique(y)
@@ -58,53 +68,119 @@ def _auc(y, p):
     return skm.roc_auc_score(y, p, multi_class="ovr")
 
 
-def _log_loss(y, p):
-    return skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1]))
+def _log_loss(y, p, w):
+    return skm.log_loss(y, np.clip(p, 1e-15, 1), labels=np.arange(p.shape[1]), sample_weight=w)
 
 
-def _f1(y, p):
-    avg = "binary" if p.shape[1] == 2 else "macro"
-    return skm.f1_score(y, _labels(p), average=avg)
+def _average_precision(y, p, w):
+    return skm.average_precision_score(np.asarray(y) == 1, p[:, 1], sample_weight=w)
 
 
-# Named functions, not lambdas: a predictor (and the scikit-learn wrappers) must pickle.
-def _accuracy(y, p):
-    return skm.accuracy_score(y, _labels(p))
+def _accuracy(y, p, w):
+    return skm.accuracy_score(y, _labels(p), sample_weight=w)
 
 
-def _balanced_accuracy(y, p):
-    return skm.balanced_accuracy_score(y, _labels(p))
+def _balanced_accuracy(y, p, w):
+    return skm.balanced_accuracy_score(y, _labels(p), sample_weight=w)
 
 
-def _r2(y, p):
-    return skm.r2_score(y, p[:, 0])
+def _f1(y, p, w):
+    return skm.f1_score(y, _labels(p), sample_weight=w, zero_division=0)
 
 
-def _rmse(y, p):
-    return float(np.sqrt(skm.mean_squared_error(y, p[:, 0])))
+def _f1_macro(y, p, w):
+    return skm.f1_score(y, _labels(p), average="macro", labels=np.arange(p.shape[1]), sample_weight=w, zero_division=0)
 
 
-def _mae(y, p):
-    return skm.mean_absolute_error(y, p[:, 0])
+def _f1_micro(y, p, w):
+    return skm.f1_score(y, _labels(p), average="micro", sample_weight=w, zero_division=0)
+
+
+def _f1_weighted(y, p, w):
+    return skm.f1_score(y, _labels(p), average="weighted", sample_weight=w, zero_division=0)
+
+
+def _precision(y, p, w):
+    return skm.precision_score(y, _labels(p), sample_weight=w, zero_division=0)
+
+
+def _recall(y, p, w):
+    return skm.recall_score(y, _labels(p), sample_weight=w, zero_division=0)
+
+
+def _mcc(y, p, w):
+    return skm.matthews_corrcoef(y, _labels(p), sample_weight=w)
+
+
+def _quadratic_kappa(y, p, w):
+    """Cohen's kappa with quadratic weights on the class codes (the classes in their sorted order)."""
+    return skm.cohen_kappa_score(y, _labels(p), weights="quadratic", labels=np.arange(p.shape[1]), sample_weight=w)
+
+
+def _r2(y, p, w):
+    return skm.r2_score(y, p[:, 0], sample_weight=w)
+
+
+def _mse(y, p, w):
+    return skm.mean_squared_error(y, p[:, 0], sample_weight=w)
+
+
+def _rmse(y, p, w):
+    return float(np.sqrt(skm.mean_squared_error(y, p[:, 0], sample_weight=w)))
+
+
+def _mae(y, p, w):
+    return skm.mean_absolute_error(y, p[:, 0], sample_weight=w)
+
+
+def _rmsle(y, p, w):
+    """Predictions below zero count as zero (the log needs them >= 0; a model of the mean may dip below)."""
+    return float(np.sqrt(skm.mean_squared_log_error(y, np.clip(p[:, 0], 0, None), sample_weight=w)))
+
+
+def _mape(y, p, w):
+    return skm.mean_absolute_percentage_error(y, p[:, 0], sample_weight=w)
+
+
+def _pinball(y, p, w):
+    """At the median (alpha 0.5); another quantile is make_scorer(mean_pinball_loss, alpha=...)."""
+    return skm.mean_pinball_loss(y, p[:, 0], alpha=0.5, sample_weight=w)
 
 
 _CLS = ("binary", "multiclass")
+_BIN = ("binary",)
 _REG = ("regression",)
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         Metric("accuracy", _accuracy, True, False, _CLS),
-        Metric("balanced_accuracy", _balanced_accuracy, True, False, _CLS),
+        Metric("balanced_accuracy", _balanced_accuracy, True, False, _CLS, needs_threshold=True),
         Metric("roc_auc", _auc, True, True, _CLS),
         Metric("log_loss", _log_loss, False, True, _CLS),
-        Metric("f1", _f1, True, False, _CLS),
+        Metric("average_precision", _average_precision, True, True, _BIN),
+        Metric("f1", _f1, True, False, _BIN, needs_threshold=True),
+        Metric("f1_macro", _f1_macro, True, False, _CLS, needs_threshold=True),
+        Metric("f1_micro", _f1_micro, True, False, _CLS, needs_threshold=True),
+        Metric("f1_weighted", _f1_weighted, True, False, _CLS, needs_threshold=True),
+        Metric("precision", _precision, True, False, _BIN, needs_threshold=True),
+        Metric("recall", _recall, True, False, _BIN, needs_threshold=True),
+        Metric("mcc", _mcc, True, False, _CLS, needs_threshold=True),
+        Metric("quadratic_kappa", _quadratic_kappa, True, False, _CLS, needs_threshold=True),
         Metric("r2", _r2, True, False, _REG),
+        Metric("mse", _mse, False, False, _REG),
         Metric("rmse", _rmse, False, False, _REG),
         Metric("mae", _mae, False, False, _REG),
+        Metric("rmsle", _rmsle, False, False, _REG),
+        Metric("mape", _mape, False, False, _REG),
+        Metric("pinball_loss", _pinball, False, False, _REG),
     ]
 }
-ALIASES = {"acc": "accuracy", "auc": "roc_auc", "logloss": "log_loss", "root_mean_squared_error": "rmse",
-           "mean_absolute_error": "mae", "f1_macro": "f1"}
+# AutoGluon's and scikit-learn's spellings of the same metrics
+ALIASES = {"acc": "accuracy", "auc": "roc_auc", "logloss": "log_loss",
+           "root_mean_squared_error": "rmse", "mean_squared_error": "mse", "mean_absolute_error": "mae",
+           "root_mean_squared_log_error": "rmsle", "mean_absolute_percentage_error": "mape", "pinball": "pinball_loss",
+           "ap": "average_precision", "pr_auc": "average_precision", "matthews_corrcoef": "mcc", "qwk": "quadratic_kappa",
+           "f1_binary": "f1"}
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
@@ -123,35 +199,138 @@ def library_metric(library: str, metric: Metric, problem_type: str, loss: str) -
     return LIBRARY_METRICS[library].get(metric.name, loss)
 
 
-def _lookup(name: str) -> Metric:
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in METRICS:
-        raise ValueError(f"eval_metric={name!r} is not known; choose one of {sorted(METRICS)}")
-    return METRICS[key]
+class _Predictions(ClassifierMixin, BaseEstimator):
+    """What a scikit-learn scorer calls: an estimator whose predictions are already made."""
+
+    def __init__(self, pred=None, classes=None):
+        self.pred, self.classes = pred, classes
+
+    @property
+    def classes_(self):
+        return self.classes
+
+    def predict(self, X):
+        return self.classes[self.pred.argmax(1)]
+
+    def predict_proba(self, X):
+        return self.pred
+
+    def decision_function(self, X):
+        return self.pred[:, 1] if self.pred.shape[1] == 2 else self.pred
 
 
-def metric_problem_types(name: str) -> tuple[str, ...]:
-    return _lookup(name).problem_types
+class _Regression(RegressorMixin, BaseEstimator):
+    def __init__(self, pred=None):
+        self.pred = pred
+
+    def predict(self, X):
+        return self.pred[:, 0]
 
 
-def get_metric(name: str, problem_type: str) -> Metric:
+class SklearnScorer:
+    """A scikit-learn scorer (sklearn.metrics.make_scorer(...), or a name from get_scorer_names()) as a
+    metric function: it sees the labels in their own values, and its output is greater-is-better."""
+
+    def __init__(self, scorer, classes=None):
+        self.scorer, self.classes = scorer, None if classes is None else np.asarray(classes, dtype=object)
+
+    def __call__(self, y, p, w):
+        if self.classes is None:
+            est, y_true = _Regression(p), y
+        else:
+            est, y_true = _Predictions(p, self.classes), self.classes[np.asarray(y, dtype=int)]
+        return self.scorer(est, p, y_true, **({} if w is None else {"sample_weight": w}))
+
+
+def _lookup(name) -> Metric | None:
+    """One of ours by name or alias; None for anything else."""
+    if isinstance(name, Metric):
+        return name
+    if not isinstance(name, str):
+        return None
+    return METRICS.get(ALIASES.get(name.lower(), name.lower()))
+
+
+def _known() -> str:
+    return f"{sorted(METRICS)}, a scikit-learn scorer name (sklearn.metrics.get_scorer_names()) or a " \
+           "scorer made with sklearn.metrics.make_scorer"
+
+
+def metric_problem_types(name) -> tuple[str, ...]:
     metric = _lookup(name)
+    if metric is not None:
+        return metric.problem_types
+    if isinstance(name, str) and name not in skm.get_scorer_names():
+        raise ValueError(f"eval_metric={name!r} is not known; choose one of {_known()}")
+    return ("binary", "multiclass", "regression")
+
+
+def get_metric(name, problem_type: str, classes=None) -> Metric:
+    """name: one of METRICS (or an alias), a Metric, a scikit-learn scorer name, or a scorer object.
+    classes: the label's classes in code order (scorers see the labels in their own values)."""
+    metric = _lookup(name)
+    if metric is None:
+        metric_problem_types(name)  # unknown names fail here
+        scorer = skm.get_scorer(name) if isinstance(name, str) else name
+        if not callable(scorer):
+            raise ValueError(f"eval_metric={name!r} is neither a name nor a callable; choose one of {_known()}")
+        label = name if isinstance(name, str) else getattr(getattr(scorer, "_score_func", None), "__name__", "custom")
+        fn = SklearnScorer(scorer, None if problem_type == "regression" else classes)
+        return Metric(label, fn, True, False, (problem_type,), custom=not isinstance(name, str))
     if problem_type not in metric.problem_types:
+        hint = "; for several classes f1_macro, f1_micro or f1_weighted" if metric.name == "f1" else ""
         raise ValueError(
-            f"eval_metric={name!r} does not apply to a {problem_type} problem; "
+            f"eval_metric={metric.name!r} does not apply to a {problem_type} problem{hint}; "
             f"choose one of {sorted(k for k, m in METRICS.items() if problem_type in m.problem_types)} "
             f"or set problem_type to match the metric"
         )
     return metric
 
 
-def report(y: np.ndarray, pred: np.ndarray, problem_type: str) -> dict[str, float]:
-    """Every metric that applies to the problem type, for `evaluate`."""
+def check_metric(metric: Metric, y: np.ndarray, n_outputs: int) -> None:
+    """Score a trivial prediction once, so that a metric that cannot work on this label fails before the fit."""
+    n = min(len(y), 200)
+    sample = y[:n]
+    pred = np.full((n, n_outputs), 1.0 / n_outputs) if n_outputs > 1 else np.full((n, 1), float(np.mean(sample)))
+    try:
+        metric.score(sample, pred)
+    except TypeError as exc:
+        raise ValueError(f"eval_metric={metric.name!r} could not score predictions ({exc}); a callable must be a "
+                         "scikit-learn scorer: sklearn.metrics.make_scorer(fn, greater_is_better=...)") from exc
+    except ValueError as exc:
+        if metric.name == "rmsle" and (np.asarray(y) < 0).any():
+            raise ValueError("eval_metric='rmsle' needs a label >= 0; this one has negative values") from exc
+        if "one class" in str(exc) or "Only one class" in str(exc):
+            return  # a sample of one class; the folds hold both
+        raise ValueError(f"eval_metric={metric.name!r} cannot score this label: {exc}") from exc
+
+
+def report(y: np.ndarray, pred: np.ndarray, problem_type: str, sample_weight=None, threshold=None
+           ) -> dict[str, float]:
+    """Every metric that applies to the problem type, for `evaluate`; for a binary label, the metrics of
+    hard labels see the classes cut at `threshold` (None: 0.5)."""
     out = {}
+    labels = hard(pred[:, 1], threshold) if problem_type == "binary" and threshold is not None else pred
     for name, m in METRICS.items():
         if problem_type in m.problem_types:
             try:
-                out[name] = m.score(y, pred)
+                out[name] = m.score(y, pred if m.needs_proba else labels, sample_weight)
             except ValueError:  # e.g. AUC on a sample with one class
                 out[name] = float("nan")
     return out
+
+
+def hard(p1: np.ndarray, threshold: float) -> np.ndarray:
+    """Binary probabilities of the positive class -> one-hot predictions cut at `threshold`."""
+    positive = (np.asarray(p1) >= threshold).astype(np.float64)
+    return np.column_stack([1 - positive, positive])
+
+
+def best_threshold(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None, n: int = 99) -> float:
+    """The cut of the positive class's probability that scores best on (y, p1): tried at 0.5, at 0.01
+    to 0.99 and at `n` quantiles of p1 (where the cuts that change something are); ties go to the cut
+    nearest 0.5, so that the threshold moves only when the metric says so."""
+    grid = np.unique(np.r_[0.5, np.linspace(0.01, 0.99, 99), np.quantile(p1, np.linspace(0, 1, n + 2)[1:-1])])
+    scores = np.array([metric.score(y, hard(p1, t), sample_weight) for t in grid])
+    best = np.flatnonzero(metric.sign * scores >= metric.sign * scores[np.argmax(metric.sign * scores)] - 1e-12)
+    return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])

@@ -13,12 +13,15 @@ import pandas as pd
 
 from . import __version__
 from .budget import TimePlan
-from .ensemble import BaggedModel, make_folds
+from .deployment import delete_models, distill, extract_embedding
+from .ensemble import BaggedModel
 from .execution import Executor, make_executor
 from .features import FeaturePipeline, FeatureSet
 from .fitted import FittedEnsemble
+from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
+from .inspection import FULL, feature_importance, fit_summary, leaderboard
 from .labels import LabelCodec
-from .metrics import get_metric, report
+from .metrics import DEFAULT_METRIC, get_metric, report
 from .models.base import Task
 from .persistence import (
     FORMAT,
@@ -31,6 +34,7 @@ from .persistence import (
 )
 from .presets import get_preset
 from .progress import Progress
+from .rows import RowOptions
 from .schema import Schema
 from .search import TuneSettings
 from .training import (
@@ -50,10 +54,9 @@ from .validation import (
     check_predict_input,
 )
 
-ENSEMBLE = "ensemble"
-FULL = "_FULL"  # suffix of the models refit on all rows, in the leaderboard
 PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
-          "text_backbone", "image_backbone", "device")  # saved with the model; `path` is where it was, not what
+          "text_backbone", "image_backbone", "device", "sample_weight", "weight_evaluation", "groups",
+          "positive_class")  # saved with the model; `path` is where it was, not what
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
 
@@ -64,15 +67,23 @@ class MultimodalPredictor:
     >>> p.predict(test_df); p.evaluate(test_df); p.leaderboard(test_df)
     """
 
-    def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
+    def __init__(self, label: str, problem_type: str | None = None, eval_metric=None,
                  column_types: dict[str, str] | None = None, verbosity: int = 2, seed: int = 0,
                  num_threads: int | None = None, image_dir: str | None = None, text_backbone: str | None = None,
-                 image_backbone: str | None = None, device: str = "auto", path: str | None = None):
-        """image_dir: the folder relative image paths start from (default: the current folder; it can be
+                 image_backbone: str | None = None, device: str = "auto", path: str | None = None,
+                 sample_weight: str | None = None, weight_evaluation: bool = True, groups: str | None = None,
+                 positive_class=None):
+        """eval_metric: a name (automm.metrics.METRICS, or a scikit-learn scorer name) or a scikit-learn
+        scorer (sklearn.metrics.make_scorer); default roc_auc, accuracy or rmse.
+        image_dir: the folder relative image paths start from (default: the current folder; it can be
         changed before predicting). text_backbone / image_backbone: a name (see automm.features.backbones),
         a local checkpoint folder or a Hub id; default: the preset's. device: "auto", "cpu" or "cuda".
         path: a folder where fit saves the model as it goes (after each finished model, so that a crash
-        keeps what finished) and when it ends; None: nothing is written until save()."""
+        keeps what finished) and when it ends; None: nothing is written until save().
+        sample_weight: the column of each row's weight (not a feature); every model trains with it, and
+        with weight_evaluation (unlike AutoGluon, the default) validation scores, ensemble selection and
+        evaluate() weigh rows by it too. groups: the column of row groups (not a feature): the folds keep
+        each group whole. positive_class: for a binary label, the class whose probability is the score."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -85,6 +96,10 @@ class MultimodalPredictor:
         self.image_backbone = image_backbone
         self.device = device
         self.path = path
+        self.sample_weight = sample_weight
+        self.weight_evaluation = weight_evaluation
+        self.groups = groups
+        self.positive_class = positive_class
 
     # ---- fitted state: the two ensembles, and views of them --------------------------------------
     @property
@@ -120,14 +135,19 @@ class MultimodalPredictor:
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
             num_stack_levels: int | None = None, embeddings: bool | None = None,
             hyperparameter_tune: bool | dict | None = None, num_workers: int | str = "auto",
-            ray_address: str | None = None, executor: Executor | None = None, overwrite: bool = False
-            ) -> "MultimodalPredictor":
+            ray_address: str | None = None, executor: Executor | None = None, overwrite: bool = False,
+            sample_weight=None, groups=None, folds=None, holdout_frac: float = 0.2, num_bag_sets: int = 1,
+            included_model_types: list[str] | None = None, excluded_model_types: list[str] | None = None,
+            calibrate_decision_threshold: bool | str = "auto", infer_limit: float | None = None,
+            infer_limit_batch_size: int = 1000) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
         presets: a name (fast, medium, best, best_tuned, or AutoGluon's *_quality names) or a list,
         whose later entries override the earlier ones' settings.
         hyperparameters: {model name: {param: value}}; the names chosen are the models trained. A
         value may be a search space (automm.search.Real, Int, Choice), searched when tuning.
+        included_model_types / excluded_model_types: keep only these models / leave these out (automm's
+        names, or AutoGluon's GBM, CAT, XGB, LR).
         hyperparameter_tune: True, or a dict of automm.search.TuneSettings (num_trials, storage,
         study_name, search_share): search each model's parameters on its first fold with Optuna
         (TPE, pruning) within its share of the time (default: the preset's).
@@ -136,6 +156,16 @@ class MultimodalPredictor:
         "ray://host:port", or "local"). executor: an automm.execution.Executor of your own (both
         shorthands above make one); the fit closes it when it ends.
         tuning_data: validation rows for a non-bagged fit (added to the training rows when bagging).
+        sample_weight / groups: a column name (default: the predictor's) or one value per row of
+        train_data (then tuning_data). folds: your own validation splits instead of the preset's: a
+        scikit-learn splitter (GroupKFold, TimeSeriesSplit, ...), a fold number per row, or a list of
+        (train positions, validation positions). holdout_frac: the validation share of a fit without
+        bagging. num_bag_sets: repeat the k-fold bagging with new fold seeds, while the time allows.
+        calibrate_decision_threshold: for a binary label, the probability cut that predict uses, chosen
+        on the out-of-fold predictions for the eval_metric ("auto": for metrics of hard labels such as
+        f1, balanced_accuracy or mcc; accuracy keeps 0.5).
+        infer_limit: seconds per row that predicting may take (features included), measured on batches
+        of infer_limit_batch_size rows; the fit keeps the most accurate ensemble that meets it.
         embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
         preset's). False leaves out the fusion nets that would train on them (all of them on a CPU).
         overwrite: let fit replace a model already saved at the predictor's `path`.
@@ -146,17 +176,27 @@ class MultimodalPredictor:
         preset = get_preset(presets)
         n_folds, n_stack = bagging(preset, num_bag_folds, num_stack_levels)
         df, is_tuning = training_rows(train_data, tuning_data, self.label, time_limit, n_folds)
+        rows = RowOptions(self.sample_weight if sample_weight is None else sample_weight,
+                          self.groups if groups is None else groups, folds, holdout_frac, num_bag_sets)
+        rows.check(df, self.label, n_folds)
+        check_threshold_args(calibrate_decision_threshold, infer_limit, infer_limit_batch_size)
         save_to = None if self.path is None else check_target(self.path, overwrite)
-        models, stack_models = choose_models(hyperparameters, preset)
+        models, stack_models = choose_models(hyperparameters, preset, included_model_types, excluded_model_types)
         check_model_params(hyperparameters)
         tune = TuneSettings.from_arg(preset.get("hyperparameter_tune") if hyperparameter_tune is None
                                      else hyperparameter_tune)
         check_parallel_args(num_workers, ray_address, tune, hyperparameters)
         plan = TimePlan.for_fit(time_limit, None if tune is None else tune.search_share)
         deadline = progress.deadline = plan.fit_deadline(start)
-        df, is_tuning, schema, metric, labels = understand(df, is_tuning, self.label, self.column_types,
-                                                           self.problem_type, self.eval_metric, progress)
+        all_rows, n_rows = df, len(df)
+        df, is_tuning, kept, schema, metric, labels = understand(
+            df, is_tuning, self.label, self.column_types, self.problem_type, self.eval_metric, progress,
+            self.positive_class, rows.aside())
         y = labels.encode_training(df[self.label])
+        weight, group_ids = rows.weights(all_rows, kept), rows.group_ids(all_rows, kept)
+        eval_weight = weight if self.weight_evaluation else None
+        fold_sets = rows.splits(y, schema.problem_type, n_folds, self.seed, kept, n_rows, is_tuning, group_ids)
+        folds = fold_sets[0]
         task = Task(schema.problem_type, len(labels.classes_), metric, self.seed, cores(self.num_threads))
         progress.say(2, plan.describe() + ("" if time_limit is None else
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
@@ -167,9 +207,11 @@ class MultimodalPredictor:
         # models go, so that a fit that fails leaves no mix of the two
         self.__dict__.pop("ensembles_", None)
         self.schema_, self.labels_, self.metric_, self.task_ = schema, labels, metric, task
-        self.inference_, self.predict_rows_per_s_ = "bagged", {}
+        self.inference_, self.predict_rows_per_s_, self.decision_threshold_ = "bagged", {}, None
         self.parallel_, self.timings_, self.time_plan_ = None, None, plan.to_dict()
         self.failures_: dict[str, dict] = {}
+        self.oof_index_ = df.index  # the training rows the out-of-fold predictions belong to
+        self.oof_y_, self.oof_weight_ = y, eval_weight  # what the out-of-fold predictions are scored on
         # the workers start while the features are computed
         with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m),
                            executor) as executor:
@@ -177,30 +219,31 @@ class MultimodalPredictor:
             self.pipeline_ = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
             budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
             X = self.pipeline_.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
-                                             deadline=deadline)
+                                             deadline=deadline).with_weight(weight)
             progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                             f"({time.monotonic() - t0:.1f}s)")
             timings = {"features": time.monotonic() - t0}
-            if n_folds == 0 and is_tuning.any():
-                folds = [(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]
-            else:
-                folds = make_folds(y, task.problem_type, n_folds, self.seed)
             finished: list[BaggedModel] = []
 
-            def on_model(bag: BaggedModel):  # save as it goes: a crash keeps what finished
-                finished.append(bag)
+            def on_model(bag: BaggedModel | None):  # save as it goes: a crash keeps what finished
+                if bag is not None:
+                    finished.append(bag)
                 if save_to is not None:
-                    self._set_ensemble(select_ensemble(finished, y, folds, task), start)
+                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight), start)
                     self._save(save_to, overwrite=True, complete=False)
 
-            bags = fit_layers(models, stack_models if n_stack else [], X, y, folds, task, plan, deadline, hp, tune,
-                              executor, progress, timings, self.device, on_model, self.failures_)
+            bags = fit_layers(models, stack_models if n_stack else [], X, y, fold_sets, task, plan, deadline, hp,
+                              tune, executor, progress, timings, self.device, on_model, self.failures_, eval_weight)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-        self._set_ensemble(select_ensemble(bags, y, folds, task), start)
-        self._fit_data = (df, hp)  # refit_full recomputes the features from it; not saved
-        self.oof_index_ = df.index  # the training rows the out-of-fold predictions belong to
-        self.predict_rows_per_s_ = {"bagged": self._measure_speed(df, deadline)}
+        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight), start)
+        self._fit_data = (df, hp, weight)  # refit_full recomputes the features from it; not saved
+        if infer_limit is not None:
+            self.ensembles_["bagged"] = limit_inference(self, df, y, folds, infer_limit, infer_limit_batch_size,
+                                                        progress)
+        self.predict_rows_per_s_ = {"bagged": measure(self._raw_predict, df, deadline)}
+        if wants_threshold(calibrate_decision_threshold, metric, task.problem_type):
+            self.decision_threshold_ = self.calibrate_decision_threshold(verbose=self.verbosity >= 1)
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
         progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
                         f"fit took {self.fit_time_:.1f}s")
@@ -212,21 +255,6 @@ class MultimodalPredictor:
     def _set_ensemble(self, bagged: FittedEnsemble, start: float):
         self.ensembles_ = {"bagged": bagged, "refit": None}
         self.fit_time_ = time.monotonic() - start
-
-    def _measure_speed(self, df: pd.DataFrame, deadline: float, rows: int = 200) -> float | None:
-        """Predict rows per second on a sample of the training rows (a batch of `rows` when the time
-        left allows, else of 20), or None when the time limit is reached."""
-        speed = None
-        for n in (20, rows):
-            if n > 20 and (speed is None or n / speed > deadline - time.monotonic()):
-                break
-            if time.monotonic() > deadline:
-                break
-            sample = df.head(n)
-            t0 = time.monotonic()
-            self._raw_predict(sample)
-            speed = round(len(sample) / max(time.monotonic() - t0, 1e-9), 1)
-        return speed
 
     # ---- predict ----------------------------------------------------------------------------
     def _check_fitted(self):
@@ -255,16 +283,48 @@ class MultimodalPredictor:
             return self.ensembles_["refit"], model[: -len(FULL)]
         return self.ensembles_["bagged"], model
 
-    def predict(self, data, model: str | None = None) -> pd.Series:
-        """model: one of model_names() instead of the ensemble."""
-        raw = self._raw_predict(data, model)
-        return self.labels_.decode(raw, data.index if isinstance(data, pd.DataFrame) else None)
+    def predict(self, data, model: str | None = None, decision_threshold: float | None = None) -> pd.Series:
+        """model: one of model_names() instead of the ensemble. decision_threshold: for a binary label,
+        the positive class's probability from which it is predicted (default: the calibrated one, else 0.5)."""
+        return self._decode(self._raw_predict(data, model), data, decision_threshold)
 
-    def predict_proba(self, data, model: str | None = None) -> pd.DataFrame:
-        """One column per class; model: one of model_names() instead of the ensemble."""
+    def _decode(self, raw: np.ndarray, data, decision_threshold=None) -> pd.Series:
+        t = self.decision_threshold_ if decision_threshold is None else decision_threshold
+        return self.labels_.decode(apply_threshold(raw, t) if self.task_.problem_type == "binary" else raw,
+                                   data.index if isinstance(data, pd.DataFrame) else None)
+
+    def predict_proba(self, data, model: str | None = None, as_multiclass: bool = True):
+        """One column per class (as_multiclass=False, for a binary label: a Series of the positive
+        class's probability); model: one of model_names() instead of the ensemble."""
+        self._check_proba()
+        return self._proba_frame(self._raw_predict(data, model), data.index if isinstance(data, pd.DataFrame)
+                                 else None, as_multiclass)
+
+    def _proba_frame(self, raw: np.ndarray, index, as_multiclass: bool = True):
+        if not as_multiclass and self.task_.problem_type == "binary":
+            return pd.Series(raw[:, 1], index=index, name=self.classes_[1])
+        return pd.DataFrame(raw, index=index, columns=list(self.classes_))
+
+    def predict_multi(self, data, models: list[str] | None = None) -> dict[str, pd.Series]:
+        """{model: its predictions} for each of `models` (default: every one of model_names()), the
+        features computed once."""
+        return {m: self._decode(p, data) for m, p in self._each(data, models).items()}
+
+    def predict_proba_multi(self, data, models: list[str] | None = None, as_multiclass: bool = True) -> dict:
         self._check_proba()
         index = data.index if isinstance(data, pd.DataFrame) else None
-        return pd.DataFrame(self._raw_predict(data, model), index=index, columns=list(self.classes_))
+        return {m: self._proba_frame(p, index, as_multiclass) for m, p in self._each(data, models).items()}
+
+    def _each(self, data, models: list[str] | None) -> dict[str, np.ndarray]:
+        models = self.model_names() if models is None else list(models)
+        wanted = [self._one_model(m) for m in models]  # unknown names fail before the features
+        X = self._features(data)
+        out = {}
+        for mode, suffix in (("bagged", ""), ("refit", FULL)):
+            names = {n for ens, n in wanted if ens is self.ensembles_[mode]}
+            if names:
+                out.update({n + suffix: p for n, (p, _) in self.ensembles_[mode].predict_each(X, names).items()})
+        return {m: out[m] for m in models}
 
     def _check_proba(self):
         self._check_fitted()
@@ -275,7 +335,7 @@ class MultimodalPredictor:
     def model_names(self) -> list[str]:
         """The bagged models, then the models refit on all rows (suffix _FULL)."""
         self._check_fitted()
-        return [b.name for b in self.models_] + [b.name + FULL for b in self.models_full_]
+        return [b.name for b in self.models_ if b.models] + [b.name + FULL for b in self.models_full_]
 
     def model_best(self) -> str:
         """The model, or the ensemble, with the best validation score (out of fold)."""
@@ -299,8 +359,7 @@ class MultimodalPredictor:
         self._check_fitted()
         raw = self._oof(model)
         covered = ~np.isnan(raw).any(axis=1)
-        out = self.labels_.decode(np.nan_to_num(raw), self.oof_index_)
-        return out.where(covered)
+        return self._decode(np.nan_to_num(raw), pd.DataFrame(index=self.oof_index_)).where(covered)
 
     def _oof(self, model: str | None) -> np.ndarray:
         self._check_fitted()
@@ -311,90 +370,94 @@ class MultimodalPredictor:
             raise KeyError(f"out-of-fold predictions exist for the bagged models {list(bags)}, not {model!r}")
         return bags[model].oof
 
-    def submission(self, data, id_column: str | None = None, proba: bool = False) -> pd.DataFrame:
-        """What a competition expects: the id column (if named) then the prediction, or one
-        probability column per class named by the class."""
+    def submission(self, data, id_column: str | None = None, proba: bool = False, as_multiclass: bool = False
+                   ) -> pd.DataFrame:
+        """What a competition expects: the id column (if named) then the prediction, or the probabilities:
+        for a binary label one column (the positive class's, named by it) unless as_multiclass, else one
+        column per class named by the class."""
         df = as_frame(data)
         if id_column is not None and id_column not in df.columns:
             raise KeyError(f"id column {id_column!r} is not in the data; its columns are {list(df.columns)}")
-        out = self.predict_proba(df) if proba else self.predict(df).to_frame(self.label)
+        out = self.predict_proba(df, as_multiclass=as_multiclass) if proba else self.predict(df)
+        out = out.to_frame() if isinstance(out, pd.Series) else out
         out = out.reset_index(drop=True)
         if id_column is not None:
             out.insert(0, id_column, df[id_column].to_numpy())
         return out
 
-    def evaluate(self, data) -> dict[str, float]:
-        """Every metric that applies, plus `score`: the eval_metric."""
+    def evaluate(self, data, model: str | None = None) -> dict[str, float]:
+        """Every metric that applies, plus `score`: the eval_metric. Rows weigh by the sample_weight column
+        when the predictor has one and weight_evaluation; hard labels follow the decision threshold."""
         df = as_frame(data)
-        y = self.labels_.encode(df)
-        scores = report(y, self._raw_predict(df), self.task_.problem_type)
+        y, w = self.labels_.encode(df), self._eval_weight(df)
+        raw = self._raw_predict(df, model)
+        scores = report(y, raw, self.task_.problem_type, w, self.decision_threshold_)
+        if self.metric_.name not in scores:  # a scorer of the user's
+            scores[self.metric_.name] = self._score(y, raw, w)
         return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
 
-    def leaderboard(self, data=None) -> pd.DataFrame:
-        """Each model's validation score, fit time and (given labelled data) test score and speed."""
+    def _score(self, y, raw, w=None) -> float:
+        """The eval_metric, hard labels cut at the decision threshold."""
+        return self.metric_.score(y, raw if self.metric_.needs_proba else apply_threshold(raw, self.decision_threshold_),
+                                  w)
+
+    def _eval_weight(self, df: pd.DataFrame) -> np.ndarray | None:
+        col = self.sample_weight
+        if not (self.weight_evaluation and isinstance(col, str)):
+            return None
+        if col not in df.columns:
+            warnings.warn(f"the data has no sample_weight column {col!r}, so its rows weigh the same in these scores",
+                          stacklevel=3)
+            return None
+        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=np.float64)
+
+    # ---- the decision threshold of a binary label --------------------------------------------
+    def calibrate_decision_threshold(self, data=None, metric=None, model: str | None = None,
+                                     verbose: bool = True) -> float:
+        """The positive class's probability from which a binary label is predicted that scores best on
+        `metric` (default: the eval_metric), on `data` or else on the out-of-fold predictions. It is
+        returned, not applied: pass it to set_decision_threshold (fit(calibrate_decision_threshold=...)
+        does both)."""
         self._check_fitted()
-        top = max(b.layer for b in self.models_) + 1
-        rows = []
-        for mode, suffix in (("bagged", ""), ("refit", FULL)):
-            ens = self.ensembles_[mode]
-            if ens is None:
-                continue
-            bagged = mode == "bagged"
-            rows += [{"model": b.name + suffix, "layer": b.layer, "score_val": b.val_score if bagged else np.nan,
-                      "fit_time": b.fit_time, "ensemble_weight": self.weights_[b.name]} for b in ens.models]
-            rows.append({"model": ENSEMBLE + suffix, "layer": top, "score_val": self.val_score_ if bagged else np.nan,
-                         "fit_time": self.fit_time_ if bagged else sum(b.fit_time for b in ens.models),
-                         "ensemble_weight": 1.0})
-        board = pd.DataFrame(rows)
-        board["inference"] = np.where(board.model.str.endswith(FULL) == (self.inference_ == "refit"), "*", "")
-        if data is not None:
+        if self.task_.problem_type != "binary":
+            raise ValueError(f"a decision threshold is for binary labels; this is a {self.task_.problem_type} problem")
+        m = self.metric_ if metric is None else get_metric(metric, "binary", self.classes_)
+        if data is None:
+            y, proba, w = self.oof_y_, self._oof(model), self.oof_weight_
+        else:
             df = as_frame(data)
-            y = self.labels_.encode(df)
-            t0 = time.monotonic()
-            X = self._features(df)
-            t_feat = time.monotonic() - t0
-            needed = self.ensembles_["bagged"].needed()
-            for mode, suffix in (("bagged", ""), ("refit", FULL)):
-                ens = self.ensembles_[mode]
-                if ens is None:
-                    continue
-                preds = ens.predict_each(X, {b.name for b in ens.models})
-                layer1_secs = sum(s for n, (_, s) in preds.items() if n in {b.name for b in ens.layer1})
-                for name, (p, secs) in preds.items():
-                    i = board.index[board.model == name + suffix][0]
-                    board.loc[i, "score_test"] = self.metric_.score(y, p)
-                    # end to end, as the ensemble's: the features, and a stacker's inputs from layer 1
-                    stacker = board.loc[i, "layer"] == 2
-                    board.loc[i, "pred_time_test"] = t_feat + secs + (layer1_secs if stacker else 0.0)
-                i = board.index[board.model == ENSEMBLE + suffix][0]
-                board.loc[i, "score_test"] = self.metric_.score(y, ens.blend(preds))
-                board.loc[i, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items() if n in needed)
-            board["rows_per_s"] = len(df) / board["pred_time_test"]
-        key = "score_test" if data is not None else "score_val"
-        return board.sort_values(key, ascending=not self.metric_.greater_is_better).reset_index(drop=True)
+            y, proba, w = self.labels_.encode(df), self._raw_predict(df, model), self._eval_weight(df)
+        t, at_half, at_t = threshold_for(m, y, proba, w)
+        if verbose:
+            Progress(self.verbosity).say(1, f"decision threshold {t:.3f}: {m.name} {at_half:.4f} at 0.5, {at_t:.4f} "
+                                            f"at {t:.3f} ({'out of fold' if data is None else 'on the data given'})")
+        return t
 
-    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample: int = 1000) -> pd.DataFrame:
-        """Permutation importance per input column: how much the score drops when it is shuffled.
+    def set_decision_threshold(self, threshold: float | None) -> "MultimodalPredictor":
+        """None: back to 0.5 (argmax)."""
+        self._check_fitted()
+        if threshold is not None and (self.task_.problem_type != "binary" or not 0 <= threshold <= 1):
+            raise ValueError(f"decision_threshold must be between 0 and 1, for a binary label; not {threshold!r} "
+                             f"for a {self.task_.problem_type} problem")
+        self.decision_threshold_ = None if threshold is None else float(threshold)
+        return self
 
-        A text or image column is one input, so it gets one score however many features it makes.
-        """
-        df = as_frame(data)
-        if len(df) > subsample:
-            df = df.sample(subsample, random_state=self.seed)
-        df = df.reset_index(drop=True)
-        y = self.labels_.encode(df)
-        base = self.metric_.score(y, self._raw_predict(df))
-        rng = np.random.default_rng(self.seed)
-        rows = []
-        for col in self.schema_.used_columns:
-            drops = []
-            for _ in range(num_shuffle_sets):
-                shuffled = df.copy()
-                shuffled[col] = df[col].to_numpy()[rng.permutation(len(df))]
-                drops.append(self.metric_.sign * (base - self.metric_.score(y, self._raw_predict(shuffled))))
-            rows.append({"column": col, "type": self.schema_[col].kind, "importance": float(np.mean(drops)),
-                         "stddev": float(np.std(drops))})
-        return pd.DataFrame(rows).sort_values("importance", ascending=False).set_index("column")
+
+    def leaderboard(self, data=None) -> pd.DataFrame:
+        """Each model's validation score, fit time and (given labelled data) test score and predict time,
+        end to end (the features, and a stacker's inputs from layer 1, included)."""
+        return leaderboard(self, data)
+
+    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample_size: int = 1000) -> pd.DataFrame:
+        """Permutation importance per input column: how much the score drops when it is shuffled. A text
+        or image column is one input, so it gets one score however many features it makes."""
+        return feature_importance(self, data, num_shuffle_sets, subsample_size)
+
+    def fit_summary(self, verbosity: int = 1) -> str:
+        """What the fit did, to read: the columns, the time plan and how the time went, each model's
+        validation score, fit time and weight, the ensemble, the decision threshold and predict speed;
+        verbosity 2 adds the failures' tracebacks."""
+        return fit_summary(self, verbosity)
 
     # ---- refit on all rows --------------------------------------------------------------------
     def refit_full(self, train_data=None, time_limit: float | None = None, set_default: bool = True
@@ -406,19 +469,24 @@ class MultimodalPredictor:
         and `set_inference("bagged" | "refit")` chooses which predict uses. With a `path`, the model
         saved there is updated.
         train_data: needed after `load` (a saved model does not keep its training data); it must be
-        the data given to fit.
+        the data given to fit (sample weights given to fit as an array, not a column, are not kept).
         """
         self._check_fitted()
+        if not self.ensembles_["bagged"].predictable:
+            raise ValueError("the bagged models were deleted (delete_models), so there is nothing to refit")
         start = time.monotonic()
         deadline = TimePlan.for_fit(time_limit).fit_deadline(start)
         if train_data is not None:
             df, hp = as_frame(train_data, "train_data"), {}
+            df = df[df[self.label].notna()]
+            weight = RowOptions(self.sample_weight).weights(df, np.arange(len(df))) \
+                if isinstance(self.sample_weight, str) else None
         elif getattr(self, "_fit_data", None) is not None:
-            df, hp = self._fit_data
+            df, hp, weight = self._fit_data
         else:
             raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
-        df = df[df[self.label].notna()].reset_index(drop=True)
-        X, y = self._features(df), self.labels_.encode(df)
+        df = df.reset_index(drop=True)
+        X, y = self._features(df).with_weight(weight), self.labels_.encode(df)
         if len(y) != len(self.models_[0].oof):
             raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
                              f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
@@ -426,7 +494,7 @@ class MultimodalPredictor:
         self.ensembles_["refit"] = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
         mode = self.inference_
         self.inference_ = "refit"
-        self.predict_rows_per_s_["refit"] = self._measure_speed(df, float("inf"))
+        self.predict_rows_per_s_["refit"] = measure(self._raw_predict, df)
         self.inference_ = "refit" if set_default else mode
         progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
                         f"the {self.inference_} models")
@@ -440,8 +508,31 @@ class MultimodalPredictor:
             raise ValueError(f"inference mode must be 'bagged' or 'refit', not {mode!r}")
         if mode == "refit" and not self.models_full_:
             raise ValueError("there are no refit models yet: call refit_full() first")
+        if mode == "bagged" and not self.ensembles_["bagged"].predictable:
+            raise ValueError("the bagged models were deleted (delete_models): predict with the refit models")
         self.inference_ = mode
         return self
+
+    # ---- deployment -------------------------------------------------------------------------
+    def delete_models(self, models_to_keep: str | list[str] = "best", dry_run: bool = False) -> list[str]:
+        """Drop the models not in `models_to_keep` ("best": those predict uses now) and return their names;
+        a save() afterwards writes only what is left. The out-of-fold predictions of deleted bagged models
+        that the validation blend needs are kept (they are small), so the threshold and OOF stay."""
+        return delete_models(self, models_to_keep, dry_run)
+
+    def extract_embedding(self, data, as_dict: bool = False):
+        """The frozen embeddings of each row: an (n, d) array of the text embedding (all text columns as
+        one document) and each image column's, side by side; as_dict: {"text" or column: (n, d_i)}.
+        A predictor fitted without embeddings computes them with its (or the default) backbones."""
+        return extract_embedding(self, data, as_dict)
+
+    def distill(self, train_data=None, time_limit: float | None = None, augment_factor: float = 1.0,
+                hyperparameters: dict | None = None) -> "MultimodalPredictor":
+        """A new predictor with one fast student model (LightGBM on the table's own features, no
+        embeddings) trained on this ensemble's soft labels of the training rows and of augmented rows.
+        It predicts, evaluates and saves like any predictor; its validation score and predict speed are
+        logged against the teacher's. train_data: needed after load (the data given to fit)."""
+        return distill(self, train_data, time_limit, augment_factor, hyperparameters=hyperparameters)
 
     # ---- info, save, load -------------------------------------------------------------------
     def info(self) -> dict:
@@ -470,8 +561,9 @@ class MultimodalPredictor:
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
             "libraries": _library_versions(), "complete": complete,
-            "params": {k: getattr(self, k) for k in PARAMS},
+            "params": {**{k: _plain(getattr(self, k)) for k in PARAMS}, "eval_metric": self.metric_.name},
             "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
+            "metric_custom": self.metric_.custom, "decision_threshold": self.decision_threshold_,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
             "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
             "models": bagged.entries(), "models_full": refit.entries() if refit else [],
@@ -481,6 +573,9 @@ class MultimodalPredictor:
         }
         for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
+        arrays["oof_y"] = self.oof_y_  # and what they are scored on (the decision threshold, infer_limit)
+        if self.oof_weight_ is not None:
+            arrays["oof_weight"] = self.oof_weight_
 
         def write_files(tmp: Path):
             (tmp / "models").mkdir()
@@ -493,12 +588,13 @@ class MultimodalPredictor:
         return target
 
     @classmethod
-    def load(cls, path) -> "MultimodalPredictor":
+    def load(cls, path, eval_metric=None) -> "MultimodalPredictor":
         """A saved model; every file is checked against the manifest's checksums, the manifest against
-        its digest, and nothing outside the folder is read."""
+        its digest, and nothing outside the folder is read. eval_metric: the scorer of a model fitted
+        with a scorer object (a saved model keeps only its name; without it, the default metric scores)."""
         manifest, arrays = read_model_dir(path)
         try:
-            p = cls._from_manifest(Path(path), manifest, arrays)
+            p = cls._from_manifest(Path(path), manifest, arrays, eval_metric)
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
         if not manifest.get("complete", True):  # saved while fitting: see fit(path=...)
@@ -507,12 +603,22 @@ class MultimodalPredictor:
         return p
 
     @classmethod
-    def _from_manifest(cls, path: Path, manifest: dict, arrays: dict) -> "MultimodalPredictor":
+    def _from_manifest(cls, path: Path, manifest: dict, arrays: dict, eval_metric=None) -> "MultimodalPredictor":
         p = cls(**{k: v for k, v in manifest["params"].items() if k in PARAMS})
         p.schema_ = Schema.from_dict(manifest["schema"])
-        p.metric_ = get_metric(manifest["metric"], p.schema_.problem_type)
-        p.task_ = Task(p.schema_.problem_type, manifest["n_classes"], p.metric_, p.seed, cores(p.num_threads))
-        p.labels_ = LabelCodec(p.label, p.schema_.problem_type, manifest["classes"])
+        ptype = p.schema_.problem_type
+        p.labels_ = LabelCodec(p.label, ptype, manifest["classes"])
+        metric = manifest["metric"]
+        if eval_metric is None and manifest.get("metric_custom"):
+            warnings.warn(f"{str(path)!r} was fitted with a scorer of its own ({metric!r}), which a saved model does "
+                          f"not keep: evaluate and leaderboard use {DEFAULT_METRIC[ptype]!r}; pass "
+                          "load(path, eval_metric=<the scorer>) to use it", stacklevel=3)
+            metric = DEFAULT_METRIC[ptype]
+        p.metric_ = get_metric(metric if eval_metric is None else eval_metric, ptype, p.labels_.classes_)
+        p.eval_metric = p.metric_.name if eval_metric is None else eval_metric
+        p.task_ = Task(ptype, manifest["n_classes"], p.metric_, p.seed, cores(p.num_threads))
+        p.decision_threshold_ = manifest.get("decision_threshold")
+        p.oof_y_, p.oof_weight_ = arrays.get("oof_y"), arrays.get("oof_weight")
         p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
         p.fit_time_, p.inference_ = manifest["fit_time"], manifest["inference"]
         p.predict_rows_per_s_ = manifest["predict_rows_per_s"]
@@ -527,6 +633,15 @@ class MultimodalPredictor:
             if manifest["models_full"] else None
         p.ensembles_ = {"bagged": bagged, "refit": refit}
         return p
+
+
+def _plain(value):
+    """A parameter as JSON holds it: numpy scalars as Python ones; arrays and objects by their type name."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return f"<{type(value).__name__}>"
 
 
 def _library_versions() -> dict[str, str]:

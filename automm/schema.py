@@ -62,8 +62,11 @@ class Schema:
 
 
 def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | None = None,
-                  problem_type: str | None = None, metric_types: tuple[str, ...] = PROBLEM_TYPES) -> Schema:
-    """Decide each column's modality and the problem type; `column_types` and `problem_type` win."""
+                  problem_type: str | None = None, metric_types: tuple[str, ...] = PROBLEM_TYPES,
+                  aside: dict[str, str] | None = None) -> Schema:
+    """Decide each column's modality and the problem type; `column_types` and `problem_type` win.
+    aside: {column: why} of columns that are not features (sample weights, groups)."""
+    aside = aside or {}
     column_types = dict(column_types or {})
     for name, kind in column_types.items():
         if kind not in KINDS:
@@ -74,7 +77,9 @@ def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | N
     for name in df.columns:
         if name == label:
             continue
-        if name in column_types:
+        if name in aside:
+            cols.append(ColumnInfo(name, "ignore", aside[name]))
+        elif name in column_types:
             cols.append(ColumnInfo(name, column_types[name], "set by the user"))
         else:
             cols.append(ColumnInfo(name, *detect_column(df[name])))

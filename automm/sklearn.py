@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight as _sk_check_sample_weight
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .predictor import MultimodalPredictor
@@ -22,18 +24,20 @@ class _AutoMMBase(BaseEstimator):
     _problem_types: tuple[str, ...] = ()
 
     def __init__(self, time_limit=None, presets="fast", eval_metric=None, column_types=None,
-                 hyperparameters=None, seed=0, num_threads=None, verbosity=0, hyperparameter_tune=False,
+                 hyperparameters=None, random_state=0, num_threads=None, verbose=0, hyperparameter_tune=False,
                  n_jobs=None):
-        """n_jobs: fold fits at once in worker processes, as in scikit-learn (None: 1, -1: one per
-        core); keep it at None inside a GridSearchCV that runs in parallel itself."""
+        """random_state: an int (None: 0, so that fits repeat; a RandomState draws one). verbose: the
+        predictor's verbosity (0 silent). n_jobs: fold fits at once in worker processes, as in
+        scikit-learn (None: 1, -1: one per core); keep it at None inside a GridSearchCV that runs in
+        parallel itself."""
         self.time_limit = time_limit
         self.presets = presets
         self.eval_metric = eval_metric
         self.column_types = column_types
         self.hyperparameters = hyperparameters
-        self.seed = seed
+        self.random_state = random_state
         self.num_threads = num_threads
-        self.verbosity = verbosity
+        self.verbose = verbose
         self.hyperparameter_tune = hyperparameter_tune
         self.n_jobs = n_jobs
 
@@ -53,7 +57,7 @@ class _AutoMMBase(BaseEstimator):
                              f"{self.n_features_in_} features as input")
         return df.reset_index(drop=True)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         df = self._frame(X, fitting=True)
@@ -65,13 +69,15 @@ class _AutoMMBase(BaseEstimator):
             label = "_" + label
         df[label] = y
         problem_type = self._problem_type(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, df)
         self.predictor_ = MultimodalPredictor(label, problem_type=problem_type, eval_metric=self.eval_metric,
-                                              column_types=self.column_types, verbosity=self.verbosity,
-                                              seed=self.seed, num_threads=self.num_threads)
+                                              column_types=self.column_types, verbosity=self.verbose,
+                                              seed=_seed(self.random_state), num_threads=self.num_threads)
         workers = 1 if self.n_jobs is None else "auto" if self.n_jobs == -1 else self.n_jobs
         self.predictor_.fit(df, time_limit=self.time_limit, presets=self.presets,
                             hyperparameters=self.hyperparameters, hyperparameter_tune=self.hyperparameter_tune,
-                            num_workers=workers)
+                            num_workers=workers, sample_weight=sample_weight)
         return self
 
     def predict(self, X):
@@ -97,8 +103,8 @@ class AutoMMClassifier(ClassifierMixin, _AutoMMBase):
             raise ValueError(f"Classifier can't train when only one class is present (got {n} class)")
         return "binary" if n == 2 else "multiclass"
 
-    def fit(self, X, y):
-        super().fit(X, y)
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight)
         self.classes_ = np.asarray(self.predictor_.classes_.tolist())
         return self
 
@@ -116,5 +122,21 @@ class AutoMMRegressor(RegressorMixin, _AutoMMBase):
     def _problem_type(self, y):
         return "regression"
 
-    def fit(self, X, y):
-        return super().fit(X, None if y is None else np.asarray(y, dtype=float))
+    def fit(self, X, y, sample_weight=None):
+        return super().fit(X, None if y is None else np.asarray(y, dtype=float), sample_weight)
+
+
+def _seed(random_state) -> int:
+    if random_state is None:
+        return 0
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
+def _check_sample_weight(sample_weight, df: pd.DataFrame) -> np.ndarray:
+    """scikit-learn's checks and messages (shape, numbers, finite); automm's (>= 0, not all 0) follow in fit."""
+    w = _sk_check_sample_weight(sample_weight, np.zeros((len(df), 1)), ensure_non_negative=True)
+    if not np.any(w > 0):
+        raise ValueError("sample_weight is 0 for every row: nothing would count")
+    return w

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from .budget import TimePlan
-from .ensemble import BaggedModel, covered, ensemble_selection, fit_layer
+from .ensemble import BaggedModel, ensemble_selection, fit_layer, merge_sets
 from .features import FeatureSet
 from .features.multimodal import EmbeddingSettings
 from .fitted import FittedEnsemble, stack_view
+from .folds import covered
 from .labels import LabelCodec
-from .metrics import DEFAULT_METRIC, get_metric, metric_problem_types
+from .metrics import DEFAULT_METRIC, check_metric, get_metric, metric_problem_types
 from .models.base import REGISTRY, Task, is_available, is_neural, model_class
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
@@ -50,29 +51,59 @@ def training_rows(train_data, tuning_data, label: str, time_limit, n_folds: int)
 
 
 def understand(df: pd.DataFrame, is_tuning: np.ndarray, label: str, column_types, problem_type, eval_metric,
-               progress: Progress):
-    """The labelled rows, each column's type, the metric and the label codec; printed as the schema table."""
-    n_missing = int(df[label].isna().sum())
-    if n_missing:
-        progress.say(1, f"dropping {n_missing} rows whose label is missing")
-        is_tuning = is_tuning[df[label].notna().to_numpy()]
-        df = df[df[label].notna()]
+               progress: Progress, positive_class=None, kept_aside: dict | None = None):
+    """The labelled rows (and their positions in `df`), each column's type, the metric and the label
+    codec; printed as the schema table. kept_aside: {column: why} of columns that are not features
+    (the sample weights, the groups)."""
+    kept = np.flatnonzero(df[label].notna().to_numpy())
+    if len(kept) < len(df):
+        progress.say(1, f"dropping {len(df) - len(kept)} rows whose label is missing")
+        is_tuning = is_tuning[kept]
+        df = df.iloc[kept]
     metric_types = PROBLEM_TYPES if eval_metric is None else metric_problem_types(eval_metric)
-    schema = detect_schema(df, label, column_types, problem_type, metric_types)
-    metric = get_metric(eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type)
-    check_label(df[label], schema, eval_metric)
+    schema = detect_schema(df, label, column_types, problem_type, metric_types, kept_aside)
+    check_label(df[label], schema, eval_metric if isinstance(eval_metric, str) else None)
     check_forced_columns(df, schema)
-    labels = LabelCodec(label, schema.problem_type).fit(df[label])
+    labels = LabelCodec(label, schema.problem_type, positive_class=positive_class).fit(df[label])
+    metric = get_metric(eval_metric or DEFAULT_METRIC[schema.problem_type], schema.problem_type, labels.classes_)
+    check_metric(metric, labels.encode_training(df[label]), 1 if schema.problem_type == "regression"
+                 else len(labels.classes_))
     progress.say(1, "columns:\n" + schema.table())
     if not schema.used_columns:
         raise ValueError("no usable feature columns: every column was ignored (see the table above); "
                          "set column_types to use some of them")
-    return df, is_tuning, schema, metric, labels
+    return df, is_tuning, kept, schema, metric, labels
 
 
 # ---- settings ------------------------------------------------------------------------------------
-def choose_models(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list[str]]:
-    """(layer-1 models, stackers): the ones named in `hyperparameters`, else the preset's that are installed."""
+# AutoGluon's model type names
+MODEL_ALIASES = {"GBM": "lightgbm", "CAT": "catboost", "XGB": "xgboost", "LR": "linear"}
+
+
+def _model_names(arg: str, names) -> list[str]:
+    names = [names] if isinstance(names, str) else list(names or [])
+    out = [MODEL_ALIASES.get(n, n) for n in names]
+    unknown = [n for n, m in zip(names, out) if m not in REGISTRY]
+    if unknown:
+        raise ValueError(f"{arg} names unknown models {unknown}; known models: {sorted(REGISTRY)} "
+                         f"(or AutoGluon's {sorted(MODEL_ALIASES)})")
+    return out
+
+
+def choose_models(hyperparameters: dict | None, preset: dict, included=None, excluded=None
+                  ) -> tuple[list[str], list[str]]:
+    """(layer-1 models, stackers): the ones named in `hyperparameters`, else the preset's that are
+    installed; then only the `included` ones, without the `excluded` ones."""
+    models, stackers = _choose(hyperparameters, preset)
+    inc, exc = _model_names("included_model_types", included), _model_names("excluded_model_types", excluded)
+    keep = [m for m in models if (not inc or m in inc) and m not in exc]
+    if not keep:
+        raise ValueError(f"no model is left to train: the models {models} minus excluded_model_types "
+                         f"{exc or '[]'}, within included_model_types {inc or 'all'}")
+    return keep, [m for m in stackers if (not inc or m in inc) and m not in exc] or ([] if not stackers else keep[:1])
+
+
+def _choose(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list[str]]:
     if hyperparameters is not None:
         unknown = [k for k in hyperparameters if k not in REGISTRY]
         if unknown:
@@ -151,11 +182,15 @@ def check_parallel_args(num_workers, ray_address, tune, hyperparameters):
 
 
 # ---- layers --------------------------------------------------------------------------------------
-def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: TimePlan, deadline: float, hp,
-               tune, executor, progress: Progress, timings: dict, device: str, on_model=None,
-               failures: dict | None = None) -> list[BaggedModel]:
+def fit_layers(models, stack_models, X: FeatureSet, y, fold_sets: list, task: Task, plan: TimePlan, deadline: float,
+               hp, tune, executor, progress: Progress, timings: dict, device: str, on_model=None,
+               failures: dict | None = None, eval_weight=None) -> list[BaggedModel]:
     """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions. The
-    models that failed go to `failures` ({name: {"error", "traceback"}})."""
+    models that failed go to `failures` ({name: {"error", "traceback"}}).
+
+    fold_sets: one split per bag set. The first set has layer 1's whole time; each further set (new
+    fold seeds, its models averaged into the same bags) runs while the time left allows one more like it."""
+    folds = fold_sets[0]
     if executor.slots > 1:
         progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
     # one fusion net at a time on a GPU: two would fight over its memory
@@ -165,7 +200,19 @@ def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: 
     t0 = time.monotonic()
     failures = {} if failures is None else failures
     bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
-                     on_model, failures, plan)
+                     on_model, failures, plan, eval_weight)
+    set_seconds = time.monotonic() - t0
+    for s, more_folds in enumerate(fold_sets[1:], start=2):
+        if not bags or layer1_deadline - time.monotonic() < set_seconds:
+            progress.say(1, f"stopping after {s - 1} of {len(fold_sets)} bag sets: the next would take about "
+                            f"{set_seconds:.0f}s, {max(0.0, layer1_deadline - time.monotonic()):.0f}s are left")
+            break
+        progress.say(1, f"bag set {s} of {len(fold_sets)}")
+        more = fit_layer([b.kind for b in bags], X, y, more_folds, task, layer1_deadline, 1, progress, hp, executor,
+                         None, one_at_a_time, None, {}, plan, eval_weight)
+        bags = merge_sets(bags, more, y, folds, task, eval_weight)
+        if on_model is not None and more:
+            on_model(None)  # save what the new set added
     timings["layer1"] = time.monotonic() - t0
     if not bags:
         why = "; ".join(f"{k}: {v['error']}" for k, v in failures.items())
@@ -177,15 +224,16 @@ def fit_layers(models, stack_models, X: FeatureSet, y, folds, task: Task, plan: 
         t0 = time.monotonic()
         Xs = stack_view(X, [b.oof for b in bags], [b.name for b in bags], task, fill_missing=True)
         bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
-                          on_model=on_model, plan=plan, failures=failures)
+                          on_model=on_model, plan=plan, failures=failures, eval_weight=eval_weight)
         timings["layer2"] = time.monotonic() - t0
     return bags
 
 
-def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task) -> FittedEnsemble:
+def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task, eval_weight=None) -> FittedEnsemble:
     """Caruana selection on the rows the folds validated, and the blend's validation score."""
     rows = covered(folds)
-    weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task)
-    blend = sum(w * b.oof[rows] for b, w in zip(bags, weights))
-    return FittedEnsemble(list(bags), {b.name: float(w) for b, w in zip(bags, weights)}, task,
-                          val_score=task.metric.score(y[rows], blend))
+    w = None if eval_weight is None else eval_weight[rows]
+    weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task, sample_weight=w)
+    blend = sum(wt * b.oof[rows] for b, wt in zip(bags, weights))
+    return FittedEnsemble(list(bags), {b.name: float(wt) for b, wt in zip(bags, weights)}, task,
+                          val_score=task.metric.score(y[rows], blend, w))

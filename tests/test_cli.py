@@ -40,7 +40,10 @@ def test_predict_writes_csv_and_parquet_with_ids_and_probabilities(files):
     assert main(["predict", "--model", str(d / "model"), "--data", str(d / "test.parquet"),
                  "--out", str(d / "proba.parquet"), "--proba"]) == 0
     proba = pd.read_parquet(d / "proba.parquet")
-    assert list(proba.columns) == ["no", "yes"] and len(proba) == len(test)
+    assert list(proba.columns) == ["yes"] and len(proba) == len(test)  # binary: the positive class only
+    assert main(["predict", "--model", str(d / "model"), "--data", str(d / "test.parquet"),
+                 "--out", str(d / "proba.parquet"), "--proba", "--all-classes"]) == 0
+    assert list(pd.read_parquet(d / "proba.parquet").columns) == ["no", "yes"]
 
 
 def test_leaderboard_and_info(files, capsys):
@@ -49,6 +52,9 @@ def test_leaderboard_and_info(files, capsys):
     out = capsys.readouterr().out
     assert "lightgbm_L1" in out and "score_test" in out
     assert main(["info", "--model", str(d / "model")]) == 0
+    summary = capsys.readouterr().out
+    assert "lightgbm_L1" in summary and "set by the user" in summary and len(summary.splitlines()) < 60
+    assert main(["info", "--model", str(d / "model"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["problem_type"] == "binary" and ["zip", "categorical", "set by the user"] in info["schema"]
 
@@ -77,14 +83,14 @@ def test_refit_then_fast_submission(files, tmp_path, capsys):
     import shutil
     shutil.copytree(d / "model", tmp_path / "model")
     assert main(["refit", "--model", str(tmp_path / "model"), "--train", str(d / "train.csv")]) == 0
-    assert main(["info", "--model", str(tmp_path / "model")]) == 0
+    assert main(["info", "--model", str(tmp_path / "model"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["inference"] == "refit" and info["refit_models"]
     assert info["predict_rows_per_s"]["bagged"] > 0 and info["predict_rows_per_s"]["refit"] > 0
     assert main(["predict", "--model", str(tmp_path / "model"), "--data", str(d / "test.parquet"), "--proba",
                  "--id-column", "id", "--out", str(tmp_path / "sub.csv")]) == 0
     sub = pd.read_csv(tmp_path / "sub.csv")
-    assert list(sub.columns) == ["id", "no", "yes"] and len(sub) == len(test)
+    assert list(sub.columns) == ["id", "yes"] and len(sub) == len(test)
 
 
 def test_image_paths_start_from_each_csv_folder(tmp_path):
@@ -123,7 +129,7 @@ def test_fit_with_search_and_workers(files, tmp_path, capsys):
                  "--workers", "2"]) == 0
     assert db.is_file()
     capsys.readouterr()
-    assert main(["info", "--model", str(tmp_path / "m")]) == 0
+    assert main(["info", "--model", str(tmp_path / "m"), "--json"]) == 0
     search = json.loads(capsys.readouterr().out)["models"]["lightgbm_L1"]["search"]
     assert search["trials"] == 3 and search["best_score"] >= search["default_score"]
     assert main(["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "m2"),

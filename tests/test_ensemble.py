@@ -1,6 +1,7 @@
 import numpy as np
 
-from automm.ensemble import ensemble_selection, make_folds
+from automm.ensemble import ensemble_selection
+from automm.folds import make_folds
 from automm.metrics import get_metric
 from automm.models import Task
 

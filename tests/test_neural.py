@@ -159,6 +159,23 @@ def test_predictor_with_fusion_nets_saves_and_loads(table, tmp_path):
         assert q.predict_proba(test).shape == (len(test), 2)
 
 
+def test_extract_embedding_with_and_without_fitted_embeddings(table):
+    df, folder = table
+    kw = {"image_dir": str(folder), "text_backbone": "tiny-text", "image_backbone": "tiny-image", "verbosity": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = MultimodalPredictor("y", **kw).fit(df, hyperparameters={"lightgbm": {}}, embeddings=True,
+                                                    num_bag_folds=2)
+        plain = MultimodalPredictor("y", **kw).fit(df, hyperparameters={"lightgbm": {}}, embeddings=False,
+                                                   num_bag_folds=2)
+        parts = fitted.extract_embedding(df.head(7), as_dict=True)
+        again = plain.extract_embedding(df.head(7))
+    assert set(parts) == {"text", "photo"} and parts["text"].shape == (7, 16) and parts["photo"].shape == (7, 8)
+    assert plain.pipeline_.emb_ is None  # computed on the spot with the same backbones
+    np.testing.assert_allclose(again, np.hstack([parts["text"], parts["photo"]]), atol=1e-3)
+    assert not np.allclose(again[0], again[1])  # rows differ
+
+
 def test_missing_torch_says_what_to_install(monkeypatch):
     import sys
 

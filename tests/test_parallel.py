@@ -134,8 +134,8 @@ def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, register):
 
     from automm import execution as parallel
     from automm.budget import Deadline
-    from automm.ensemble import make_folds
     from automm.features import FeaturePipeline
+    from automm.folds import make_folds
     from automm.metrics import get_metric
     from automm.schema import detect_schema
     register("sleeping", "tests.crashing_model:SleepingModel", "sklearn", "scikit-learn")

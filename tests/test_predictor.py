@@ -209,7 +209,8 @@ def test_submission_frame_and_inputs_people_have(binary_df, tmp_path):
                                                   hyperparameters=FAST)
     sub = p.submission(test, id_column="id")
     assert list(sub.columns) == ["id", "y"] and (sub["id"] == test["id"]).all()
-    assert list(p.submission(test, proba=True).columns) == ["no", "yes"]
+    assert list(p.submission(test, proba=True).columns) == ["yes"]  # binary: the positive class
+    assert list(p.submission(test, proba=True, as_multiclass=True).columns) == ["no", "yes"]
     with pytest.raises(KeyError, match="'ID'"):
         p.submission(test, id_column="ID")
     import pyarrow as pa

@@ -78,7 +78,7 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
     else:
         def fit_fold(model, trial_deadline, monitor) -> float:
             model.fit(X_tr, y[tr], X_va, y[va], task, trial_deadline, monitor=monitor)
-            return task.metric.error(y[va], model.predict(X_va))
+            return task.metric.error(y[va], model.predict(X_va), X_va.weight)
 
         s = job.search
         model, params, summary = search(cls, job.params, fit_fold, task, deadline, s.trial_seconds, s.tune, s.study,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +29,25 @@ class BudgetExceeded(RuntimeError):
     """Embedding these rows would not fit the time given to it."""
 
 
+_UNCACHED = threading.local()
+
+
+@contextmanager
+def uncached():
+    """Embeddings computed afresh inside the block (and not stored): what a predict speed on rows seen
+    in training must measure, since new rows are not in the cache."""
+    before = getattr(_UNCACHED, "on", False)
+    _UNCACHED.on = True
+    try:
+        yield
+    finally:
+        _UNCACHED.on = before
+
+
 def cache_dir() -> Path | None:
     """$AUTOMM_EMBEDDING_CACHE, else <$AUTOMM_CACHE or ~/.cache/automm>/embeddings; "off" disables it."""
     env = os.environ.get("AUTOMM_EMBEDDING_CACHE")
-    if env == "off":
+    if env == "off" or getattr(_UNCACHED, "on", False):
         return None
     if env:
         return Path(env)

@@ -25,13 +25,18 @@ class FeatureSet:
     linear: sp.csr_matrix      # scaled, imputed, one-hot and TF-IDF; the linear models' view
     neural: dict | None = None  # the fusion nets' view: {"num", "cat", "text", "image:<col>", ...}, all n rows
     cat_cards: tuple[int, ...] = ()  # the number of codes of each column of neural["cat"]
+    weight: np.ndarray | None = None  # the rows' sample weights in training (None: all equal)
 
     def __len__(self) -> int:
         return self.dense.shape[0]
 
     def rows(self, idx) -> "FeatureSet":
         neural = None if self.neural is None else {k: v[idx] for k, v in self.neural.items()}
-        return replace(self, dense=self.dense[idx], linear=self.linear[idx], neural=neural)
+        weight = None if self.weight is None else self.weight[idx]
+        return replace(self, dense=self.dense[idx], linear=self.linear[idx], neural=neural, weight=weight)
+
+    def with_weight(self, weight: np.ndarray | None) -> "FeatureSet":
+        return replace(self, weight=None if weight is None else np.asarray(weight, dtype=np.float64))
 
     def with_stack(self, preds: np.ndarray, names: list[str], probabilities: bool) -> "FeatureSet":
         """The stackers' view: a lower layer's predictions next to the core features.
@@ -46,7 +51,7 @@ class FeatureSet:
         q = np.clip(p, 1e-4, 1 - 1e-4)
         logits = np.log(q / (1 - q)) if probabilities else p
         return FeatureSet(dense, self.names[: self.n_core] + tuple(names), self.cat_cols, self.n_core + p.shape[1],
-                          sp.csr_matrix(logits.astype(np.float32)))
+                          sp.csr_matrix(logits.astype(np.float32)), weight=self.weight)
 
 
 class FeaturePipeline:

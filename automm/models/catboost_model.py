@@ -69,8 +69,10 @@ class CatBoostModel(BaseModel):
         if X_val is None:
             params["use_best_model"] = False
         est = cb.CatBoostRegressor(**params) if task.problem_type == "regression" else cb.CatBoostClassifier(**params)
-        est.fit(self._frame(X), y, cat_features=[f"f{i}" for i in X.cat_cols],
-                eval_set=None if X_val is None else (self._frame(X_val), y_val), callbacks=[Stop()])
+        cats = [f"f{i}" for i in X.cat_cols]
+        est.fit(cb.Pool(self._frame(X), y, cat_features=cats, weight=X.weight),
+                eval_set=None if X_val is None else cb.Pool(self._frame(X_val), y_val, cat_features=cats,
+                                                             weight=X_val.weight), callbacks=[Stop()])
         self.model_ = est
         self.info = {"iterations": int(est.tree_count_), "hit_deadline": stopper.hit_deadline}
         return self

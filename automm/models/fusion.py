@@ -127,18 +127,26 @@ class FusionModel(BaseModel):
         target = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32) if regression \
             else torch.tensor(y, dtype=torch.long)
         self.net_ = self._build(self.dims_, task.n_outputs).to(self._device_)
-        loss_fn = torch.nn.functional.mse_loss if regression else torch.nn.functional.cross_entropy
+        per_row = torch.nn.functional.mse_loss if regression else torch.nn.functional.cross_entropy
+        weight = None if X.weight is None else torch.tensor(X.weight / X.weight.mean(), dtype=torch.float32)
         rng = np.random.default_rng(task.seed)
+
+        def loss_fn(out, target):
+            t, w = target
+            if w is None:
+                return per_row(out, t)
+            return (per_row(out, t, reduction="none").reshape(len(w), -1).mean(1) * w).sum() / w.sum()
 
         def batches(epoch: int, size: int):
             order = rng.permutation(len(X))
             for s in range(0, len(order), size):
                 idx = np.sort(order[s:s + size])
                 t = target[idx].to(self._device_)
-                yield self._inputs(X, idx, rng), (t.view(-1, 1) if regression else t)
+                w = None if weight is None else weight[idx].to(self._device_)
+                yield self._inputs(X, idx, rng), (t.view(-1, 1) if regression else t, w)
 
         def evaluate() -> float:
-            return -task.metric.error(y_val, self.predict(X_val))
+            return -task.metric.error(y_val, self.predict(X_val), X_val.weight)
 
         cfg = TrainConfig(**{k: v for k, v in self.params.items() if k in {f.name for f in fields(TrainConfig)}})
         backbones = ("text_model", "image_models") if self.params["finetune"] else ()

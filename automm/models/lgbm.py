@@ -62,9 +62,9 @@ class LightGBMModel(BaseModel):
         self._task = task
         params = self._params(task, len(X))
         rounds = params.pop("num_boost_round", 10_000)
-        train = lgb.Dataset(X.dense, y, feature_name="auto", categorical_feature=list(X.cat_cols),
+        train = lgb.Dataset(X.dense, y, weight=X.weight, feature_name="auto", categorical_feature=list(X.cat_cols),
                             free_raw_data=True)
-        valid = [] if X_val is None else [lgb.Dataset(X_val.dense, y_val, reference=train,
+        valid = [] if X_val is None else [lgb.Dataset(X_val.dense, y_val, weight=X_val.weight, reference=train,
                                                        categorical_feature=list(X.cat_cols))]
         stopper = DeadlineCallback(deadline, PATIENCE, higher_better=params["metric"] == "auc", monitor=monitor)
 

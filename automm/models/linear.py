@@ -34,15 +34,15 @@ class LinearModel(BaseModel):
         if c is not None and not isinstance(c, SPACES) and not (isinstance(c, (int, float)) and c > 0):
             raise ValueError(f"hyperparameters['linear']['C'] must be a positive number, not {c!r}")
 
-    def _fit_one(self, X, y, strength: float, task: Task, deadline: float = float("inf")):
+    def _fit_one(self, X, y, strength: float, task: Task, deadline: float = float("inf"), weight=None):
         if task.problem_type == "regression":
             m = Ridge(alpha=1.0 / strength, solver="lsqr", tol=1e-4)  # 2-3x faster than sparse_cg on TF-IDF
-            return m.fit(X, (y - self.y_mean_) / self.y_std_)
+            return m.fit(X, (y - self.y_mean_) / self.y_std_, sample_weight=weight)
         if task.problem_type == "binary":
             m = LogisticRegression(C=strength, solver="liblinear", max_iter=MAX_ITER, random_state=task.seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                return m.fit(X, y)
+                return m.fit(X, y, sample_weight=weight)
         # many classes on wide data can take minutes (half a second an iteration for 200 classes on 21k
         # TF-IDF columns): with a deadline, lbfgs first runs 2 iterations to learn their cost, then
         # resumes (warm start) for as many as the time left allows, keeping what it reached
@@ -53,7 +53,7 @@ class LinearModel(BaseModel):
             warnings.simplefilter("ignore", ConvergenceWarning)
             while True:
                 t0 = time.monotonic()
-                m.set_params(max_iter=step).fit(X, y)
+                m.set_params(max_iter=step).fit(X, y, sample_weight=weight)
                 ran = int(m.n_iter_.max())
                 m.total_iter_ += ran
                 per_iter = (time.monotonic() - t0) / max(ran, 1)
@@ -75,12 +75,12 @@ class LinearModel(BaseModel):
             if started and time_left(deadline) < started:
                 break
             t0 = time.monotonic()
-            m = self._fit_one(X.linear, y, strength, task, deadline)
+            m = self._fit_one(X.linear, y, strength, task, deadline, X.weight)
             self._store(m, task)
             if X_val is None:
                 best = (0.0, strength, self.coef_, self.intercept_)
                 break
-            score = task.metric.score(y_val, self.predict(X_val))
+            score = task.metric.score(y_val, self.predict(X_val), X_val.weight)
             started = time.monotonic() - t0
             if best is not None and task.metric.sign * score <= task.metric.sign * best[0]:
                 break

@@ -46,7 +46,7 @@ class XGBoostModel(BaseModel):
 
     def _dmatrix(self, X: FeatureSet, y=None) -> xgb.DMatrix:
         types = ["c" if i in set(X.cat_cols) else "q" for i in range(X.dense.shape[1])]
-        return xgb.DMatrix(X.dense, label=y, feature_types=types, enable_categorical=True,
+        return xgb.DMatrix(X.dense, label=y, weight=X.weight, feature_types=types, enable_categorical=True,
                            nthread=self._task.num_threads)
 
     def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,

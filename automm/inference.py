@@ -1,0 +1,99 @@
+"""How predictions are made and how fast: the decision threshold of a binary label, the predict speed
+measured on rows as new (embeddings computed, not read from the cache), and the most accurate
+ensemble that meets a speed limit (infer_limit)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .ensemble import ensemble_selection
+from .features.embeddings import uncached
+from .fitted import FittedEnsemble
+from .folds import covered
+from .metrics import Metric, best_threshold, hard
+
+
+def check_threshold_args(calibrate, infer_limit, batch_size) -> None:
+    if calibrate not in (True, False, "auto"):
+        raise ValueError(f"calibrate_decision_threshold must be True, False or 'auto', not {calibrate!r}")
+    if infer_limit is not None and not (isinstance(infer_limit, (int, float)) and infer_limit > 0):
+        raise ValueError(f"infer_limit must be seconds per row (> 0), e.g. 0.01 for 100 rows/s, not {infer_limit!r}")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"infer_limit_batch_size must be a whole number >= 1, not {batch_size!r}")
+
+
+def wants_threshold(calibrate, metric: Metric, problem_type: str) -> bool:
+    """"auto": the metrics of hard labels whose best cut need not be 0.5 (not accuracy, whose is)."""
+    if problem_type != "binary" or calibrate is False:
+        return False
+    return calibrate is True or metric.needs_threshold
+
+
+def threshold_for(metric: Metric, y: np.ndarray, proba: np.ndarray, weight=None) -> tuple[float, float, float]:
+    """(the best cut, the score at 0.5, the score at the cut) on rows with predictions."""
+    ok = ~np.isnan(proba).any(axis=1)
+    y, proba, weight = y[ok], proba[ok], None if weight is None else weight[ok]
+    t = best_threshold(metric, y, proba[:, 1], weight)
+    return t, metric.score(y, hard(proba[:, 1], 0.5), weight), metric.score(y, hard(proba[:, 1], t), weight)
+
+
+def apply_threshold(proba: np.ndarray, threshold: float | None) -> np.ndarray:
+    """What argmax turns into the predicted class: the one-hot cut for a binary label with a threshold."""
+    return proba if threshold is None or proba.shape[1] != 2 else hard(proba[:, 1], threshold)
+
+
+def measure(predict, df: pd.DataFrame, deadline: float = float("inf"), rows: int = 200) -> float | None:
+    """Rows per second of predict(frame) on a batch of the training rows (of `rows` when the time left
+    allows, else of 20), the embeddings computed as for new rows; None when the time limit is reached."""
+    speed = None
+    with uncached():
+        for n in (20, rows):
+            if n > 20 and (speed is None or n / speed > deadline - time.monotonic()):
+                break
+            if time.monotonic() > deadline:
+                break
+            sample = df.head(n)
+            t0 = time.monotonic()
+            predict(sample)
+            speed = round(len(sample) / max(time.monotonic() - t0, 1e-9), 1)
+    return speed
+
+
+def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: float, batch_size: int, progress
+                    ) -> FittedEnsemble:
+    """The most accurate blend whose predict time per row (features + the models it needs, measured on
+    a batch of training rows) is at most `limit`: the slowest model the blend needs goes until it fits
+    (a layer-1 model takes the stackers with it, which need all of layer 1); ensemble selection reruns
+    on what is left each time."""
+    ens: FittedEnsemble = predictor.ensembles_["bagged"]
+    sample = df.head(batch_size)
+    with uncached():
+        t0 = time.monotonic()
+        X = predictor._features(sample)
+        feature_s = (time.monotonic() - t0) / len(sample)
+        per_row = {n: secs / len(sample) for n, (_, secs) in ens.predict_each(X, {b.name for b in ens.models}).items()}
+    allowed = list(ens.models)
+    rows, weight = covered(folds), predictor.oof_weight_
+    w = None if weight is None else weight[rows]
+    while True:
+        weights = ensemble_selection([b.oof[rows] for b in allowed], y[rows], ens.task, sample_weight=w)
+        chosen = FittedEnsemble(ens.models, {b.name: 0.0 for b in ens.models}, ens.task)
+        chosen.weights.update({b.name: float(x) for b, x in zip(allowed, weights)})
+        cost = feature_s + sum(per_row[n] for n in chosen.needed())
+        if cost <= limit or len(allowed) == 1:
+            break
+        slowest = max(chosen.needed(), key=lambda n: per_row[n])
+        layer = next(b.layer for b in allowed if b.name == slowest)
+        allowed = [b for b in allowed if b.name != slowest and not (layer == 1 and b.layer == 2)]
+    blend = sum(chosen.weights[b.name] * b.oof[rows] for b in ens.models if chosen.weights[b.name] > 0)
+    chosen.val_score = ens.task.metric.score(y[rows], blend, w)
+    fits = cost <= limit
+    progress.say(1, f"infer_limit {limit:g}s/row: {'kept' if fits else 'no blend meets it; kept the fastest,'} "
+                    f"{sorted(n for n, x in chosen.weights.items() if x > 0)} at {cost:.2g}s/row "
+                    f"({feature_s:.2g}s/row of it for the features), validation {ens.task.metric.name} "
+                    f"{chosen.val_score:.4f} (all models: {ens.val_score:.4f})"
+                    + ("" if fits else "; the features alone take too long: try embeddings=False, or distill()"
+                       if feature_s > limit else ""))
+    return chosen
