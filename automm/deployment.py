@@ -11,7 +11,7 @@ import pandas as pd
 
 from .ensemble import BaggedModel
 from .features import FeaturePipeline
-from .features.multimodal import EmbeddingFeatures, EmbeddingSettings
+from .features.multimodal import EmbeddingFeatures, EmbeddingSettings, embeddings_of
 from .fitted import FittedEnsemble
 from .inference import measure
 from .inspection import FULL
@@ -75,8 +75,7 @@ def extract_embedding(p, data, as_dict: bool = False):
                                                              p.image_backbone or DEFAULT_BACKBONES[1], p.image_dir,
                                                              num_threads=p.task_.num_threads, device=p.device))
         neural = emb.fit_transform(df, None)[2]
-    parts = {("text" if k == "text" else k.split(":", 1)[1]): v for k, v in neural.items()
-             if k == "text" or k.startswith("image:")}
+    parts = {("text" if k == "text" else k.split(":", 1)[1]): v for k, v in embeddings_of(neural).items()}
     if not parts:
         raise ValueError("this table has no text or image column to embed")
     return parts if as_dict else np.hstack([parts[k] for k in parts]).astype(np.float32)

@@ -105,8 +105,8 @@ class _Layer:
             result = outcome.result
             run.done[job.fold] = result.model
             run.bag.oof[self.folds[job.fold][1]] = result.oof
-            if "search" in result.model.info:
-                s = result.model.info["search"]
+            if result.model.info.search is not None:
+                s = result.model.info.search
                 default = "n/a" if s["default_score"] is None else f"{s['default_score']:.4f}"
                 failed = f", {s['failed']} failed" if s["failed"] else ""
                 say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned{failed}, "
@@ -187,7 +187,7 @@ class _Layer:
         parallel = 1 if exclusive or fold == 0 else min(self.executor.slots, k - fold)
         deadline = self.plan.fold_deadline(run.deadline, run.shares, fold, parallel)
         if fold > 0:  # what the first fold tuned (a regularisation strength, a search's best) the others reuse
-            return FoldJob(run.bag.kind, run.spec, fold, {**run.params, **run.done[0].info.get("tuned", {})},
+            return FoldJob(run.bag.kind, run.spec, fold, {**run.params, **run.done[0].info.tuned},
                            deadline, exclusive=exclusive)
         if not run.searching:
             return FoldJob(run.bag.kind, run.spec, 0, run.params, deadline, exclusive=exclusive)
@@ -204,7 +204,7 @@ class _Layer:
         bag.val_score = self.task.metric.score(self.y[rows], bag.oof[rows], _at(self.eval_weight, rows))
         self.progress.say(1, f"{bag.name}: validation {self.task.metric.name} {bag.val_score:.4f} in "
                              f"{bag.fit_time:.1f}s" + (" (stopped by the deadline)" if any(
-                                 m.info.get("hit_deadline") for m in bag.models) else ""))
+                                 m.info.hit_deadline for m in bag.models) else ""))
         return bag
 
 
@@ -213,9 +213,9 @@ def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadli
     """One model on all rows, with what bagging learned: the tuned settings and, for boosting,
     the mean of the folds' best iteration counts (there is no validation fold left to stop on)."""
     cls = model_class(bag.kind)
-    p = {**(params or {}).get(bag.kind, {}), **bag.models[0].info.get("tuned", {})}
+    p = {**(params or {}).get(bag.kind, {}), **bag.models[0].info.tuned}
     if cls.rounds_param:
-        p[cls.rounds_param] = max(1, int(round(np.mean([m.info["iterations"] for m in bag.models]))))
+        p[cls.rounds_param] = max(1, int(round(np.mean([m.info.iterations for m in bag.models]))))
     t0 = time.monotonic()
     model = cls(**p).fit(X, y, None, None, task, deadline)
     return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0)

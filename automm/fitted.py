@@ -17,7 +17,7 @@ import numpy as np
 from .budget import TimePlan
 from .ensemble import BaggedModel, refit_bag, stack_features
 from .features import FeatureSet
-from .models.base import Task, model_class
+from .models.base import FitRecord, Task, model_class
 from .persistence import ModelFormatError
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
@@ -104,7 +104,7 @@ class FittedEnsemble:
         for b, entry in zip(self.models, entries):
             for f, m in enumerate(b.models):
                 files = m.save(folder / "models" / f"{b.name}{suffix}.fold{f}")
-                entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info})
+                entry["folds"].append({"files": [f"models/{x}" for x in files], "info": m.info.to_dict()})
 
     @classmethod
     def load(cls, folder: Path, entries: list[dict], suffix: str, task: Task, weights: dict, listed: set[str],
@@ -124,6 +124,7 @@ class FittedEnsemble:
                 if unlisted:
                     raise ModelFormatError(f"{str(folder)!r}: model {name!r} reads files without a checksum "
                                            f"({unlisted}); refusing to load it")
-                bag.models.append(model_cls.load(folder / "models" / f"{name}{suffix}.fold{f}", fold["info"], task))
+                bag.models.append(model_cls.load(folder / "models" / f"{name}{suffix}.fold{f}",
+                                                 FitRecord.from_dict(fold["info"]), task))
             models.append(bag)
         return cls(models, weights, task)

@@ -546,7 +546,7 @@ class MultimodalPredictor:
                 "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
                 "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
-                                    "fit_time": b.fit_time, "search": b.models[0].info.get("search")}
+                                    "fit_time": b.fit_time, "search": b.models[0].info.search if b.models else None}
                            for b in self.models_}}
 
     def save(self, path, overwrite: bool = False) -> str:

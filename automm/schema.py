@@ -3,11 +3,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 import pandas as pd
 
-KINDS = ("numeric", "categorical", "text", "image", "image_list", "datetime", "ignore")
+
+class Modality(str, Enum):
+    """What a column is. A str, so that a saved schema is plain JSON and `kind == "text"` reads as it says."""
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    TEXT = "text"
+    IMAGE = "image"
+    IMAGE_LIST = "image_list"
+    DATETIME = "datetime"
+    IGNORE = "ignore"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+KINDS = tuple(m.value for m in Modality)
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|bmp|webp|tiff?)$", re.IGNORECASE)
 CODE_NAME = re.compile(r"(zip|postal|postcode|fips|area_?code|phone|sku)", re.IGNORECASE)
@@ -20,8 +36,11 @@ SAMPLE = 2000
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str
-    kind: str
+    kind: Modality
     reason: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", Modality(self.kind))
 
 
 @dataclass(frozen=True)
@@ -82,9 +101,19 @@ def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | N
         elif name in column_types:
             cols.append(ColumnInfo(name, column_types[name], "set by the user"))
         else:
-            cols.append(ColumnInfo(name, *detect_column(df[name])))
+            cols.append(ColumnInfo(name, *(_plugin_kind(df[name]) or detect_column(df[name]))))
     ptype, why = infer_problem_type(df[label], problem_type, metric_types)
     return Schema(label, ptype, why, tuple(cols))
+
+
+def _plugin_kind(s: pd.Series) -> tuple[Modality, str] | None:
+    """A modality added as a plug-in (features/modalities) claims its columns before the built-in rules."""
+    from .features.modalities import MODALITIES
+    for kind, cls in MODALITIES.items():
+        reason = cls.detect(s)
+        if reason is not None:
+            return kind, reason
+    return None
 
 
 def infer_problem_type(y: pd.Series, problem_type: str | None = None,

@@ -68,7 +68,7 @@ def test_the_linear_solver_stops_at_the_deadline():
     task = Task("multiclass", 200, get_metric("accuracy", "multiclass"), 0, 1)
     stopped = LinearModel(C=16.0).fit(X, y, None, None, task, deadline=time.monotonic())
     free = LinearModel(C=16.0).fit(X, y, None, None, task, deadline=float("inf"))
-    assert stopped.info["solver_iterations"] <= 2 < free.info["solver_iterations"]
+    assert stopped.info.extra["solver_iterations"] <= 2 < free.info.extra["solver_iterations"]
     assert stopped.predict(X).shape == (n, 200)
 
 

@@ -68,3 +68,46 @@ def test_datetime_and_image_columns_become_features():
     year = fs.dense[:, fs.names.index("when.year")]
     assert year[0] == 2021 and np.isnan(year[2])
     assert fs.dense[:, fs.names.index("photo.present")].tolist()[:4] == [1, 0, 1, 1]
+
+
+def test_a_modality_is_one_class_that_the_pipeline_and_schema_use(monkeypatch):
+    """A featurizer registered for a modality is what the pipeline runs for its columns, saved and
+    loaded with its own state; its detect rule claims columns before the built-in rules."""
+    from automm.features import modalities
+    from automm.features.modalities import Block, ColumnFeatures, ColumnOutput, register_modality
+    from automm.schema import Modality
+
+    class Weekday(ColumnFeatures):
+        kind, order = Modality.DATETIME, 30
+
+        @classmethod
+        def detect(cls, values):
+            return "weekday names" if values.astype(str).str.endswith("day").all() else None
+
+        def fit(self, values, settings, say=lambda m: None, deadline=float("inf")):
+            self.days_ = sorted(set(values))
+            return self
+
+        def transform(self, values):
+            return ColumnOutput([Block(values.map(self.days_.index).to_numpy(float).reshape(-1, 1), [f"{self.column}.n"])])
+
+        def get_state(self):
+            return {"days": self.days_}, {}
+
+        @classmethod
+        def from_state(cls, column, meta, arrays):
+            obj = cls(column)
+            obj.days_ = meta["days"]
+            return obj
+
+    monkeypatch.setitem(modalities.MODALITIES, Modality.DATETIME, Weekday)
+    df = pd.DataFrame({"d": ["Monday", "Tuesday", "Sunday"] * 20, "x": np.arange(60.0), "y": [0, 1] * 30})
+    schema = detect_schema(df, "y")
+    assert schema["d"].kind == Modality.DATETIME and schema["d"].reason == "weekday names"
+    pipe = FeaturePipeline(schema)
+    X = pipe.fit_transform(df)
+    assert "d.n" in X.names and sorted(set(X.dense[:, X.names.index("d.n")])) == [0.0, 1.0, 2.0]
+    meta, arrays = pipe.get_state()
+    again = FeaturePipeline.from_state(schema, meta, arrays).transform(df)
+    assert np.array_equal(again.dense, X.dense, equal_nan=True)
+    register_modality(modalities.datetime.DatetimeFeatures)  # the built-in back (monkeypatch also restores it)

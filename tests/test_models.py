@@ -81,4 +81,4 @@ def test_without_validation_a_model_trains_the_rounds_it_is_given(name):
     model = cls(**({rounds: 37} if rounds else {"C": 1.0})).fit(X, y, None, None, task, time.monotonic() + 60)
     assert model.predict(X.rows(np.arange(10))).shape == (10, 2)
     if rounds:
-        assert model.info["iterations"] == 37
+        assert model.info.iterations == 37

@@ -60,9 +60,9 @@ def test_several_images_per_row_are_pooled(table):
 
 def test_embeddings_feed_trees_and_nets(features):
     pipe, X, y = features
-    assert X.neural["text"].shape == (len(y), 16)
-    assert X.neural["image:photo"].shape == (len(y), 8)
-    assert X.neural["image_missing:photo"][[3, 5, 7]].tolist() == [1, 1, 1]
+    assert X.neural["text"]["all"]["embedding"].shape == (len(y), 16)
+    assert X.neural["image"]["photo"]["embedding"].shape == (len(y), 8)
+    assert X.neural["image"]["photo"]["missing"][[3, 5, 7]].tolist() == [1, 1, 1]
     assert any(n.startswith("image:photo.emb") for n in X.names) and any(n.startswith("text.emb") for n in X.names)
 
 
@@ -93,7 +93,7 @@ def test_fusion_nets_train_and_predict(features, kind, finetune):
         proba = model.predict(X.rows(va))
     assert proba.shape == (len(va), 2)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
-    assert 1 <= model.info["iterations"] <= 3
+    assert 1 <= model.info.iterations <= 3
 
 
 def test_frozen_late_fusion_learns_from_images(features):
@@ -110,7 +110,7 @@ def test_deadline_stops_training_and_keeps_a_model(features):
     model = model_class("fusion_early")(max_epochs=1000, batch_size=8)
     t0 = time.monotonic()
     model.fit(X.rows(np.arange(120)), y[:120], X.rows(np.arange(120, 160)), y[120:], _task(), time.monotonic() + 1.0)
-    assert time.monotonic() - t0 < 5 and model.info["hit_deadline"] and model.info["planned_epochs"] < 1000
+    assert time.monotonic() - t0 < 5 and model.info.hit_deadline and model.info.extra["planned_epochs"] < 1000
     assert model.predict(X.rows(np.arange(5))).shape == (5, 2)
 
 
@@ -187,7 +187,7 @@ def test_missing_torch_says_what_to_install(monkeypatch):
 
 def test_top_layers_fine_tune_on_the_table_written_as_text(features):
     _, X, y = features
-    assert X.neural["table_text"][0].startswith("x: ")
+    assert X.neural["text"]["all"]["table"][0].startswith("x: ")
     model = model_class("fusion_late")(finetune=True, finetune_layers=1, tabular_as_text=True,
                                        text_backbone="tiny-text", image_backbone="tiny-image", max_epochs=2)
     with warnings.catch_warnings():

@@ -183,7 +183,7 @@ def test_refit_full_trains_one_model_per_bag_and_keeps_the_original(binary_df, t
     boosted = [b for b in p.models_full_ if b.kind == "lightgbm" and b.layer == 1]
     if boosted:  # the fold models' mean iteration count
         folds = next(b for b in p.models_ if b.name == boosted[0].name).models
-        assert boosted[0].models[0].info["iterations"] == round(np.mean([m.info["iterations"] for m in folds]))
+        assert boosted[0].models[0].info.iterations == round(np.mean([m.info.iterations for m in folds]))
     refit = p.predict_proba(test)
     assert not refit.equals(bagged) and p.evaluate(test)["roc_auc"] > 0.85
     board = p.leaderboard(test)

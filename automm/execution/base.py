@@ -85,8 +85,8 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
                                         s.stop_by)
         if model is None:  # the best trial ran before a resume: fit its parameters on this fold
             model = cls(**params).fit(X_tr, y[tr], X_va, y[va], task, time.monotonic() + s.trial_seconds)
-        model.info["tuned"] = {**model.info.get("tuned", {}), **params}
-        model.info["search"] = summary
+        model.info.tuned = {**model.info.tuned, **params}
+        model.info.search = summary
     return FoldResult(model, model.predict(X_va))
 
 

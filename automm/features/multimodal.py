@@ -63,8 +63,8 @@ class EmbeddingFeatures:
             say(f"text embeddings ({s.text_backbone}) of {len(df)} rows: starting")
             embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads, device=s.device)
             try:
-                neural["text"] = embedder.embed(text_document(df, self.text_cols_),
-                                                None if budget is None else budget / modalities)
+                neural["text"] = {"all": {"embedding": embedder.embed(text_document(df, self.text_cols_),
+                                                                      None if budget is None else budget / modalities)}}
                 self.max_tokens_ = embedder.max_tokens
                 say(f"text embeddings ({s.text_backbone}, {self.max_tokens_} tokens): {time.monotonic() - t0:.1f}s")
             except (BudgetExceeded, ImportError, OSError) as exc:
@@ -78,11 +78,10 @@ class EmbeddingFeatures:
             except (BudgetExceeded, ImportError, OSError) as exc:
                 say(f"image embeddings of {c!r} left out: {exc}")
                 continue
-            neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
+            neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
             self.images_.append(c)
             say(f"image embeddings of {c!r} ({s.image_backbone}; {int(miss.sum())} rows without an image)")
-        for key in [k for k in neural if not k.startswith("image_missing:")]:
-            emb = neural[key]
+        for key, emb in embeddings_of(neural).items():
             mean = emb.mean(0)
             k = min(self.settings.tree_dims, emb.shape[0] - 1, emb.shape[1])
             if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
@@ -98,27 +97,31 @@ class EmbeddingFeatures:
             self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device),
                                "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)}
         if self.max_tokens_ is not None:
-            neural["text"] = self._embedders["text"].embed(text_document(df, self.text_cols_))
+            neural["text"] = {"all": {"embedding": self._embedders["text"].embed(text_document(df, self.text_cols_))}}
         image = self._embedders["image"]
         image.image_dir = image_dir
         for c in self.images_:
             emb, miss = image.embed(df[c], self.schema[c].kind, c)
-            neural[f"image:{c}"], neural[f"image_missing:{c}"] = emb, miss.astype(np.float32)
+            neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
         return self._finish(df, neural, image_dir)
 
     def _finish(self, df: pd.DataFrame, neural: dict, image_dir):
-        """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning."""
+        """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning:
+        {"text": {"all": {"embedding", "raw", "table"}}, "image": {column: {"embedding", "missing", "paths"}}}."""
         blocks, names = [], []
+        embedded = embeddings_of(neural)
         for key, (mean, comps) in self.pca_.items():
-            blocks.append((neural[key] - mean) @ comps.T)
+            blocks.append((embedded[key] - mean) @ comps.T)
             names += [f"{key}.emb{i}" for i in range(comps.shape[0])]
         if self.text_cols_:
-            neural["raw_text"] = np.array(text_document(df, self.text_cols_), dtype=object)
+            neural.setdefault("text", {}).setdefault("all", {})["raw"] = np.array(text_document(df, self.text_cols_),
+                                                                                 dtype=object)
         table_cols = self.schema.of_kind("numeric") + self.schema.of_kind("categorical")
         if table_cols:  # the table written as text, for a fine-tuned text backbone to read (tabular_as_text)
-            neural["table_text"] = np.array(text_document(df, table_cols, labelled=True), dtype=object)
+            neural.setdefault("text", {}).setdefault("all", {})["table"] = np.array(
+                text_document(df, table_cols, labelled=True), dtype=object)
         for c in self.image_cols:
-            neural[f"paths:{c}"] = image_paths(df, c, self.schema[c].kind, image_dir)
+            neural.setdefault("image", {}).setdefault(c, {})["paths"] = image_paths(df, c, self.schema[c].kind, image_dir)
         tree = np.hstack(blocks).astype(np.float32) if blocks else np.zeros((len(df), 0), np.float32)
         return tree, names, neural
 
@@ -136,3 +139,14 @@ class EmbeddingFeatures:
         obj.text_cols_, obj.max_tokens_, obj.images_ = meta["text_cols"], meta["max_tokens"], meta["images"]
         obj.pca_ = {k: (arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"]) for i, k in enumerate(meta["pca"])}
         return obj
+
+
+def embeddings_of(neural: dict) -> dict[str, np.ndarray]:
+    """The frozen embeddings in the view, under the names their PCA is saved by ("text", "image:<column>")."""
+    out = {}
+    if "embedding" in neural.get("text", {}).get("all", {}):
+        out["text"] = neural["text"]["all"]["embedding"]
+    for c, parts in neural.get("image", {}).items():
+        if "embedding" in parts:
+            out[f"image:{c}"] = parts["embedding"]
+    return out

@@ -2,18 +2,15 @@
 sparse matrix for linear models. Every statistic is computed once, in `fit_transform`."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
 
-from ..schema import Schema, split_list
+from ..schema import Modality, Schema
+from .modalities import EMBEDDINGS_ORDER, MODALITIES, Block, ColumnFeatures, ColumnOutput, featurizer, in_order
 from .multimodal import EmbeddingFeatures, EmbeddingSettings
-from .tabular import DATE_PARTS, CategoricalEncoder, datetime_parts, to_numeric
-from .text import STAT_NAMES, HashedTfidf, clean_text, text_stats
 
 
 @dataclass(frozen=True)
@@ -23,15 +20,19 @@ class FeatureSet:
     cat_cols: tuple[int, ...]  # categorical codes within `dense`
     n_core: int                # columns before the n-gram block (CatBoost reads only these)
     linear: sp.csr_matrix      # scaled, imputed, one-hot and TF-IDF; the linear models' view
-    neural: dict | None = None  # the fusion nets' view: {"num", "cat", "text", "image:<col>", ...}, all n rows
-    cat_cards: tuple[int, ...] = ()  # the number of codes of each column of neural["cat"]
+    # the fusion nets' view, all n rows: {modality: {column ("all": every column of it together): {part: array}}},
+    # e.g. {"numeric": {"all": {"values"}}, "categorical": {"all": {"codes"}}, "text": {"all": {"embedding",
+    # "raw", "table"}}, "image": {"photo": {"embedding", "missing", "paths"}}}
+    neural: dict | None = None
+    cat_cards: tuple[int, ...] = ()  # the number of codes of each column of the categorical codes
     weight: np.ndarray | None = None  # the rows' sample weights in training (None: all equal)
 
     def __len__(self) -> int:
         return self.dense.shape[0]
 
     def rows(self, idx) -> "FeatureSet":
-        neural = None if self.neural is None else {k: v[idx] for k, v in self.neural.items()}
+        neural = None if self.neural is None else {
+            m: {c: {k: v[idx] for k, v in parts.items()} for c, parts in cols.items()} for m, cols in self.neural.items()}
         weight = None if self.weight is None else self.weight[idx]
         return replace(self, dense=self.dense[idx], linear=self.linear[idx], neural=neural, weight=weight)
 
@@ -65,37 +66,32 @@ class FeaturePipeline:
         self.svd_dims = svd_dims
         self.seed = seed
 
+    @property
+    def settings(self) -> dict:
+        return {"max_ngrams": self.max_ngrams, "tree_ngrams": self.tree_ngrams, "svd_dims": self.svd_dims,
+                "seed": self.seed}
+
+    def _columns(self) -> list[str]:
+        """The featurized columns, modality by modality in their order, then as in the data."""
+        return [c for kind in in_order() for c in self.schema.of_kind(kind)]
+
     # ---- fit -------------------------------------------------------------------------------
     def fit_transform(self, df: pd.DataFrame, embed_budget: float | None = None, say=lambda msg: None,
                       deadline: float = float("inf")) -> FeatureSet:
         """embed_budget: seconds the embeddings may take (None: no limit). deadline (time.monotonic()):
         the optional steps (the SVD of each text column) that would start after it are skipped."""
-        s, fitted_tfidf = self.schema, {}
+        s = self.schema
         self.emb_ = None
         embedded = _no_embeddings(len(df))
-        if self.embeddings is not None and (s.of_kind("text") or s.of_kind("image") or s.of_kind("image_list")):
+        if self.embeddings is not None and s.of_kind("text", "image", "image_list"):
             self.emb_ = EmbeddingFeatures(s, self.embeddings)
             embedded = self.emb_.fit_transform(df, embed_budget, say)
-        self.cats_ = {c: CategoricalEncoder().fit(df[c]) for c in s.of_kind("categorical")}
-        self.text_cats_, self.tfidf_, self.svd_, self.tree_ng_ = {}, {}, {}, {}
-        for c in s.of_kind("text"):
-            enc = CategoricalEncoder(min_count=3).fit(df[c])
-            if len(enc.levels_) >= 2:  # a text column whose values repeat is also a category
-                self.text_cats_[c] = enc
-            texts = clean_text(df[c])
-            word, char = HashedTfidf("word", (1, 2), self.max_ngrams), HashedTfidf("char_wb", (2, 4), self.max_ngrams)
-            mats = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)], format="csr")
-            self.tfidf_[c], fitted_tfidf[c] = (word, char), mats
-            k = min(self.svd_dims, mats.shape[1] - 1, len(df) - 1)
-            if k >= 2 and time.monotonic() > deadline:
-                say(f"skipping the SVD of text column {c!r}: the time limit is reached")
-            elif k >= 2:
-                svd = TruncatedSVD(k, algorithm="randomized", n_iter=4, random_state=self.seed).fit(mats)
-                self.svd_[c] = svd.components_.astype(np.float32)
-            # the most frequent words also go to the trees, as their own columns
-            docfreq = np.asarray((mats[:, : len(word.columns_)] > 0).sum(0)).ravel()
-            self.tree_ng_[c] = np.sort(np.argsort(-docfreq, kind="stable")[: self.tree_ngrams]).astype(np.int64)
-        core, names, cats, ngrams, ng_names, tfidf_blocks = self._tree_blocks(df, embedded[:2], fitted_tfidf)
+        self.columns_: dict[str, ColumnFeatures] = {}
+        outputs = {}
+        for c in self._columns():
+            self.columns_[c] = featurizer(s[c].kind, c)
+            outputs[c] = self.columns_[c].fit_transform(df[c], self.settings, say, deadline)
+        core, names, cats, extra = self._tree_blocks(outputs, embedded[:2], len(df))
         numeric_idx = [i for i in range(core.shape[1]) if i not in cats]
         z = _signed_log(core[:, numeric_idx])
         self.lin_idx_ = np.array(numeric_idx, dtype=np.int64)
@@ -103,98 +99,70 @@ class FeaturePipeline:
         filled = np.where(np.isnan(z), self.lin_median_, z)
         self.lin_mean_, self.lin_std_ = filled.mean(0), filled.std(0) + 1e-6
         self.lin_missing_ = np.flatnonzero(np.isnan(z).any(0)).astype(np.int64)
-        return self._assemble(core, names, cats, ngrams, ng_names, tfidf_blocks, embedded[2])
+        return self._assemble(core, names, cats, extra, outputs, embedded[2])
 
     def transform(self, df: pd.DataFrame, image_dir=None) -> FeatureSet:
         """image_dir: where relative image paths start now (they may have moved since fit)."""
         embedded = self.emb_.transform(df, image_dir) if self.emb_ is not None else _no_embeddings(len(df))
-        return self._assemble(*self._tree_blocks(df, embedded[:2]), embedded[2])
+        outputs = {c: f.transform(df[c]) for c, f in self.columns_.items()}
+        return self._assemble(*self._tree_blocks(outputs, embedded[:2], len(df)), outputs, embedded[2])
 
     # ---- shared by fit and predict ---------------------------------------------------------
-    def _tfidf(self, col: str, texts: pd.Series) -> sp.csr_matrix:
-        word, char = self.tfidf_[col]
-        return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+    def _tree_blocks(self, outputs: dict[str, ColumnOutput], embedded, n: int):
+        """The core columns of every modality in order (the embeddings' among them), and the extra ones."""
+        blocks, names, cats, extra = [], [], {}, []
+        embedding_block = Block(embedded[0], list(embedded[1]))
+        placed = False
+        for c, out in outputs.items():
+            if not placed and self.columns_[c].order > EMBEDDINGS_ORDER:
+                blocks.append(embedding_block)
+                placed = True
+            blocks += out.core
+            extra += out.extra
+        if not placed:
+            blocks.append(embedding_block)
+        start = 0
+        for b in blocks:
+            names += b.names
+            if b.n_codes is not None:
+                cats[start] = b.n_codes
+            start += len(b.names)
+        core = np.hstack([np.asarray(b.values, dtype=np.float32).reshape(n, -1) for b in blocks]) if blocks \
+            else np.zeros((n, 0), np.float32)
+        return core, names, cats, extra
 
-    def _tree_blocks(self, df: pd.DataFrame, embedded, fitted_tfidf: dict | None = None):
-        s, blocks, names, cats, ngrams, ng_names, tfidf_blocks = self.schema, [], [], [], [], [], []
-
-        def add(arr, cols, categorical=False):
-            start = sum(b.shape[1] for b in blocks)
-            blocks.append(np.asarray(arr, dtype=np.float32).reshape(len(df), -1))
-            names.extend(cols)
-            if categorical:
-                cats.extend(range(start, start + len(cols)))
-
-        for c in s.of_kind("numeric"):
-            add(to_numeric(df[c]), [c])
-        for c, enc in self.cats_.items():
-            add(enc.transform(df[c]), [c], categorical=True)
-        for c in s.of_kind("datetime"):
-            add(datetime_parts(df[c]), [f"{c}.{p}" for p in DATE_PARTS])
-        for c in s.of_kind("image"):
-            add(df[c].notna().to_numpy(), [f"{c}.present"])
-        for c in s.of_kind("image_list"):
-            add(df[c].map(lambda v: len(split_list(v))).to_numpy(), [f"{c}.count"])
-        add(embedded[0], embedded[1])
-        for c in s.of_kind("text"):
-            add(text_stats(df[c]), [f"{c}.{n}" for n in STAT_NAMES])
-            if c in self.text_cats_:
-                add(self.text_cats_[c].transform(df[c]), [f"{c}.value"], categorical=True)
-            mats = fitted_tfidf[c] if fitted_tfidf else self._tfidf(c, clean_text(df[c]))
-            tfidf_blocks.append(mats)
-            if c in self.svd_:
-                comps = self.svd_[c]
-                add(mats @ comps.T, [f"{c}.svd{i}" for i in range(comps.shape[0])])
-            ngrams.append(mats[:, self.tree_ng_[c]].toarray())
-            ng_names.extend(f"{c}.ngram{i}" for i in self.tree_ng_[c])
-        core = np.hstack(blocks) if blocks else np.zeros((len(df), 0), np.float32)
-        return core, names, cats, ngrams, ng_names, tfidf_blocks
-
-    def _assemble(self, core, names, cats, ngrams, ng_names, tfidf_blocks, neural: dict) -> FeatureSet:
+    def _assemble(self, core, names, cats: dict[int, int], extra, outputs, neural: dict) -> FeatureSet:
+        ngrams = [np.asarray(b.values) for b in extra]
         dense = np.hstack([core] + ngrams).astype(np.float32) if ngrams else core
         z = _signed_log(core[:, self.lin_idx_])
         miss = np.isnan(z)
         z = (np.where(miss, self.lin_median_, z) - self.lin_mean_) / self.lin_std_
         lin = [sp.csr_matrix(z.astype(np.float32)), sp.csr_matrix(miss[:, self.lin_missing_].astype(np.float32))]
-        for i in cats:  # one-hot; missing codes get no column
-            codes, n_codes = core[:, i], self._n_codes(names[i])
+        for i, n_codes in cats.items():  # one-hot; missing codes get no column
+            codes = core[:, i]
             ok = ~np.isnan(codes)
             rows = np.flatnonzero(ok)
             lin.append(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, codes[ok].astype(int))),
                                      shape=(len(codes), n_codes)))
-        lin.extend(tfidf_blocks)
+        lin.extend(m for out in outputs.values() for m in out.sparse)
         codes = np.column_stack([np.nan_to_num(core[:, i], nan=-1).astype(np.int64) + 1 for i in cats]) if cats \
             else np.zeros((len(core), 0), np.int64)
-        neural = {"num": np.hstack([z, miss[:, self.lin_missing_]]).astype(np.float32), "cat": codes, **neural}
-        return FeatureSet(dense, tuple(names) + tuple(ng_names), tuple(cats), core.shape[1],
-                          sp.hstack(lin, format="csr", dtype=np.float32), neural,
-                          tuple(self._n_codes(names[i]) for i in cats))
-
-    def _n_codes(self, name: str) -> int:
-        if name in self.cats_:
-            return self.cats_[name].n_codes
-        return self.text_cats_[name[: -len(".value")]].n_codes
+        neural = {Modality.NUMERIC.value: {"all": {"values": np.hstack([z, miss[:, self.lin_missing_]]).astype(np.float32)}},
+                  Modality.CATEGORICAL.value: {"all": {"codes": codes}}, **neural}
+        return FeatureSet(dense, tuple(names) + tuple(n for b in extra for n in b.names), tuple(cats), core.shape[1],
+                          sp.hstack(lin, format="csr", dtype=np.float32), neural, tuple(cats.values()))
 
     # ---- persistence: JSON metadata plus plain arrays ----------------------------------------
     def get_state(self):
-        meta = {"max_ngrams": self.max_ngrams, "tree_ngrams": self.tree_ngrams, "svd_dims": self.svd_dims,
-                "seed": self.seed, "cats": {}, "text_cats": {}, "text": {}, "embeddings": None}
+        meta = {**self.settings, "columns": {}, "embeddings": None}
         arrays = {k: getattr(self, k + "_") for k in ("lin_idx", "lin_median", "lin_mean", "lin_std", "lin_missing")}
         if self.emb_ is not None:
             meta["embeddings"], emb_arrays = self.emb_.get_state()
             arrays.update({f"emb/{k}": v for k, v in emb_arrays.items()})
-        for c, enc in self.cats_.items():
-            meta["cats"][c] = enc.get_state()[0]
-        for c, enc in self.text_cats_.items():
-            meta["text_cats"][c] = enc.get_state()[0]
-        for i, (c, (word, char)) in enumerate(self.tfidf_.items()):
-            meta["text"][c] = {"word": word.get_state()[0], "char": char.get_state()[0], "key": f"text{i}"}
-            for part, vec in (("word", word), ("char", char)):
-                for k, v in vec.get_state()[1].items():
-                    arrays[f"text{i}/{part}/{k}"] = v
-            arrays[f"text{i}/tree_ng"] = self.tree_ng_[c]
-            if c in self.svd_:
-                arrays[f"text{i}/svd"] = self.svd_[c]
+        for i, (c, f) in enumerate(self.columns_.items()):
+            col_meta, col_arrays = f.get_state()
+            meta["columns"][c] = {"kind": f.kind.value, "key": f"col{i}", **col_meta}
+            arrays.update({f"col{i}/{k}": v for k, v in col_arrays.items()})
         return meta, arrays
 
     @classmethod
@@ -206,18 +174,31 @@ class FeaturePipeline:
         obj.embeddings = None if obj.emb_ is None else obj.emb_.settings
         for k in ("lin_idx", "lin_median", "lin_mean", "lin_std", "lin_missing"):
             setattr(obj, k + "_", arrays[k])
-        obj.cats_ = {c: CategoricalEncoder.from_state(m, {}) for c, m in meta["cats"].items()}
-        obj.text_cats_ = {c: CategoricalEncoder.from_state(m, {}) for c, m in meta["text_cats"].items()}
-        obj.tfidf_, obj.svd_, obj.tree_ng_ = {}, {}, {}
-        for c, m in meta["text"].items():
-            key = m["key"]
-            obj.tfidf_[c] = tuple(
-                HashedTfidf.from_state(m[part], {k: arrays[f"{key}/{part}/{k}"] for k in ("columns", "idf")})
-                for part in ("word", "char"))
-            obj.tree_ng_[c] = arrays[f"{key}/tree_ng"]
-            if f"{key}/svd" in arrays:
-                obj.svd_[c] = arrays[f"{key}/svd"]
+        if "columns" not in meta:  # saved before the modalities had a class each (automm <= 0.6)
+            meta, arrays = _from_old_layout(obj, meta, arrays)
+        obj.columns_ = {}
+        for c in obj._columns():
+            m = meta["columns"][c]
+            prefix = m["key"] + "/"
+            obj.columns_[c] = MODALITIES[Modality(m["kind"])].from_state(
+                c, m, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
         return obj
+
+
+def _from_old_layout(obj: FeaturePipeline, meta: dict, arrays: dict) -> tuple[dict, dict]:
+    """The per-kind layout of earlier saves ("cats", "text_cats", "text") as per-column states."""
+    columns, new = {}, dict(arrays)
+    for c in obj._columns():
+        kind = obj.schema[c].kind
+        if kind == Modality.CATEGORICAL:
+            columns[c] = {"kind": kind.value, "key": c, **meta["cats"][c]}
+        elif kind == Modality.TEXT:
+            old = meta["text"][c]
+            columns[c] = {"kind": kind.value, "key": old["key"], "word": old["word"], "char": old["char"],
+                          "value": meta["text_cats"].get(c)}
+        else:
+            columns[c] = {"kind": kind.value, "key": c}
+    return {**meta, "columns": columns}, new
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:

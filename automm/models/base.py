@@ -5,7 +5,7 @@ import importlib
 import importlib.util
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -32,6 +32,33 @@ class Task:
 Monitor = Callable[[int, float], bool]  # (iteration or epoch, validation loss: lower is better) -> stop?
 
 
+@dataclass
+class FitRecord:
+    """What a model's fit learned, saved with it and read by the rest of automm.
+
+    iterations: the rounds or epochs it kept (early-stopped); a refit on all rows trains that many.
+    hit_deadline: the deadline, not early stopping, ended it. tuned: what its first fold tuned (a
+    regularisation strength, a search's best parameters) that the other folds and a refit reuse.
+    search: the hyperparameter search's summary. extra: the model's own facts (a net's input widths),
+    which only the model reads."""
+    iterations: int | None = None
+    hit_deadline: bool = False
+    tuned: dict = field(default_factory=dict)
+    search: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Flat, as saved in the manifest."""
+        out = {k: v for k, v in (("iterations", self.iterations), ("hit_deadline", self.hit_deadline),
+                                 ("tuned", self.tuned), ("search", self.search)) if v is not None}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitRecord":
+        known = {f: d[f] for f in ("iterations", "hit_deadline", "tuned", "search") if f in d}
+        return cls(**known, extra={k: v for k, v in d.items() if k not in known})
+
+
 class BaseModel(ABC):
     """What every model is. The registry (`register_model`) says where a model lives and what it costs;
     the class says how it trains. Class attributes, with their defaults:
@@ -41,7 +68,7 @@ class BaseModel(ABC):
         or epochs when refit_full trains on all rows (None: the model has none). report_every /
         prune_after: how often the model tells `monitor` its validation loss, and from which step a
         search may prune it. tunes_on_first_fold: it tunes something on its first fold (returned in
-        info["tuned"]) that the other folds reuse, so that fold gets a double share of the time.
+        info.tuned) that the other folds reuse, so that fold gets a double share of the time.
     """
     name: ClassVar[str] = ""
     search_space: ClassVar[dict] = {}
@@ -52,7 +79,7 @@ class BaseModel(ABC):
 
     def __init__(self, **params):
         self.params = params
-        self.info: dict = {}  # what training learned that a refit needs (best iteration, chosen C, ...)
+        self.info = FitRecord()  # what training learned that the other folds and a refit need
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -75,7 +102,7 @@ class BaseModel(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, prefix: Path, info: dict, task: Task) -> "BaseModel": ...
+    def load(cls, prefix: Path, info: FitRecord, task: Task) -> "BaseModel": ...
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ..search import Int, Real
 from .base import (
     BaseModel,
     DeadlineCallback,
+    FitRecord,
     Monitor,
     Task,
     bad_params,
@@ -74,7 +75,7 @@ class CatBoostModel(BaseModel):
                 eval_set=None if X_val is None else cb.Pool(self._frame(X_val), y_val, cat_features=cats,
                                                              weight=X_val.weight), callbacks=[Stop()])
         self.model_ = est
-        self.info = {"iterations": int(est.tree_count_), "hit_deadline": stopper.hit_deadline}
+        self.info = FitRecord(int(est.tree_count_), stopper.hit_deadline)
         return self
 
     def predict(self, X: FeatureSet) -> np.ndarray:

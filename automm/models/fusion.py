@@ -18,7 +18,7 @@ from ..features import FeatureSet
 from ..features.backbones import image_backbone, require_torch, text_backbone
 from ..features.images import ImageBatcher
 from ..search import Choice, Real
-from .base import BaseModel, Monitor, Task, model_file
+from .base import BaseModel, FitRecord, Monitor, Task, model_file
 from .train import TrainConfig, train
 
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
@@ -47,38 +47,50 @@ class FusionModel(BaseModel):
         unknown = set(train_params) - known
         if unknown:
             raise ValueError(f"unknown {self.name} parameters {sorted(unknown)}; known: {sorted(set(NET_PARAMS) | known)}")
-        self.info: dict = {}
+        self.info = FitRecord()
 
     # ---- building ----------------------------------------------------------------------------
     def _dims(self, X: FeatureSet) -> dict:
+        """What the net is built from, saved with it: the table's widths, and which text and images it reads."""
         nv, finetune = X.neural, self.params["finetune"]
         if nv is None:
             raise ValueError("the fusion nets need the neural view of the features")
-        images = [k.split(":", 1)[1] for k in nv if k.startswith("paths:" if finetune else "image:")]
-        has_text = ("raw_text" in nv or (self.params["tabular_as_text"] and "table_text" in nv)) if finetune \
-            else "text" in nv
-        return {"n_num": nv["num"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text, "images": images}
+        text = nv.get("text", {}).get("all", {})
+        images = [c for c, parts in nv.get("image", {}).items() if ("paths" if finetune else "embedding") in parts]
+        has_text = ("raw" in text or (self.params["tabular_as_text"] and "table" in text)) if finetune \
+            else "embedding" in text
+        return {"n_num": nv["numeric"]["all"]["values"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text,
+                "images": images}
 
     def _build(self, dims: dict, n_out: int):
+        """One encoder per input that has columns (encoders.py), in a fixed order: the table's numbers and
+        categories, the text, each image column."""
+        from .encoders import CategoricalEncoder, ImageEncoder, NumericEncoder, TextEncoder
         from .nets import FusionNet
-        p = self.params
-        text_model, image_models, text_dim, image_dims = None, {}, 0, {}
+        p, h = self.params, self.params["hidden"]
+        early = p["fusion"] == "early"
+        encoders = {}
+        if dims["n_num"]:
+            encoders["numeric:all"] = NumericEncoder(dims["n_num"], h, early)
+        if dims["cat_cards"]:
+            encoders["categorical:all"] = CategoricalEncoder(dims["cat_cards"], h, early)
         if dims["text"]:
             if p["finetune"]:
                 self._text_bb = text_backbone(p["text_backbone"])
-                text_model, text_dim = self._text_bb.model.train(), self._text_bb.hidden
+                model = self._text_bb.model.train()
                 if p["finetune_layers"] is not None:
-                    _freeze_below_top(text_model, p["finetune_layers"])
+                    _freeze_below_top(model, p["finetune_layers"])
+                encoders["text:all"] = TextEncoder(self._text_bb.hidden, h, early, model)
             else:
-                text_dim = dims["text_dim"]
+                encoders["text:all"] = TextEncoder(dims["text_dim"], h, early)
         for c in dims["images"]:
             if p["finetune"]:
                 bb = image_backbone(p["image_backbone"])
-                image_models[c], image_dims[c], self._image_size = bb.model, bb.hidden, bb.image_size
+                self._image_size = bb.image_size
+                encoders[image_key(c)] = ImageEncoder(bb.hidden, h, bb.model)
             else:
-                image_dims[c] = dims["image_dims"][c]
-        return FusionNet(p["fusion"], dims["n_num"], dims["cat_cards"], text_dim, image_dims, n_out,
-                         p["hidden"], p["dropout"], text_model, image_models)
+                encoders[image_key(c)] = ImageEncoder(dims["image_dims"][c], h)
+        return FusionNet(p["fusion"], encoders, n_out, h, p["dropout"])
 
     def _device(self):
         torch = require_torch()
@@ -88,26 +100,32 @@ class FusionModel(BaseModel):
 
     # ---- batches -----------------------------------------------------------------------------
     def _inputs(self, X: FeatureSet, idx: np.ndarray, rng: np.random.Generator | None) -> dict:
-        torch, nv, dev = require_torch(), X.neural, self._device_
-        b = {"num": torch.from_numpy(nv["num"][idx]).to(dev), "cat": torch.from_numpy(nv["cat"][idx]).to(dev)}
-        if self.dims_["text"] and not self.params["finetune"]:
-            b["text"] = torch.from_numpy(nv["text"][idx]).to(dev)
+        """The rows `idx` of the neural view, as tensors on the device, keyed like the net's encoders."""
+        torch, nv, dev, finetune = require_torch(), X.neural, self._device_, self.params["finetune"]
+
+        def t(a):
+            return torch.from_numpy(a[idx]).to(dev)
+
+        b = {"numeric:all": {"values": t(nv["numeric"]["all"]["values"])},
+             "categorical:all": {"codes": t(nv["categorical"]["all"]["codes"])}}
+        text = nv.get("text", {}).get("all", {})
+        if self.dims_["text"] and not finetune:
+            b["text:all"] = {"embedding": t(text["embedding"])}
         elif self.dims_["text"]:
-            parts = [nv[k][idx] for k in ("table_text", "raw_text") if k in nv and
-                     (k == "raw_text" or self.params["tabular_as_text"])]
-            texts = [" | ".join(p) for p in zip(*parts)]
+            parts = [text[k][idx] for k in ("table", "raw") if k in text and (k == "raw" or self.params["tabular_as_text"])]
+            docs = [" | ".join(p) for p in zip(*parts)]
             limit = min(self.params["max_tokens"], self._text_bb.max_tokens)
-            tok = self._text_bb.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-            b["input_ids"], b["attention_mask"] = tok["input_ids"].to(dev), tok["attention_mask"].to(dev)
+            tok = self._text_bb.tokenizer(docs, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+            b["text:all"] = {"input_ids": tok["input_ids"].to(dev), "attention_mask": tok["attention_mask"].to(dev)}
         for c in self.dims_["images"]:
-            if self.params["finetune"]:
+            parts = nv["image"][c]
+            if finetune:
                 pix, owner, miss = ImageBatcher("image_list", None, self._image_size)(
-                    nv[f"paths:{c}"][idx], rng if self.params["augment"] else None, column=c)
-                b[f"pixels:{c}"], b[f"owner:{c}"] = torch.from_numpy(pix).to(dev), torch.from_numpy(owner).to(dev)
-                b[f"image_missing:{c}"] = torch.from_numpy(miss.astype(np.float32)).to(dev)
+                    parts["paths"][idx], rng if self.params["augment"] else None, column=c)
+                b[image_key(c)] = {"pixels": torch.from_numpy(pix).to(dev), "owner": torch.from_numpy(owner).to(dev),
+                                   "missing": torch.from_numpy(miss.astype(np.float32)).to(dev)}
             else:
-                b[f"image:{c}"] = torch.from_numpy(nv[f"image:{c}"][idx]).to(dev)
-                b[f"image_missing:{c}"] = torch.from_numpy(nv[f"image_missing:{c}"][idx]).to(dev)
+                b[image_key(c)] = {"embedding": t(parts["embedding"]), "missing": t(parts["missing"])}
         return b
 
     # ---- the model protocol --------------------------------------------------------------------
@@ -119,8 +137,8 @@ class FusionModel(BaseModel):
         self._task, self._device_ = task, self._device()
         self.dims_ = self._dims(X)
         if self.dims_["text"] and not self.params["finetune"]:
-            self.dims_["text_dim"] = X.neural["text"].shape[1]
-        self.dims_["image_dims"] = {c: X.neural[f"image:{c}"].shape[1] for c in self.dims_["images"]
+            self.dims_["text_dim"] = X.neural["text"]["all"]["embedding"].shape[1]
+        self.dims_["image_dims"] = {c: X.neural["image"][c]["embedding"].shape[1] for c in self.dims_["images"]
                                     if not self.params["finetune"]}
         regression = task.problem_type == "regression"
         self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if regression else (0.0, 1.0)
@@ -149,12 +167,12 @@ class FusionModel(BaseModel):
             return -task.metric.error(y_val, self.predict(X_val), X_val.weight)
 
         cfg = TrainConfig(**{k: v for k, v in self.params.items() if k in {f.name for f in fields(TrainConfig)}})
-        backbones = ("text_model", "image_models") if self.params["finetune"] else ()
-        self.info = train(self.net_, loss_fn, batches, len(X), evaluate if X_val is not None else None, cfg,
+        backbones = self.net_.backbone_prefixes()
+        run = train(self.net_, loss_fn, batches, len(X), evaluate if X_val is not None else None, cfg,
                           deadline, self._device_, backbones, self.params["epochs"], monitor)
-        self.info["tuned"] = {k: v for k, v in self.params.items() if k != "epochs"}  # what a refit reuses
-        self.info["dims"] = self.dims_
-        self.info["target"] = [self.y_mean_, self.y_std_]
+        self.info = FitRecord(run.pop("iterations"), run.pop("hit_deadline"),
+                              tuned={k: v for k, v in self.params.items() if k != "epochs"},  # what a refit reuses
+                              extra={**run, "dims": self.dims_, "target": [self.y_mean_, self.y_std_]})
         return self
 
     def predict(self, X: FeatureSet, batch: int = 512) -> np.ndarray:
@@ -174,18 +192,20 @@ class FusionModel(BaseModel):
         path = model_file(prefix, ".safetensors")
         state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
         save_file(state, str(path))
-        self.info["params"] = dict(self.params)
+        self.info.extra["params"] = dict(self.params)
         return [path.name]
 
     @classmethod
     def load(cls, prefix: Path, info: dict, task: Task):
         from safetensors.torch import load_file
-        obj = cls(**info["params"])
-        obj._task, obj.info, obj.dims_ = task, info, info["dims"]
-        obj.y_mean_, obj.y_std_ = info["target"]
+        obj = cls(**info.extra["params"])
+        obj._task, obj.info, obj.dims_ = task, info, info.extra["dims"]
+        obj.y_mean_, obj.y_std_ = info.extra["target"]
         obj._device_ = obj._device()
         obj.net_ = obj._build(obj.dims_, task.n_outputs)
-        obj.net_.load_state_dict(load_file(str(model_file(prefix, ".safetensors"))))
+        state = load_file(str(model_file(prefix, ".safetensors")))
+        obj.net_.load_state_dict(state if any(k.startswith("encoders.") for k in state)
+                                 else _from_one_piece_net(state, obj.dims_["images"]))
         obj.net_.to(obj._device_).eval()
         return obj
 
@@ -204,3 +224,30 @@ class LateFusionModel(FusionModel):
 
 class EarlyFusionModel(FusionModel):
     name, fusion = "fusion_early", "early"
+
+
+def _from_one_piece_net(state: dict, images: list[str]) -> dict:
+    """The weights of a net saved before it had an encoder per modality (automm <= 0.6), renamed to the
+    encoders' names: the same net (the token order of early fusion moves, which a transformer without
+    position embeddings does not see)."""
+    renames = [("num_proj.", "encoders.numeric:all.proj."), ("num_w", "encoders.numeric:all.weight"),
+               ("num_b", "encoders.numeric:all.bias"), ("cat_emb.", "encoders.categorical:all.emb."),
+               ("cat_proj.", "encoders.categorical:all.proj."), ("text_proj.", "encoders.text:all.proj."),
+               ("text_model.", "encoders.text:all.backbone.")]
+    out = {}
+    for key, value in state.items():
+        if key == "image_missing":
+            out.update({f"encoders.{image_key(c)}.missing": value[j] for j, c in enumerate(images)})
+            continue
+        for old, new in renames + [(f"{part}{c}.", f"encoders.{image_key(c)}.{to}") for c in images
+                                   for part, to in (("image_proj.", "proj."), ("image_models.", "backbone."))]:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
+
+
+def image_key(column: str) -> str:
+    """The net's name for an image column's encoder (torch module names cannot hold a dot)."""
+    return "image:" + column.replace(".", "_")

@@ -9,7 +9,18 @@ import numpy as np
 from ..features import FeatureSet
 from ..metrics import library_metric
 from ..search import Int, Real
-from .base import BaseModel, DeadlineCallback, Monitor, Task, bad_params, fixed_params, model_file, tiny_data, to_matrix
+from .base import (
+    BaseModel,
+    DeadlineCallback,
+    FitRecord,
+    Monitor,
+    Task,
+    bad_params,
+    fixed_params,
+    model_file,
+    tiny_data,
+    to_matrix,
+)
 
 # (objective, early-stopping metric) per problem type; AUC is used when it is the eval metric
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
@@ -75,7 +86,7 @@ class LightGBMModel(BaseModel):
 
         self.booster_ = lgb.train(params, train, rounds, valid_sets=valid, callbacks=[callback])
         self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=stopper.best_iter + 1))
-        self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
+        self.info = FitRecord(stopper.best_iter + 1, stopper.hit_deadline)
         return self
 
     def predict(self, X: FeatureSet) -> np.ndarray:

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from ..features import FeatureSet
 from ..search import SPACES
-from .base import BaseModel, Task, expand_classes, model_file, time_left, to_matrix
+from .base import BaseModel, FitRecord, Task, expand_classes, model_file, time_left, to_matrix
 
 # The strength (C for logistic, 1/alpha for ridge) is searched on the first fold from the most
 # regularised end, which is also the fastest to fit, and the search stops once the score drops.
@@ -86,7 +86,7 @@ class LinearModel(BaseModel):
                 break
             best = (score, strength, self.coef_, self.intercept_)
         _, strength, self.coef_, self.intercept_ = best
-        self.info = {"tuned": {"C": strength}, "solver_iterations": int(getattr(m, "total_iter_", 0))}
+        self.info = FitRecord(tuned={"C": strength}, extra={"solver_iterations": int(getattr(m, "total_iter_", 0))})
         return self
 
     def _store(self, m, task: Task):

@@ -9,7 +9,18 @@ import xgboost as xgb
 from ..features import FeatureSet
 from ..metrics import library_metric
 from ..search import Int, Real
-from .base import BaseModel, DeadlineCallback, Monitor, Task, bad_params, fixed_params, model_file, tiny_data, to_matrix
+from .base import (
+    BaseModel,
+    DeadlineCallback,
+    FitRecord,
+    Monitor,
+    Task,
+    bad_params,
+    fixed_params,
+    model_file,
+    tiny_data,
+    to_matrix,
+)
 
 OBJECTIVES = {"binary": ("binary:logistic", "logloss"), "multiclass": ("multi:softprob", "mlogloss"),
               "regression": ("reg:squarederror", "rmse")}
@@ -71,7 +82,7 @@ class XGBoostModel(BaseModel):
         booster = xgb.train(params, self._dmatrix(X, y), rounds, evals=evals,
                             callbacks=[Stop()], verbose_eval=False)
         self.booster_ = booster[: stopper.best_iter + 1]
-        self.info = {"iterations": stopper.best_iter + 1, "hit_deadline": stopper.hit_deadline}
+        self.info = FitRecord(stopper.best_iter + 1, stopper.hit_deadline)
         return self
 
     def predict(self, X: FeatureSet) -> np.ndarray:
