@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +19,18 @@ from .features import FeaturePipeline, FeatureSet
 from .fitted import FittedEnsemble
 from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
 from .inspection import FULL, feature_importance, fit_summary, leaderboard
-from .labels import LabelCodec
-from .metrics import DEFAULT_METRIC, get_metric, report
+from .metrics import get_metric, report
 from .models.base import Task
 from .persistence import (
-    FORMAT,
-    FORMAT_VERSION,
     MANIFEST,
     ModelFormatError,
     check_target,
     read_model_dir,
-    write_model_dir,
 )
 from .presets import get_preset
 from .progress import Progress
 from .rows import RowOptions
-from .schema import Schema
+from .saved import predictor_from, write_predictor
 from .search import TuneSettings
 from .training import (
     bagging,
@@ -53,11 +48,6 @@ from .validation import (
     check_model_params,
     check_predict_input,
 )
-
-PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
-          "text_backbone", "image_backbone", "device", "sample_weight", "weight_evaluation", "groups",
-          "positive_class")  # saved with the model; `path` is where it was, not what
-LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
 
 class MultimodalPredictor:
@@ -423,6 +413,9 @@ class MultimodalPredictor:
             raise ValueError(f"a decision threshold is for binary labels; this is a {self.task_.problem_type} problem")
         m = self.metric_ if metric is None else get_metric(metric, "binary", self.classes_)
         if data is None:
+            if self.oof_y_ is None:
+                raise ValueError("this model was saved by an earlier automm without the labels of its out-of-fold "
+                                 "predictions: pass data= (labelled rows) to calibrate on")
             y, proba, w = self.oof_y_, self._oof(model), self.oof_weight_
         else:
             df = as_frame(data)
@@ -556,34 +549,7 @@ class MultimodalPredictor:
         return str(self._save(path, overwrite, complete=True))
 
     def _save(self, path, overwrite: bool, complete: bool):
-        feat_meta, arrays = self.pipeline_.get_state()
-        bagged, refit = self.ensembles_["bagged"], self.ensembles_["refit"]
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
-            "libraries": _library_versions(), "complete": complete,
-            "params": {**{k: _plain(getattr(self, k)) for k in PARAMS}, "eval_metric": self.metric_.name},
-            "schema": self.schema_.to_dict(), "metric": self.metric_.name, "n_classes": self.task_.n_classes,
-            "metric_custom": self.metric_.custom, "decision_threshold": self.decision_threshold_,
-            "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
-            "features": feat_meta, "weights": self.weights_, "val_score": self.val_score_, "fit_time": self.fit_time_,
-            "models": bagged.entries(), "models_full": refit.entries() if refit else [],
-            "inference": self.inference_, "predict_rows_per_s": self.predict_rows_per_s_,
-            "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
-            "failures": self.failures_,
-        }
-        for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
-            arrays[f"oof/{b.name}"] = b.oof
-        arrays["oof_y"] = self.oof_y_  # and what they are scored on (the decision threshold, infer_limit)
-        if self.oof_weight_ is not None:
-            arrays["oof_weight"] = self.oof_weight_
-
-        def write_files(tmp: Path):
-            (tmp / "models").mkdir()
-            bagged.write_files(tmp, manifest["models"], "")
-            if refit:
-                refit.write_files(tmp, manifest["models_full"], FULL)
-
-        target = write_model_dir(path, manifest, arrays, write_files, overwrite)
+        target = write_predictor(self, path, overwrite, complete)
         self.digest_ = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["digest"]
         return target
 
@@ -594,61 +560,10 @@ class MultimodalPredictor:
         with a scorer object (a saved model keeps only its name; without it, the default metric scores)."""
         manifest, arrays = read_model_dir(path)
         try:
-            p = cls._from_manifest(Path(path), manifest, arrays, eval_metric)
+            p = predictor_from(cls, Path(path), manifest, arrays, eval_metric)
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
         if not manifest.get("complete", True):  # saved while fitting: see fit(path=...)
             warnings.warn(f"{str(path)!r} was saved while fitting, after {len(p.models_)} model(s) had finished; "
                           "the fit did not complete (it may have crashed or been stopped)", stacklevel=2)
         return p
-
-    @classmethod
-    def _from_manifest(cls, path: Path, manifest: dict, arrays: dict, eval_metric=None) -> "MultimodalPredictor":
-        p = cls(**{k: v for k, v in manifest["params"].items() if k in PARAMS})
-        p.schema_ = Schema.from_dict(manifest["schema"])
-        ptype = p.schema_.problem_type
-        p.labels_ = LabelCodec(p.label, ptype, manifest["classes"])
-        metric = manifest["metric"]
-        if eval_metric is None and manifest.get("metric_custom"):
-            warnings.warn(f"{str(path)!r} was fitted with a scorer of its own ({metric!r}), which a saved model does "
-                          f"not keep: evaluate and leaderboard use {DEFAULT_METRIC[ptype]!r}; pass "
-                          "load(path, eval_metric=<the scorer>) to use it", stacklevel=3)
-            metric = DEFAULT_METRIC[ptype]
-        p.metric_ = get_metric(metric if eval_metric is None else eval_metric, ptype, p.labels_.classes_)
-        p.eval_metric = p.metric_.name if eval_metric is None else eval_metric
-        p.task_ = Task(ptype, manifest["n_classes"], p.metric_, p.seed, cores(p.num_threads))
-        p.decision_threshold_ = manifest.get("decision_threshold")
-        p.oof_y_, p.oof_weight_ = arrays.get("oof_y"), arrays.get("oof_weight")
-        p.pipeline_ = FeaturePipeline.from_state(p.schema_, manifest["features"], arrays)
-        p.fit_time_, p.inference_ = manifest["fit_time"], manifest["inference"]
-        p.predict_rows_per_s_ = manifest["predict_rows_per_s"]
-        p.parallel_, p.timings_, p.time_plan_ = manifest.get("parallel"), manifest.get("timings"), manifest.get("time_plan")
-        p.digest_ = manifest.get("digest")
-        p.failures_ = manifest.get("failures", {})
-        p.oof_index_ = pd.RangeIndex(len(next(iter(arrays[k] for k in arrays if k.startswith("oof/")))))
-        listed, weights = set(manifest["files"]), manifest["weights"]
-        bagged = FittedEnsemble.load(path, manifest["models"], "", p.task_, weights, listed, arrays)
-        bagged.val_score = manifest["val_score"]
-        refit = FittedEnsemble.load(path, manifest["models_full"], FULL, p.task_, weights, listed) \
-            if manifest["models_full"] else None
-        p.ensembles_ = {"bagged": bagged, "refit": refit}
-        return p
-
-
-def _plain(value):
-    """A parameter as JSON holds it: numpy scalars as Python ones; arrays and objects by their type name."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    return f"<{type(value).__name__}>"
-
-
-def _library_versions() -> dict[str, str]:
-    out = {}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
