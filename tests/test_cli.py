@@ -57,6 +57,8 @@ def test_leaderboard_and_info(files, capsys):
     assert main(["info", "--model", str(d / "model"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["problem_type"] == "binary" and ["zip", "categorical", "set by the user"] in info["schema"]
+    # complete after load: how the fit ran and how its time went
+    assert info["parallel"]["slots"] >= 1 and info["timings"]["features"] > 0 and info["time_plan"] is not None
 
 
 def test_errors_are_one_line_and_exit_2(files, capsys):
