@@ -19,11 +19,12 @@ import numpy as np
 from automm import MultimodalPredictor, datasets
 
 
-def predictions(name: str, presets: str, seed: int) -> tuple[np.ndarray, dict]:
+def predictions(name: str, presets: str, seed: int, models: str | None = None) -> tuple[np.ndarray, dict]:
     ds = datasets.load(name, download=False)
     p = MultimodalPredictor(ds.spec["label"], eval_metric=ds.spec["metric"], problem_type=ds.spec.get("problem_type"),
                             verbosity=0, seed=seed)
-    p.fit(ds.train, presets=presets, num_workers=1)
+    hp = None if models is None else {m: {} for m in models.split(",")}
+    p.fit(ds.train, presets=presets, num_workers=1, hyperparameters=hp)
     out = p.predict(ds.test).to_numpy(dtype=float) if p.task_.problem_type == "regression" \
         else p.predict_proba(ds.test).to_numpy()
     return out, {"test_score": p.evaluate(ds.test)["score"], "weights": p.weights_}
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="imdb_genre_prediction,bookprice_prediction")
     ap.add_argument("--presets", default="best")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--models", default=None, help="only these models (comma-separated), e.g. to leave out the nets")
     ap.add_argument("--save", default=None, help="write the predictions to this .npz")
     ap.add_argument("--compare", default=None, help="compare with the predictions in this .npz")
     a = ap.parse_args()
@@ -41,8 +43,8 @@ def main() -> None:
     saved = dict(np.load(a.compare, allow_pickle=False)) if a.compare else {}
     new = {}
     for name in a.datasets.split(","):
-        new[name], summary = predictions(name, a.presets, a.seed)
-        row = {"commit": sha, "dataset": name, "presets": a.presets, "seed": a.seed, **summary}
+        new[name], summary = predictions(name, a.presets, a.seed, a.models)
+        row = {"commit": sha, "dataset": name, "presets": a.presets, "seed": a.seed, "models": a.models, **summary}
         if name in saved:
             row["max_abs_difference"] = float(np.max(np.abs(saved[name] - new[name])))
             row["identical"] = bool(np.array_equal(saved[name], new[name]))

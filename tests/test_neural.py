@@ -4,6 +4,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("torch", reason="the neural tests need the neural extra: pip install -e '.[test]'")
@@ -218,3 +219,56 @@ def test_image_embedder_warns_once_per_column_and_caches(table, monkeypatch):
     messages = [str(w.message) for w in caught if "image column" in str(w.message)]
     assert len(messages) == 1 and "3 image(s)" in messages[0]  # 160 rows, 5 batches, one warning
     assert missing.sum() == 3 and len(list((folder / "fresh-cache").glob("*.npz"))) == 1
+
+
+def test_a_plug_in_modality_reaches_the_fusion_nets(monkeypatch, tmp_path):
+    """A modality added from outside: its featurizer gives the nets an input of its own, and the encoder
+    registered for it is built into both nets, trains and is saved and loaded with them."""
+    import torch
+
+    from automm.features import modalities
+    from automm.features.modalities import Block, ColumnFeatures, ColumnOutput
+    from automm.models import encoders
+    from automm.schema import Modality
+
+    class Weekday(ColumnFeatures):
+        kind, order = Modality.DATETIME, 30
+        days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+        @classmethod
+        def detect(cls, values):
+            return "weekday names" if values.isin(cls.days).all() else None
+
+        def transform(self, values):
+            idx = values.map(self.days.index).to_numpy()
+            return ColumnOutput([Block(idx.reshape(-1, 1).astype(float), [f"{self.column}.n"])],
+                                neural={"onehot": np.eye(7, dtype=np.float32)[idx]})
+
+    class DayEncoder(encoders.Encoder):
+        def __init__(self, width, hidden):
+            super().__init__()
+            self.proj = torch.nn.Linear(width, hidden)
+
+        def forward(self, x):
+            out = self.proj(x["onehot"]).unsqueeze(1)
+            return out, torch.zeros(out.shape[:2], dtype=torch.bool)
+
+    monkeypatch.setitem(modalities.MODALITIES, Modality.DATETIME, Weekday)
+    monkeypatch.setitem(encoders.ENCODERS, "datetime", lambda shapes, hidden, early: DayEncoder(shapes["onehot"][0], hidden))
+    rng = np.random.default_rng(0)
+    day = rng.choice(Weekday.days, 300)
+    df = pd.DataFrame({"day": day, "x": rng.normal(size=300), "y": np.isin(day, ["Saturday", "Sunday"])})
+    schema = detect_schema(df, "y")
+    assert schema["day"].reason == "weekday names"
+    X = FeaturePipeline(schema).fit_transform(df)
+    assert X.neural["datetime"]["day"]["onehot"].shape == (300, 7)
+    y = df["y"].to_numpy().astype(np.int64)
+    for kind in ("fusion_late", "fusion_early"):
+        model = model_class(kind)(max_epochs=20).fit(X.rows(np.arange(200)), y[:200], X.rows(np.arange(200, 300)),
+                                                     y[200:], _task(), time.monotonic() + 60)
+        assert "datetime:day" in model.net_.encoders
+        pred = model.predict(X.rows(np.arange(200, 300)))
+        assert _task().metric.score(y[200:], pred) > 0.9
+        files = model.save(tmp_path / kind)
+        again = model_class(kind).load(tmp_path / kind, model.info, _task())
+        assert files and np.allclose(again.predict(X.rows(np.arange(200, 300))), pred, atol=1e-6)

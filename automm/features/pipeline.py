@@ -149,6 +149,9 @@ class FeaturePipeline:
             else np.zeros((len(core), 0), np.int64)
         neural = {Modality.NUMERIC.value: {"all": {"values": np.hstack([z, miss[:, self.lin_missing_]]).astype(np.float32)}},
                   Modality.CATEGORICAL.value: {"all": {"codes": codes}}, **neural}
+        for c, out in outputs.items():  # a plug-in modality's own inputs for the nets
+            if out.neural:
+                neural.setdefault(self.columns_[c].kind.value, {})[c] = out.neural
         return FeatureSet(dense, tuple(names) + tuple(n for b in extra for n in b.names), tuple(cats), core.shape[1],
                           sp.hstack(lin, format="csr", dtype=np.float32), neural, tuple(cats.values()))
 

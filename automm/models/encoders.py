@@ -3,9 +3,12 @@
 Each encoder reads its entry of the neural view (a dict of tensors) and returns tokens (B, t, hidden)
 with a padding mask (B, t) (True where a token is padding), as pytorch-frame's stype encoders do.
 Late fusion wants one token per encoder (it concatenates them); early fusion puts every token of
-every encoder into one transformer. A new modality is one more class here, registered in ENCODERS.
+every encoder into one transformer. The built-in modalities' encoders are below; a plug-in modality's
+is registered with `register_encoder(kind, factory)`, and the nets build one for each of its columns.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
@@ -109,6 +112,14 @@ class ImageEncoder(Encoder):
         miss = miss.to(feats.dtype)
         out = (self.proj(feats) * (1 - miss) + self.missing * miss).unsqueeze(1)
         return out, _no_padding(out)
+
+
+# plug-in modalities: kind -> factory(shapes of the column's parts without the row axis, hidden, early) -> Encoder
+ENCODERS: dict[str, Callable[[dict[str, tuple], int, bool], Encoder]] = {}
+
+
+def register_encoder(kind: str, factory: Callable[[dict[str, tuple], int, bool], Encoder]) -> None:
+    ENCODERS[str(kind)] = factory
 
 
 def _pool_rows(feats: torch.Tensor, owner: torch.Tensor, n_rows: int) -> torch.Tensor:

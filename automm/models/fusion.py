@@ -21,6 +21,7 @@ from ..search import Choice, Real
 from .base import BaseModel, FitRecord, Monitor, Task, model_file
 from .train import TrainConfig, train
 
+BUILT_IN = ("numeric", "categorical", "text", "image")  # the neural view's modalities with an encoder below
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
               "tabular_as_text", "augment", "device", "finetune_layers")
 
@@ -59,8 +60,10 @@ class FusionModel(BaseModel):
         images = [c for c, parts in nv.get("image", {}).items() if ("paths" if finetune else "embedding") in parts]
         has_text = ("raw" in text or (self.params["tabular_as_text"] and "table" in text)) if finetune \
             else "embedding" in text
+        plugins = {f"{kind}:{c}": {part: list(a.shape[1:]) for part, a in parts.items()}
+                   for kind, cols in nv.items() if kind not in BUILT_IN for c, parts in cols.items()}
         return {"n_num": nv["numeric"]["all"]["values"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text,
-                "images": images}
+                "images": images, "plugins": plugins}
 
     def _build(self, dims: dict, n_out: int):
         """One encoder per input that has columns (encoders.py), in a fixed order: the table's numbers and
@@ -90,6 +93,12 @@ class FusionModel(BaseModel):
                 encoders[image_key(c)] = ImageEncoder(bb.hidden, h, bb.model)
             else:
                 encoders[image_key(c)] = ImageEncoder(dims["image_dims"][c], h)
+        from .encoders import ENCODERS
+        for key, shapes in dims.get("plugins", {}).items():
+            kind = key.split(":", 1)[0]
+            if kind not in ENCODERS:
+                raise ValueError(f"no encoder is registered for the {kind!r} modality (models.encoders.register_encoder)")
+            encoders[key.replace(".", "_")] = ENCODERS[kind]({k: tuple(v) for k, v in shapes.items()}, h, early)
         return FusionNet(p["fusion"], encoders, n_out, h, p["dropout"])
 
     def _device(self):
@@ -126,6 +135,9 @@ class FusionModel(BaseModel):
                                    "missing": torch.from_numpy(miss.astype(np.float32)).to(dev)}
             else:
                 b[image_key(c)] = {"embedding": t(parts["embedding"]), "missing": t(parts["missing"])}
+        for key in self.dims_.get("plugins", {}):
+            kind, column = key.split(":", 1)
+            b[key.replace(".", "_")] = {part: t(a) for part, a in nv[kind][column].items()}
         return b
 
     # ---- the model protocol --------------------------------------------------------------------

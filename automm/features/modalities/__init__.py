@@ -5,7 +5,8 @@ the linear models extra sparse blocks (`sparse`), and saving its state as JSON p
 `FeaturePipeline` loops over `MODALITIES` in their `order`; the frozen text and image embeddings (a
 block of their own, see multimodal.py) sit at `EMBEDDINGS_ORDER` among them. A new modality is a
 Modality value, one class here registered with `register_modality` (with a `detect` rule, tried
-before the built-in ones), and an encoder for the fusion nets (models/encoders.py).
+before the built-in ones, and its `neural` inputs per column), and an encoder for the fusion nets
+registered with `models.encoders.register_encoder`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class ColumnOutput:
     core: list[Block] = field(default_factory=list)
     extra: list[Block] = field(default_factory=list)   # after every core column (CatBoost reads only the core)
     sparse: list[sp.csr_matrix] = field(default_factory=list)  # the linear models only
+    neural: dict[str, np.ndarray] = field(default_factory=dict)  # the fusion nets' inputs of this column, by part
 
 
 class ColumnFeatures:
