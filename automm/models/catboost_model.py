@@ -53,7 +53,7 @@ class CatBoostModel(BaseModel):
             df[f"f{i}"] = np.nan_to_num(X.dense[:, i], nan=-1).astype(np.int64)
         return df
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
         self._task = task
         eval_metric = library_metric("catboost", task.metric, task.problem_type, LOSSES[task.problem_type])
@@ -91,7 +91,7 @@ class CatBoostModel(BaseModel):
         return [path.name]
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task):
+    def load(cls, prefix: Path, info: FitRecord, task: Task):
         obj = cls()
         model = cb.CatBoostRegressor() if task.problem_type == "regression" else cb.CatBoostClassifier()
         obj.model_ = model.load_model(str(model_file(prefix, ".cbm")), format="cbm")

@@ -208,7 +208,7 @@ class FusionModel(BaseModel):
         return [path.name]
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task):
+    def load(cls, prefix: Path, info: FitRecord, task: Task):
         from safetensors.torch import load_file
         obj = cls(**info.extra["params"])
         obj._task, obj.info, obj.dims_ = task, info, info.extra["dims"]

@@ -68,7 +68,7 @@ class LightGBMModel(BaseModel):
             p["num_class"] = task.n_classes
         return {**p, **self.params}
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
         self._task = task
         params = self._params(task, len(X))
@@ -98,7 +98,7 @@ class LightGBMModel(BaseModel):
         return [path.name]
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task):
+    def load(cls, prefix: Path, info: FitRecord, task: Task):
         obj = cls()
         obj.booster_ = lgb.Booster(model_file=str(model_file(prefix, ".lgb.txt")))
         obj.info, obj._task = info, task

@@ -63,7 +63,7 @@ class LinearModel(BaseModel):
                 step = int(min(MAX_ITER - m.total_iter_, max(1, 0.9 * left / per_iter)))
         return m
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float, monitor=None):
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float, monitor=None):
         """monitor: accepted for the search's sake (C as a search space); the solver reports no steps."""
         self._task = task
         self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if task.problem_type == "regression" \
@@ -115,7 +115,7 @@ class LinearModel(BaseModel):
         return [path.name]
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task):
+    def load(cls, prefix: Path, info: FitRecord, task: Task):
         obj = cls()
         with np.load(model_file(prefix, ".linear.npz"), allow_pickle=False) as z:
             obj.coef_, obj.intercept_ = z["coef"], z["intercept"]

@@ -60,7 +60,7 @@ class XGBoostModel(BaseModel):
         return xgb.DMatrix(X.dense, label=y, weight=X.weight, feature_types=types, enable_categorical=True,
                            nthread=self._task.num_threads)
 
-    def fit(self, X: FeatureSet, y, X_val: FeatureSet, y_val, task: Task, deadline: float,
+    def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
         self._task = task
         objective, loss = OBJECTIVES[task.problem_type]
@@ -94,7 +94,7 @@ class XGBoostModel(BaseModel):
         return [path.name]
 
     @classmethod
-    def load(cls, prefix: Path, info: dict, task: Task):
+    def load(cls, prefix: Path, info: FitRecord, task: Task):
         obj = cls()
         obj.booster_ = xgb.Booster(model_file=str(model_file(prefix, ".xgb.json")))
         obj.booster_.set_param({"nthread": task.num_threads})
