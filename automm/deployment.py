@@ -15,12 +15,10 @@ from .features.multimodal import EmbeddingFeatures, EmbeddingSettings, embedding
 from .fitted import FittedEnsemble
 from .inference import measure
 from .inspection import FULL
-from .models.base import time_left
+from .models.base import model_class, time_left
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
 from .validation import as_frame, check_predict_input
-
-STUDENT = "lightgbm_distilled"
 
 
 # ---- delete_models ----------------------------------------------------------------------------
@@ -84,12 +82,12 @@ def extract_embedding(p, data, as_dict: bool = False):
 # ---- distill ----------------------------------------------------------------------------------
 def distill(p, train_data=None, time_limit: float | None = None, augment_factor: float = 1.0,
             swap_prob: float = 0.3, hyperparameters: dict | None = None, verbosity: int | None = None):
-    """The student: a LightGBM on the table's own features (numbers, categories, n-grams and text
-    statistics; no embeddings, the teacher's slowest part at predict time), trained on the teacher's
-    soft labels: out-of-fold predictions on the training rows, and the teacher's predictions on
-    augmented rows (each column's value swapped, with probability swap_prob, for another row's).
-    A binary student learns the probabilities (cross-entropy), a regression student the predictions;
-    a multiclass student the teacher's classes. It validates on 15% of the real rows, by their labels."""
+    """The student: one model on the table's own features (numbers, categories, n-grams, TF-IDF and
+    text statistics; no embeddings, the teacher's slowest part at predict time), trained on the
+    teacher's soft labels: out-of-fold predictions on the training rows, and the teacher's predictions
+    on augmented rows (each column's value swapped, with probability swap_prob, for another row's).
+    LightGBM or the linear model, whichever validates better on 15% of the real rows, by their labels.
+    hyperparameters: {"lightgbm": {...}, "linear": {...}}."""
     p._check_fitted()
     start = time.monotonic()
     deadline = start + time_limit if time_limit is not None else float("inf")
@@ -119,15 +117,14 @@ def distill(p, train_data=None, time_limit: float | None = None, augment_factor:
     X = student.pipeline_.fit_transform(rows, None, lambda msg: progress.say(2, msg), deadline=deadline)
     soft = np.vstack([oof, soft_aug])
     train = np.setdiff1d(np.arange(len(rows)), val)
-    model, task = _fit_student(p, X, soft, train, val, deadline, hyperparameters or {})
-    oof_student = np.full_like(oof, np.nan)
-    oof_student[val] = model.predict(X.rows(val))
     y, w = p.oof_y_, p.oof_weight_
     wv = None if w is None else w[val]
-    score = p.metric_.score(y[val], oof_student[val], wv)
-    bag = BaggedModel(STUDENT + "_L1", "lightgbm", 1, [model], oof=oof_student, val_score=score,
+    kind, model, score = _fit_student(p, X, soft, train, val, y[val], wv, deadline, hyperparameters or {}, progress)
+    oof_student = np.full_like(oof, np.nan)
+    oof_student[val] = model.predict(X.rows(val))
+    bag = BaggedModel(f"{kind}_distilled_L1", kind, 1, [model], oof=oof_student, val_score=score,
                       fit_time=time.monotonic() - start)
-    student.ensembles_ = {"bagged": FittedEnsemble([bag], {bag.name: 1.0}, task, val_score=score), "refit": None}
+    student.ensembles_ = {"bagged": FittedEnsemble([bag], {bag.name: 1.0}, p.task_, val_score=score), "refit": None}
     student.inference_, student.failures_, student.fit_time_ = "bagged", {}, time.monotonic() - start
     student.predict_rows_per_s_ = {"bagged": measure(student._raw_predict, df)}
     teacher = p.metric_.score(y[val], oof[val], wv)
@@ -164,17 +161,32 @@ def _augment(df: pd.DataFrame, n: int, swap_prob: float, rng) -> pd.DataFrame:
     return pd.DataFrame(out, columns=df.columns)
 
 
-def _fit_student(p, X, soft, train, val, deadline, params):
-    from .models.lgbm import LightGBMModel
+def _fit_student(p, X, soft, train, val, y_val, w_val, deadline, params: dict, progress):
+    """The student that validates best on the held-out rows' labels: LightGBM (n-gram counts, SVD and the
+    table's columns) or, where it can learn from the teacher's labels, the linear model (all of the TF-IDF).
+    A binary student learns the probability (LightGBM's cross-entropy on soft labels); a regression
+    student the teacher's predictions; a multiclass one the teacher's classes."""
     task = p.task_
     if task.problem_type == "binary":
-        target = soft[:, 1]
-        params = {"objective": "cross_entropy", "metric": "cross_entropy", **params}
-    elif task.problem_type == "regression":
-        target = soft[:, 0]
+        targets = {"lightgbm": soft[:, 1]}
+        params = {"lightgbm": {"objective": "cross_entropy", "metric": "cross_entropy", **params.get("lightgbm", {})}}
     else:
-        target = soft.argmax(1)
-    left = time_left(deadline)
-    model = LightGBMModel(**params).fit(X.rows(train), target[train], X.rows(val), target[val], task,
-                                        time.monotonic() + (left if np.isfinite(left) else 1e9))
-    return model, task
+        target = soft[:, 0] if task.problem_type == "regression" else soft.argmax(1)
+        targets = {"lightgbm": target, "linear": target}
+    best = None
+    for i, (kind, target) in enumerate(targets.items()):
+        left = time_left(deadline)
+        share = left / (len(targets) - i) if np.isfinite(left) else 1e9
+        try:
+            model = model_class(kind)(**params.get(kind, {})).fit(X.rows(train), target[train], X.rows(val),
+                                                                   target[val], task, time.monotonic() + share)
+        except Exception as exc:  # one failing candidate never sinks the distillation
+            progress.say(1, f"distill: the {kind} student failed: {type(exc).__name__}: {exc}")
+            continue
+        score = task.metric.score(y_val, model.predict(X.rows(val)), w_val)
+        progress.say(2, f"distill: {kind} student, validation {task.metric.name} {score:.4f}")
+        if best is None or task.metric.sign * score > task.metric.sign * best[2]:
+            best = (kind, model, score)
+    if best is None:
+        raise RuntimeError("distill: no student could be trained")
+    return best

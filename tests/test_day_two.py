@@ -207,9 +207,9 @@ def test_distill_makes_one_fast_model_that_saves_and_loads(binary_df, tmp_path):
     train, test = split(binary_df)
     teacher = _fit(train)
     student = teacher.distill(time_limit=60)
-    assert [b.name for b in student.models_] == ["lightgbm_distilled_L1"]
+    assert len(student.models_) == 1 and student.models_[0].name.endswith("_distilled_L1")
     assert student.pipeline_.emb_ is None
-    assert student.evaluate(test)["score"] > 0.85
+    assert student.evaluate(test)["score"] > 0.85 and student.models_[0].kind in ("lightgbm", "linear")
     assert teacher.predict(test).shape == student.predict(test).shape
     student.save(tmp_path / "s")
     assert np.allclose(MultimodalPredictor.load(tmp_path / "s").predict_proba(test), student.predict_proba(test))
