@@ -20,7 +20,6 @@ from .fitted import FittedEnsemble
 from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
 from .inspection import FULL, feature_importance, fit_summary, leaderboard
 from .metrics import get_metric, report
-from .models.base import Task
 from .persistence import (
     MANIFEST,
     ModelFormatError,
@@ -36,12 +35,11 @@ from .training import (
     bagging,
     check_parallel_args,
     choose_models,
-    cores,
     fit_layers,
+    learning_problem,
     neural_settings,
     select_ensemble,
     training_rows,
-    understand,
 )
 from .validation import (
     as_frame,
@@ -178,16 +176,11 @@ class MultimodalPredictor:
         check_parallel_args(num_workers, ray_address, tune, hyperparameters)
         plan = TimePlan.for_fit(time_limit, None if tune is None else tune.search_share)
         deadline = progress.deadline = plan.fit_deadline(start)
-        all_rows, n_rows = df, len(df)
-        df, is_tuning, kept, schema, metric, labels = understand(
-            df, is_tuning, self.label, self.column_types, self.problem_type, self.eval_metric, progress,
-            self.positive_class, rows.aside())
-        y = labels.encode_training(df[self.label])
-        weight, group_ids = rows.weights(all_rows, kept), rows.group_ids(all_rows, kept)
-        eval_weight = weight if self.weight_evaluation else None
-        fold_sets = rows.splits(y, schema.problem_type, n_folds, self.seed, kept, n_rows, is_tuning, group_ids)
-        folds = fold_sets[0]
-        task = Task(schema.problem_type, len(labels.classes_), metric, self.seed, cores(self.num_threads))
+        problem = learning_problem(self, df, is_tuning, rows, n_folds, progress)
+        df, y, schema, metric, labels, task = problem.df, problem.y, problem.schema, problem.metric, problem.labels, \
+            problem.task
+        weight, eval_weight, fold_sets, folds = problem.weight, problem.eval_weight, problem.fold_sets, \
+            problem.fold_sets[0]
         progress.say(2, plan.describe() + ("" if time_limit is None else
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
         models, settings, hp = neural_settings(preset, models, hyperparameters, embeddings, plan, self.device,

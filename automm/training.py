@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,34 @@ def understand(df: pd.DataFrame, is_tuning: np.ndarray, label: str, column_types
         raise ValueError("no usable feature columns: every column was ignored (see the table above); "
                          "set column_types to use some of them")
     return df, is_tuning, kept, schema, metric, labels
+
+
+@dataclass
+class Problem:
+    """What is learnt from what: the labelled rows, their types, the metric, the label codec, the
+    rows' weights (eval_weight: those the scores use) and one split per bag set."""
+    df: pd.DataFrame
+    y: np.ndarray
+    schema: object
+    metric: object
+    labels: LabelCodec
+    task: Task
+    weight: np.ndarray | None
+    eval_weight: np.ndarray | None
+    fold_sets: list
+
+
+def learning_problem(p, df: pd.DataFrame, is_tuning: np.ndarray, rows, n_folds: int, progress: Progress) -> Problem:
+    """The predictor `p`'s settings (label, column types, problem type, metric, positive class, seed)
+    applied to the training rows; `rows` (a RowOptions) says how to weigh and split them."""
+    labelled, is_tuning, kept, schema, metric, labels = understand(
+        df, is_tuning, p.label, p.column_types, p.problem_type, p.eval_metric, progress, p.positive_class, rows.aside())
+    y = labels.encode_training(labelled[p.label])
+    weight, group_ids = rows.weights(df, kept), rows.group_ids(df, kept)
+    fold_sets = rows.splits(y, schema.problem_type, n_folds, p.seed, kept, len(df), is_tuning, group_ids)
+    task = Task(schema.problem_type, len(labels.classes_), metric, p.seed, cores(p.num_threads))
+    return Problem(labelled, y, schema, metric, labels, task, weight, weight if p.weight_evaluation else None,
+                   fold_sets)
 
 
 # ---- settings ------------------------------------------------------------------------------------
