@@ -10,6 +10,7 @@ from .budget import Deadline, TimePlan
 from .execution import FoldJob, InlineExecutor, LayerData, Outcome
 from .features import FeatureSet
 from .folds import covered
+from .metrics import score_at_best_cut
 from .models.base import REGISTRY, Task, model_class, time_left
 from .progress import Progress
 from .search import SearchJob, TuneSettings, split_params, study_name
@@ -255,12 +256,19 @@ def stack_features(preds: list[np.ndarray], names: list[str], task: Task) -> tup
 
 
 def ensemble_selection(oofs: list[np.ndarray], y: np.ndarray, task: Task, n_iter: int = 50,
-                       sample_weight: np.ndarray | None = None) -> np.ndarray:
-    """Caruana et al. (2004): greedily add (with replacement) the model that most lowers the error."""
+                       sample_weight: np.ndarray | None = None, at_best_cut: bool = False) -> np.ndarray:
+    """Caruana et al. (2004): greedily add (with replacement) the model that most lowers the error.
+    at_best_cut: a binary metric of hard labels is scored at the cut that suits the blend best (predict
+    will use a calibrated threshold), not at 0.5."""
+    def error(pred):
+        if at_best_cut:
+            return -task.metric.sign * score_at_best_cut(task.metric, y, pred, sample_weight)
+        return task.metric.error(y, pred, sample_weight)
+
     counts, current = np.zeros(len(oofs)), np.zeros_like(oofs[0])
     best_err, best_counts = np.inf, None
     for it in range(n_iter):
-        errs = [task.metric.error(y, (current * it + p) / (it + 1), sample_weight) for p in oofs]
+        errs = [error((current * it + p) / (it + 1)) for p in oofs]
         j = int(np.argmin(errs))
         counts[j] += 1
         current = (current * it + oofs[j]) / (it + 1)

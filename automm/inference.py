@@ -26,12 +26,9 @@ def check_threshold_args(calibrate, infer_limit, batch_size) -> None:
 
 def wants_threshold(calibrate, metric: Metric, problem_type: str) -> bool:
     """"auto": the metrics of hard labels whose best cut need not be 0.5 (not accuracy, whose is).
-
-    The cut is chosen on the same out-of-fold predictions that ensemble selection weighed the models
-    on, for the metric at 0.5; so a blend of several models tends to score best near 0.5 already (on
-    imdb_genre_prediction with f1 it stayed at 0.5), and the cut moves most for single models and rare
-    classes. Selecting the blend on a threshold-free loss, or scoring each candidate at its own best
-    cut, would let the two work together: not done yet."""
+    Ensemble selection then scores each candidate blend at its own best cut (metrics.score_at_best_cut):
+    scored at 0.5, it chose blends for their F1 at 0.5, on the very out-of-fold predictions the cut is
+    then chosen on, and the cut stayed at 0.5 (imdb_genre_prediction, f1)."""
     if problem_type != "binary" or calibrate is False:
         return False
     return calibrate is True or metric.needs_threshold
@@ -67,8 +64,8 @@ def measure(predict, df: pd.DataFrame, deadline: float = float("inf"), rows: int
     return speed
 
 
-def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: float, batch_size: int, progress
-                    ) -> FittedEnsemble:
+def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: float, batch_size: int, progress,
+                    at_best_cut: bool = False) -> FittedEnsemble:
     """The most accurate blend whose predict time per row (features + the models it needs, measured on
     a batch of training rows) is at most `limit`: the slowest model the blend needs goes until it fits
     (a layer-1 model takes the stackers with it, which need all of layer 1); ensemble selection reruns
@@ -84,7 +81,8 @@ def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: fl
     rows, weight = covered(folds), predictor.oof_weight_
     w = None if weight is None else weight[rows]
     while True:
-        weights = ensemble_selection([b.oof[rows] for b in allowed], y[rows], ens.task, sample_weight=w)
+        weights = ensemble_selection([b.oof[rows] for b in allowed], y[rows], ens.task, sample_weight=w,
+                                     at_best_cut=at_best_cut)
         chosen = FittedEnsemble(ens.models, {b.name: 0.0 for b in ens.models}, ens.task)
         chosen.weights.update({b.name: float(x) for b, x in zip(allowed, weights)})
         cost = feature_s + sum(per_row[n] for n in chosen.needed())

@@ -162,8 +162,9 @@ METRICS: dict[str, Metric] = {
         Metric("f1_macro", _f1_macro, True, False, _CLS, needs_threshold=True),
         Metric("f1_micro", _f1_micro, True, False, _CLS, needs_threshold=True),
         Metric("f1_weighted", _f1_weighted, True, False, _CLS, needs_threshold=True),
-        Metric("precision", _precision, True, False, _BIN, needs_threshold=True),
-        Metric("recall", _recall, True, False, _BIN, needs_threshold=True),
+        # not calibrated by default: alone, each is best at a degenerate cut (nothing or everything positive)
+        Metric("precision", _precision, True, False, _BIN),
+        Metric("recall", _recall, True, False, _BIN),
         Metric("mcc", _mcc, True, False, _CLS, needs_threshold=True),
         Metric("quadratic_kappa", _quadratic_kappa, True, False, _CLS, needs_threshold=True),
         Metric("r2", _r2, True, False, _REG),
@@ -334,3 +335,45 @@ def best_threshold(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=
     scores = np.array([metric.score(y, hard(p1, t), sample_weight) for t in grid])
     best = np.flatnonzero(metric.sign * scores >= metric.sign * scores[np.argmax(metric.sign * scores)] - 1e-12)
     return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
+
+
+def _cut_counts(y, p1, w):
+    """Weighted true and false positives when the top k rows (by p1, ties kept together) are called
+    positive, for every k from none to all."""
+    order = np.argsort(-p1, kind="stable")
+    ys, ws, ps = np.asarray(y)[order] == 1, (np.ones(len(p1)) if w is None else np.asarray(w)[order]), p1[order]
+    last = np.r_[np.flatnonzero(np.diff(ps) != 0), len(ps) - 1]  # the end of each group of tied scores
+    tp, fp = np.cumsum(ws * ys)[last], np.cumsum(ws * ~ys)[last]
+    return np.r_[0.0, tp], np.r_[0.0, fp]
+
+
+def _confusion_scores(name: str, tp, fp, pos: float, neg: float):
+    fn, tn = pos - tp, neg - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "f1":
+            out = 2 * tp / (2 * tp + fp + fn)
+        elif name == "precision":
+            out = tp / (tp + fp)
+        elif name == "recall":
+            out = tp / pos
+        elif name == "balanced_accuracy":
+            out = (tp / pos + tn / neg) / 2
+        else:  # mcc
+            out = (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return np.nan_to_num(out, nan=0.0)
+
+
+FAST_CUTS = ("f1", "precision", "recall", "balanced_accuracy", "mcc")
+
+
+def score_at_best_cut(metric: Metric, y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
+    """A binary metric of hard labels at the positive-class cut that suits it best: what ensemble
+    selection maximises when predict will use a calibrated threshold, so that the blend is chosen for
+    the score it will have. F1, precision, recall, balanced accuracy and MCC at every cut at once
+    (cumulative counts); other metrics at 0.5 and 25 quantiles of the probabilities."""
+    p1 = proba[:, 1]
+    if metric.name in FAST_CUTS:
+        tp, fp = _cut_counts(y, p1, sample_weight)
+        return float(np.max(_confusion_scores(metric.name, tp, fp, tp[-1], fp[-1])))
+    cuts = np.unique(np.r_[0.5, np.quantile(p1, np.linspace(0.02, 0.98, 25))])
+    return float(max(metric.sign * metric.score(y, hard(p1, t), sample_weight) for t in cuts) * metric.sign)

@@ -181,6 +181,7 @@ class MultimodalPredictor:
             problem.task
         weight, eval_weight, fold_sets, folds = problem.weight, problem.eval_weight, problem.fold_sets, \
             problem.fold_sets[0]
+        cut = wants_threshold(calibrate_decision_threshold, metric, task.problem_type)  # a calibrated threshold
         progress.say(2, plan.describe() + ("" if time_limit is None else
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
         models, settings, hp = neural_settings(preset, models, hyperparameters, embeddings, plan, self.device,
@@ -212,20 +213,20 @@ class MultimodalPredictor:
                 if bag is not None:
                     finished.append(bag)
                 if save_to is not None:
-                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight), start)
+                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight, cut), start)
                     self._save(save_to, overwrite=True, complete=False)
 
             bags = fit_layers(models, stack_models if n_stack else [], X, y, fold_sets, task, plan, deadline, hp,
                               tune, executor, progress, timings, self.device, on_model, self.failures_, eval_weight)
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight), start)
+        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, cut), start)
         self._fit_data = (df, hp, weight)  # refit_full recomputes the features from it; not saved
         if infer_limit is not None:
             self.ensembles_["bagged"] = limit_inference(self, df, y, folds, infer_limit, infer_limit_batch_size,
-                                                        progress)
+                                                        progress, cut)
         self.predict_rows_per_s_ = {"bagged": measure(self._raw_predict, df, deadline)}
-        if wants_threshold(calibrate_decision_threshold, metric, task.problem_type):
+        if cut:
             self.decision_threshold_ = self.calibrate_decision_threshold(verbose=self.verbosity >= 1)
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
         progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "

@@ -258,11 +258,12 @@ def fit_layers(models, stack_models, X: FeatureSet, y, fold_sets: list, task: Ta
     return bags
 
 
-def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task, eval_weight=None) -> FittedEnsemble:
-    """Caruana selection on the rows the folds validated, and the blend's validation score."""
+def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task, eval_weight=None,
+                    at_best_cut: bool = False) -> FittedEnsemble:
+    """Caruana selection on the rows the folds validated, and the blend's validation score (at 0.5)."""
     rows = covered(folds)
     w = None if eval_weight is None else eval_weight[rows]
-    weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task, sample_weight=w)
+    weights = ensemble_selection([b.oof[rows] for b in bags], y[rows], task, sample_weight=w, at_best_cut=at_best_cut)
     blend = sum(wt * b.oof[rows] for b, wt in zip(bags, weights))
     return FittedEnsemble(list(bags), {b.name: float(wt) for b, wt in zip(bags, weights)}, task,
                           val_score=task.metric.score(y[rows], blend, w))

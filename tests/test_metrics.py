@@ -8,7 +8,7 @@ from sklearn import metrics as skm
 from sklearn.metrics import make_scorer
 
 from automm import MultimodalPredictor
-from automm.metrics import best_threshold, get_metric
+from automm.metrics import best_threshold, get_metric, hard, score_at_best_cut
 
 from .conftest import split
 
@@ -65,6 +65,16 @@ def test_scikit_learn_scorers_by_name_and_object():
 def test_f1_is_binary_and_says_what_to_use_for_several_classes():
     with pytest.raises(ValueError, match="f1_macro, f1_micro or f1_weighted"):
         get_metric("f1", "multiclass")
+
+
+@pytest.mark.parametrize("name", ["f1", "balanced_accuracy", "mcc"])
+def test_the_score_at_the_best_cut_is_the_best_over_every_cut(name):
+    """The cumulative-count shortcut ensemble selection uses equals trying every cut, ties and weights included."""
+    m = get_metric(name, "binary")
+    for w in (None, W):
+        p1 = np.round(np.clip(0.3 * YB + RNG.random(300) * 0.7, 0, 1), 2)  # rounded: many ties
+        every = max(m.score(YB, hard(p1, t), w) for t in np.r_[np.unique(p1), 1.01])
+        assert score_at_best_cut(m, YB, np.column_stack([1 - p1, p1]), w) == pytest.approx(every)
 
 
 def test_best_threshold_beats_or_ties_the_half():
