@@ -215,6 +215,28 @@ def test_distill_makes_one_fast_model_that_saves_and_loads(binary_df, tmp_path):
     assert np.allclose(MultimodalPredictor.load(tmp_path / "s").predict_proba(test), student.predict_proba(test))
 
 
+def test_distill_keeps_the_sample_weights(binary_df, monkeypatch):
+    """Rows weighted 0 in the teacher's fit weigh 0 in the student's; augmented rows weigh as an average row."""
+    from automm import deployment
+    train, test = split(binary_df)
+    df = train.copy()
+    df["w"] = np.where(np.arange(len(df)) % 3 == 0, 0.0, 1.0)
+    teacher = _fit(df, init={"sample_weight": "w"})
+    seen = {}
+    fit_student = deployment._fit_student
+
+    def spy(p, X, *args):
+        seen["weight"] = X.weight
+        return fit_student(p, X, *args)
+
+    monkeypatch.setattr(deployment, "_fit_student", spy)
+    student = teacher.distill(time_limit=60, augment_factor=0.5)
+    w = seen["weight"]
+    assert len(w) == len(df) + len(df) // 2
+    assert np.array_equal(w[:len(df)] == 0, df["w"].to_numpy() == 0) and np.allclose(w[len(df):], 1.0)
+    assert student.evaluate(test)["score"] > 0.85
+
+
 def test_distill_a_regression(regression_df):
     train, test = split(regression_df)
     student = _fit(train).distill()
