@@ -18,7 +18,6 @@ from .inspection import FULL
 from .models.base import model_class, time_left
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
-from .rows import RowOptions
 from .validation import as_frame, check_predict_input
 
 
@@ -116,7 +115,7 @@ def distill(p, train_data=None, time_limit: float | None = None, augment_factor:
     rows = pd.concat([df[p.schema_.used_columns], aug], ignore_index=True)
     student.pipeline_ = FeaturePipeline(p.schema_, seed=p.seed, embeddings=None)
     X = student.pipeline_.fit_transform(rows, None, lambda msg: progress.say(2, msg), deadline=deadline)
-    weight = _training_weights(p, df)
+    weight = p._training_weights(df)
     if weight is not None:  # the training rows count as in the teacher's fit; an augmented row as an average one
         X = X.with_weight(np.r_[weight, np.ones(len(aug))])
     soft = np.vstack([oof, soft_aug])
@@ -150,16 +149,6 @@ def _training_frame(p, train_data) -> pd.DataFrame:
         raise ValueError(f"train_data has {len(df)} labelled rows, but the predictor was fitted on {len(p.oof_y_)}: "
                          "distill needs the data given to fit")
     return df
-
-
-def _training_weights(p, df: pd.DataFrame) -> np.ndarray | None:
-    """The sample weights the teacher trained with (scaled to mean 1): kept from the fit, or read again
-    from the sample_weight column of train_data."""
-    if getattr(p, "_fit_data", None) is not None:
-        return p._fit_data[2]
-    if isinstance(p.sample_weight, str):
-        return RowOptions(p.sample_weight).weights(df, np.arange(len(df)))
-    return None
 
 
 def _augment(df: pd.DataFrame, n: int, swap_prob: float, rng) -> pd.DataFrame:

@@ -8,11 +8,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from .ensemble import ensemble_selection
 from .features.embeddings import uncached
 from .fitted import FittedEnsemble
-from .folds import covered
 from .metrics import Metric, best_threshold, hard
+from .training import select_ensemble
 
 
 def check_threshold_args(calibrate, infer_limit, batch_size) -> None:
@@ -78,21 +77,16 @@ def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: fl
         feature_s = (time.monotonic() - t0) / len(sample)
         per_row = {n: secs / len(sample) for n, (_, secs) in ens.predict_each(X, {b.name for b in ens.models}).items()}
     allowed = list(ens.models)
-    rows, weight = covered(folds), predictor.oof_weight_
-    w = None if weight is None else weight[rows]
     while True:
-        weights = ensemble_selection([b.oof[rows] for b in allowed], y[rows], ens.task, sample_weight=w,
-                                     at_best_cut=at_best_cut)
-        chosen = FittedEnsemble(ens.models, {b.name: 0.0 for b in ens.models}, ens.task)
-        chosen.weights.update({b.name: float(x) for b, x in zip(allowed, weights)})
+        selected = select_ensemble(allowed, y, folds, ens.task, predictor.oof_weight_, at_best_cut)
+        chosen = FittedEnsemble(ens.models, {b.name: selected.weights.get(b.name, 0.0) for b in ens.models},
+                                ens.task, val_score=selected.val_score)
         cost = feature_s + sum(per_row[n] for n in chosen.needed())
         if cost <= limit or len(allowed) == 1:
             break
         slowest = max(chosen.needed(), key=lambda n: per_row[n])
         layer = next(b.layer for b in allowed if b.name == slowest)
         allowed = [b for b in allowed if b.name != slowest and not (layer == 1 and b.layer == 2)]
-    blend = sum(chosen.weights[b.name] * b.oof[rows] for b in ens.models if chosen.weights[b.name] > 0)
-    chosen.val_score = ens.task.metric.score(y[rows], blend, w)
     fits = cost <= limit
     progress.say(1, f"infer_limit {limit:g}s/row: {'kept' if fits else 'no blend meets it; kept the fastest,'} "
                     f"{sorted(n for n, x in chosen.weights.items() if x > 0)} at {cost:.2g}s/row "

@@ -327,14 +327,12 @@ def hard(p1: np.ndarray, threshold: float) -> np.ndarray:
     return np.column_stack([1 - positive, positive])
 
 
-def best_threshold(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None, n: int = 99) -> float:
-    """The cut of the positive class's probability that scores best on (y, p1): tried at 0.5, at 0.01
-    to 0.99 and at `n` quantiles of p1 (where the cuts that change something are); ties go to the cut
+def best_threshold(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None) -> float:
+    """The cut of the positive class's probability that scores best on (y, p1); ties go to the cut
     nearest 0.5, so that the threshold moves only when the metric says so."""
-    grid = np.unique(np.r_[0.5, np.linspace(0.01, 0.99, 99), np.quantile(p1, np.linspace(0, 1, n + 2)[1:-1])])
-    scores = np.array([metric.score(y, hard(p1, t), sample_weight) for t in grid])
-    best = np.flatnonzero(metric.sign * scores >= metric.sign * scores[np.argmax(metric.sign * scores)] - 1e-12)
-    return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
+    cuts, scores = cut_scores(metric, y, p1, sample_weight, n=99)
+    best = np.flatnonzero(metric.sign * scores >= np.max(metric.sign * scores) - 1e-12)
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
 
 
 def _cut_counts(y, p1, w):
@@ -366,14 +364,28 @@ def _confusion_scores(name: str, tp, fp, pos: float, neg: float):
 FAST_CUTS = ("f1", "precision", "recall", "balanced_accuracy", "mcc")
 
 
+def cut_scores(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None, n: int = 25
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts of the positive class's probability (p1 >= cut is positive) and the metric at each, 0.5
+    among them. F1, precision, recall, balanced accuracy and MCC: every cut that changes a prediction
+    (midway between neighbouring scores), all at once from cumulative counts; other metrics: 0.01 to
+    0.99 and `n` quantiles of p1, scored one by one."""
+    p1 = np.asarray(p1, dtype=np.float64)
+    if metric.name not in FAST_CUTS:
+        cuts = np.unique(np.r_[0.5, np.linspace(0.01, 0.99, 99), np.quantile(p1, np.linspace(0, 1, n + 2)[1:-1])])
+        return cuts, np.array([metric.score(y, hard(p1, t), sample_weight) for t in cuts])
+    tp, fp = _cut_counts(y, p1, sample_weight)
+    scores = _confusion_scores(metric.name, tp, fp, tp[-1], fp[-1])
+    values = np.unique(p1)[::-1]  # the top k distinct scores are positive at cut k
+    top = min(1.0, float(np.nextafter(values[0], np.inf)))
+    cuts = np.r_[top, (values[:-1] + values[1:]) / 2, values[-1] / 2 if values[-1] > 0 else values[-1]]
+    k_half = int(np.sum(values >= 0.5))
+    return np.r_[cuts, 0.5], np.r_[scores, scores[k_half]]
+
+
 def score_at_best_cut(metric: Metric, y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
     """A binary metric of hard labels at the positive-class cut that suits it best: what ensemble
     selection maximises when predict will use a calibrated threshold, so that the blend is chosen for
-    the score it will have. F1, precision, recall, balanced accuracy and MCC at every cut at once
-    (cumulative counts); other metrics at 0.5 and 25 quantiles of the probabilities."""
-    p1 = proba[:, 1]
-    if metric.name in FAST_CUTS:
-        tp, fp = _cut_counts(y, p1, sample_weight)
-        return float(np.max(_confusion_scores(metric.name, tp, fp, tp[-1], fp[-1])))
-    cuts = np.unique(np.r_[0.5, np.quantile(p1, np.linspace(0.02, 0.98, 25))])
-    return float(max(metric.sign * metric.score(y, hard(p1, t), sample_weight) for t in cuts) * metric.sign)
+    the score it will have."""
+    _, scores = cut_scores(metric, y, proba[:, 1], sample_weight)
+    return float(np.max(metric.sign * scores) * metric.sign)

@@ -466,14 +466,12 @@ class MultimodalPredictor:
         if train_data is not None:
             df, hp = as_frame(train_data, "train_data"), {}
             df = df[df[self.label].notna()]
-            weight = RowOptions(self.sample_weight).weights(df, np.arange(len(df))) \
-                if isinstance(self.sample_weight, str) else None
         elif getattr(self, "_fit_data", None) is not None:
-            df, hp, weight = self._fit_data
+            df, hp, _ = self._fit_data
         else:
             raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
         df = df.reset_index(drop=True)
-        X, y = self._features(df).with_weight(weight), self.labels_.encode(df)
+        X, y = self._features(df).with_weight(self._training_weights(df)), self.labels_.encode(df)
         if len(y) != len(self.models_[0].oof):
             raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
                              f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
@@ -488,6 +486,15 @@ class MultimodalPredictor:
         if self.path is not None:  # kept where fit keeps the model
             self._save(self.path, overwrite=True, complete=True)
         return self
+
+    def _training_weights(self, df: pd.DataFrame) -> np.ndarray | None:
+        """The sample weights of the training rows `df` (scaled to mean 1): this session's fit's, or read
+        again from the sample_weight column (weights given to fit as an array are not kept by a save)."""
+        if getattr(self, "_fit_data", None) is not None:
+            return self._fit_data[2]
+        if isinstance(self.sample_weight, str):
+            return RowOptions(self.sample_weight).weights(df, np.arange(len(df)))
+        return None
 
     def set_inference(self, mode: str) -> "MultimodalPredictor":
         """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""
