@@ -1,0 +1,128 @@
+"""The multimodal half on a CPU: test score, fit wall time, predict speed and peak memory of one fit,
+with a cold embedding cache, and the embedding plan the fit printed.
+
+    python benchmarks/cpu_neural.py imdb_genre_prediction bookprice_prediction women_clothing_review \
+        pokemon_image_stats --time-limit 300 --presets best
+
+Each dataset runs in its own process (peak memory is the whole process tree's resident memory,
+sampled every 0.5 s) with an empty embedding cache. Predict speed is measured with the embeddings
+computed afresh: batch 10,000 is drawn from the test rows with replacement, and a repeated row's
+text gets a number appended so that no two rows are the same text (a real batch has few repeats,
+and the embedders skip repeats); batch 1 is the mean latency of 20 single-row calls.
+Raw records: benchmarks/results/cpu_neural.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
+
+ONE_FIT = r"""
+import json, sys, time
+import numpy as np
+from automm import MultimodalPredictor, datasets
+from automm.features.embeddings import uncached
+from automm.schema import Modality
+
+name, presets, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ds = datasets.load(name, download=False)
+spec = ds.spec
+t0 = time.monotonic()
+p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_metric=spec["metric"], verbosity=2)
+p.fit(ds.train, presets=presets, time_limit=limit)
+fit_s = time.monotonic() - t0
+score = p.evaluate(ds.test)["score"]
+test = ds.test.drop(columns=[spec["label"]])
+big = test.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
+texts = [c for c in test.columns if c in p.schema_.columns and p.schema_[c].kind == Modality.TEXT]
+if texts:  # a repeated row is a new text: a real batch of 10,000 has few exact repeats
+    c = texts[0]
+    repeat = big.duplicated(keep="first").to_numpy()
+    big.loc[repeat, c] = big.loc[repeat, c].astype(str) + " #" + np.flatnonzero(repeat).astype(str)
+with uncached():
+    t1 = time.monotonic(); p.predict(big); batch_s = time.monotonic() - t1
+    ones = [test.iloc[[i % len(test)]] for i in range(20)]
+    p.predict(ones[0])  # the first call loads the backbones: a service pays that once
+    t1 = time.monotonic()
+    for r in ones:
+        p.predict(r)
+    latency = (time.monotonic() - t1) / len(ones)
+print(json.dumps({"test_score": score, "val_score": p.val_score_, "fit_s": round(fit_s, 1),
+                  "predict_rows_per_s_10000": round(len(big) / batch_s, 1), "latency_1_row_s": round(latency, 4),
+                  "models": [m.name for m in p.models_]}))
+"""
+
+
+def _tree_rss(pid: int) -> int:
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                stack += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def commit() -> str:
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
+    return sha + ("-dirty" if dirty else "")
+
+
+def run_one(dataset: str, presets: str, limit: float) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
+        peak, log = 0, Path(cache) / "log.txt"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit)], env=env,
+                                    stdout=subprocess.PIPE, stderr=out, text=True)
+            sampled = threading.Event()
+
+            def sample():
+                nonlocal peak
+                while not sampled.wait(0.5):
+                    peak = max(peak, _tree_rss(proc.pid))
+            threading.Thread(target=sample, daemon=True).start()
+            stdout, _ = proc.communicate()
+            sampled.set()
+        lines = log.read_text().splitlines()
+    if proc.returncode != 0:
+        raise SystemExit(f"{dataset} failed:\n" + "\n".join(lines[-40:]))
+    plan = [ln.strip() for ln in lines if any(w in ln.lower() for w in PLAN_WORDS)]
+    return {**json.loads(stdout.splitlines()[-1]), "peak_tree_mb": round(peak / 2**20), "plan": plan}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("datasets", nargs="+")
+    ap.add_argument("--time-limit", type=float, default=300)
+    ap.add_argument("--presets", default="best")
+    ap.add_argument("--label", default="", help="a word for the record (before, after, ...)")
+    a = ap.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    sha = commit()
+    for name in a.datasets:
+        row = {"commit": sha, "label": a.label, "dataset": name, "presets": a.presets, "time_limit": a.time_limit,
+               "cores": os.cpu_count(), "machine": platform.machine(), "load_at_start": round(os.getloadavg()[0], 2),
+               **run_one(name, a.presets, a.time_limit)}
+        print(json.dumps(row), flush=True)
+        with open(RESULTS / "cpu_neural.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
