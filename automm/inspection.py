@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .features.embeddings import uncached
 from .validation import as_frame
 
 ENSEMBLE = "ensemble"
@@ -33,7 +34,8 @@ def leaderboard(p, data=None) -> pd.DataFrame:
         df = as_frame(data)
         y, w = p.labels_.encode(df), p._eval_weight(df)
         t0 = time.monotonic()
-        X = p._features(df)
+        with uncached():  # the embeddings computed as for new rows, so that rows_per_s is what new rows get
+            X = p._features(df)
         t_feat = time.monotonic() - t0
         needed = p.ensembles_["bagged"].needed()
         for mode, suffix in (("bagged", ""), ("refit", FULL)):

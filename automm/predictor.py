@@ -60,7 +60,7 @@ class MultimodalPredictor:
                  num_threads: int | None = None, image_dir: str | None = None, text_backbone: str | None = None,
                  image_backbone: str | None = None, device: str = "auto", path: str | None = None,
                  sample_weight: str | None = None, weight_evaluation: bool = True, groups: str | None = None,
-                 positive_class=None):
+                 positive_class=None, text_tier: str = "auto"):
         """eval_metric: a name (automm.metrics.METRICS, or a scikit-learn scorer name) or a scikit-learn
         scorer (sklearn.metrics.make_scorer); default roc_auc, accuracy or rmse.
         image_dir: the folder relative image paths start from (default: the current folder; it can be
@@ -71,7 +71,11 @@ class MultimodalPredictor:
         sample_weight: the column of each row's weight (not a feature); every model trains with it, and
         with weight_evaluation (unlike AutoGluon, the default) validation scores, ensemble selection and
         evaluate() weigh rows by it too. groups: the column of row groups (not a feature): the folds keep
-        each group whole. positive_class: for a binary label, the class whose probability is the score."""
+        each group whole. positive_class: for a binary label, the class whose probability is the score.
+        text_tier: how text is embedded. "static": token vectors distilled from the text backbone, mean-pooled
+        (every row, tens of thousands per second); "transformer": the backbone itself (int8 on a CPU) when
+        its projected time fits the embedding budget, else static; "auto": the transformer on a GPU, static
+        on a CPU (where it predicts several times faster)."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -88,6 +92,7 @@ class MultimodalPredictor:
         self.weight_evaluation = weight_evaluation
         self.groups = groups
         self.positive_class = positive_class
+        self.text_tier = text_tier
 
     # ---- fitted state: the two ensembles, and views of them --------------------------------------
     @property
@@ -186,7 +191,8 @@ class MultimodalPredictor:
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
         models, settings, hp = neural_settings(preset, models, hyperparameters, embeddings, plan, self.device,
                                                (self.text_backbone, self.image_backbone), self.image_dir,
-                                               task.num_threads, progress)
+                                               task.num_threads, progress, self.text_tier,
+                                               bool(schema.of_kind("text")))
         # set now, so that a model saved as it goes (path=...) is a whole predictor; an earlier fit's
         # models go, so that a fit that fails leaves no mix of the two
         self.__dict__.pop("ensembles_", None)

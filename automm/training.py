@@ -14,7 +14,7 @@ import pandas as pd
 from .budget import TimePlan
 from .ensemble import BaggedModel, ensemble_selection, fit_layer, merge_sets
 from .features import FeatureSet
-from .features.multimodal import EmbeddingSettings
+from .features.multimodal import TEXT_TIERS, EmbeddingSettings
 from .fitted import FittedEnsemble, stack_view
 from .folds import covered
 from .labels import LabelCodec
@@ -165,17 +165,23 @@ def cores(num_threads: int | None) -> int:
 
 
 def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings, plan: TimePlan, device: str,
-                    backbones: tuple[str | None, str | None], image_dir, threads: int, progress: Progress):
+                    backbones: tuple[str | None, str | None], image_dir, threads: int, progress: Progress,
+                    text_tier: str = "auto", has_text: bool = True):
     """The models kept, the embedding settings and every model's parameters: the fusion nets share the
     backbones, and fine-tune them when there is a GPU. Frozen nets train on the embeddings, so they
     are left out (with a message) when the embeddings are off or the time limit is too short for them."""
+    if text_tier not in TEXT_TIERS:
+        raise ValueError(f"text_tier={text_tier!r} is not known; use one of {TEXT_TIERS}")
+    if "fusion_tokens" in models and not has_text and len(models) > 1:
+        progress.say(2, "fusion_tokens left out: it reads text, and the table has no text column")
+        models = [m for m in models if m != "fusion_tokens"]
     neural = [m for m in models if is_neural(m)]
     gpu = gpu_available(device) if neural else False  # no torch import unless a net is chosen
     text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
     text_bb, image_bb = backbones[0] or text_bb, backbones[1] or image_bb
     hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
-    for m in neural:
-        hp[m] = {"finetune": gpu, "text_backbone": text_bb, "image_backbone": image_bb, "device": device,
+    for m in neural:  # fusion_tokens reads the text as static tokens: it is the CPU's text model, never fine-tuned
+        hp[m] = {"finetune": gpu and m != "fusion_tokens", "text_backbone": text_bb, "image_backbone": image_bb, "device": device,
                  **hp.get(m, {})}
     wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
     frozen = [m for m in neural if hp[m].get("finetune") is False]
@@ -189,7 +195,8 @@ def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings
     if frozen and not wanted:
         progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
         models = [m for m in models if m not in frozen]
-    settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device) if wanted else None
+    settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device,
+                                 text_tier=text_tier) if wanted else None
     return models, settings, hp
 
 

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,10 +34,12 @@ from automm.features.embeddings import uncached
 from automm.schema import Modality
 
 name, presets, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+extra = json.loads(sys.argv[4])  # predictor settings of this variant, e.g. {"text_tier": "transformer"}
 ds = datasets.load(name, download=False)
 spec = ds.spec
 t0 = time.monotonic()
-p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_metric=spec["metric"], verbosity=2)
+p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_metric=spec["metric"], verbosity=2,
+                        **extra)
 p.fit(ds.train, presets=presets, time_limit=limit)
 fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
@@ -57,7 +58,10 @@ with uncached():
     for r in ones:
         p.predict(r)
     latency = (time.monotonic() - t1) / len(ones)
+board = p.leaderboard()
 print(json.dumps({"test_score": score, "val_score": p.val_score_, "fit_s": round(fit_s, 1),
+                  "val_scores": {r.model: round(r.score_val, 4) for r in board.itertuples() if r.score_val == r.score_val},
+                  "weights": {r.model: round(r.ensemble_weight, 3) for r in board.itertuples() if r.ensemble_weight},
                   "predict_rows_per_s_10000": round(len(big) / batch_s, 1), "latency_1_row_s": round(latency, 4),
                   "models": [m.name for m in p.models_]}))
 """
@@ -83,12 +87,12 @@ def commit() -> str:
     return sha + ("-dirty" if dirty else "")
 
 
-def run_one(dataset: str, presets: str, limit: float) -> dict:
+def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
         peak, log = 0, Path(cache) / "log.txt"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit)], env=env,
+            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)], env=env,
                                     stdout=subprocess.PIPE, stderr=out, text=True)
             sampled = threading.Event()
 
@@ -112,13 +116,16 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=300)
     ap.add_argument("--presets", default="best")
     ap.add_argument("--label", default="", help="a word for the record (before, after, ...)")
+    ap.add_argument("--text-tier", default=None, help="the predictor's text_tier (default: its own default)")
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     sha = commit()
+    extra = {} if a.text_tier is None else {"text_tier": a.text_tier}
     for name in a.datasets:
         row = {"commit": sha, "label": a.label, "dataset": name, "presets": a.presets, "time_limit": a.time_limit,
+               "settings": extra,
                "cores": os.cpu_count(), "machine": platform.machine(), "load_at_start": round(os.getloadavg()[0], 2),
-               **run_one(name, a.presets, a.time_limit)}
+               **run_one(name, a.presets, a.time_limit, extra)}
         print(json.dumps(row), flush=True)
         with open(RESULTS / "cpu_neural.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -37,6 +37,7 @@ def embedding_cache(tmp_path_factory):
     """Embeddings computed by the tests go to a folder of the session, never to the user's cache."""
     import os
     os.environ["AUTOMM_EMBEDDING_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
+    os.environ["AUTOMM_STATIC_CACHE"] = str(tmp_path_factory.mktemp("static-text-cache"))
 
 
 @pytest.fixture

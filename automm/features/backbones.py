@@ -132,6 +132,16 @@ def text_backbone(name: str) -> TextBackbone:
     return TextBackbone(tok, model.eval(), int(model.config.hidden_size), limit)
 
 
+def text_tokenizer(name: str):
+    """Only the tokenizer of text backbone `name` (what the static tier needs at predict time)."""
+    from transformers import AutoTokenizer
+    source = _TEXT[name]() if name in _TEXT else name
+    if isinstance(source, TextBackbone):
+        return source.tokenizer
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(str(source))
+
+
 class _quiet_transformers:
     """transformers' "Loading weights" progress bar would land in the middle of automm's log."""
 

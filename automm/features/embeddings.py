@@ -105,42 +105,55 @@ def _sha1(s: str) -> bytes:
 
 
 class TextEmbedder:
-    """Mean-pooled hidden states of a text backbone (the sentence-transformers recipe)."""
+    """The transformer tier: mean-pooled hidden states of a text backbone (the sentence-transformers
+    recipe). On a CPU its linear layers run in int8 (torch's dynamic quantization): about twice the
+    speed at a cosine similarity to fp32 above 0.99 (benchmarks/results/text_speed.md)."""
 
     def __init__(self, backbone: str = "minilm", max_tokens: int | None = None, num_threads: int = 1,
-                 device: str = "auto"):
+                 device: str = "auto", int8: bool = True):
         self.backbone, self.max_tokens, self.num_threads, self.device = backbone, max_tokens, num_threads, device
+        self.int8 = int8
 
     def _load(self):
         if not hasattr(self, "_bb"):
             self._bb = text_backbone(self.backbone)
-            self._bb.model.to(_device(self.device))
+            device = _device(self.device)
+            self._bb.model.to(device)
+            if self.int8 and device.type == "cpu":
+                self._bb.model = quantized(self._bb.model)
         return self._bb
+
+    @property
+    def tag(self) -> str:
+        on_cpu = _device(self.device).type == "cpu"
+        return f"text-{_sha1(self.backbone).hex()[:10]}-{self.max_tokens}" + ("-int8" if self.int8 and on_cpu else "")
 
     def embed(self, texts: list[str], budget: float | None = None) -> np.ndarray:
         """(n, hidden) float32. At fit (max_tokens None) the token limit is chosen to fit `budget`
-        seconds, and BudgetExceeded is raised when even the smallest does not."""
+        seconds, and BudgetExceeded is raised when even the smallest does not. A text that repeats
+        is embedded once."""
         torch = require_torch()
         torch.set_num_threads(self.num_threads)
         t0 = time.monotonic()
         bb = self._load()
+        unique, inverse = _unique(texts)
         if self.max_tokens is None:
             loading = time.monotonic() - t0  # part of the budget too
             if budget is not None and loading >= budget:
                 raise BudgetExceeded(f"loading the text backbone took {loading:.1f}s of the {budget:.1f}s available")
-            self.max_tokens = self._choose_limit(texts, None if budget is None else budget - loading)
-        cache = EmbeddingCache(f"text-{_sha1(self.backbone).hex()[:10]}-{self.max_tokens}")
-        keys = [_sha1(t) for t in texts]
+            self.max_tokens = self.choose_limit(unique, None if budget is None else budget - loading)
+        cache = EmbeddingCache(self.tag)
+        keys = [_sha1(t) for t in unique]
         todo, found = cache.lookup(keys)
-        out = np.zeros((len(texts), bb.hidden), np.float32)
+        out = np.zeros((len(unique), bb.hidden), np.float32)
         for i, v in found.items():
             out[i] = v
         if len(todo):
-            vecs = self._run([texts[i] for i in todo])
+            vecs = self._run([unique[i] for i in todo])
             out[todo] = vecs
             cache.add([keys[i] for i in todo], vecs)
             cache.flush()
-        return out
+        return out[inverse]
 
     def _run(self, texts: list[str]) -> np.ndarray:
         torch = require_torch()
@@ -157,86 +170,147 @@ class TextEmbedder:
                 out[idx] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy()
         return _as_cached(out)
 
-    def _choose_limit(self, texts: list[str], budget: float | None) -> int:
-        """Times one batch of random rows at 128 tokens, then projects each limit's cost from the
-        token counts (sorted batches pad less than this sample, so the projection errs on the safe side)."""
-        if budget is None or not texts:
-            return 128
+    def projection(self, texts: list[str]) -> tuple[float, dict[int, float]]:
+        """(seconds spent measuring, projected seconds for all `texts` at each token limit): one batch of
+        random rows timed at 128 tokens, each limit's cost projected from the token counts (sorted
+        batches pad less than this sample, so the projection errs on the safe side)."""
+        t0 = time.monotonic()
         bb = self._load()
         counted = texts[:20_000]  # the lengths of up to 20k rows stand for all of them
         lengths = np.array([len(x) for x in bb.tokenizer(counted, truncation=False, verbose=False)["input_ids"]])
-        scale = len(texts) / len(counted)
+        scale = len(texts) / max(1, len(counted))
         sample = np.random.default_rng(0).choice(len(texts), size=min(BATCH, len(texts)), replace=False)
-        self.max_tokens = 128
-        t0 = time.monotonic()
+        limit, self.max_tokens = self.max_tokens, 128
+        t1 = time.monotonic()
         self._run([texts[i] for i in sample])
-        took = time.monotonic() - t0
-        per_token = took / max(1, int(np.minimum(lengths[sample[sample < len(lengths)]], 128).sum()))
-        projected = float("inf")
+        per_token = (time.monotonic() - t1) / max(1, int(np.minimum(lengths[sample[sample < len(lengths)]], 128).sum()))
+        self.max_tokens = limit
+        return time.monotonic() - t0, {k: float(per_token * np.minimum(lengths, k).sum() * scale) for k in TOKEN_LIMITS}
+
+    def choose_limit(self, texts: list[str], budget: float | None) -> int:
+        """The largest token limit whose projected time fits `budget`."""
+        if budget is None or not texts:
+            return 128
+        took, projected = self.projection(texts)
         for limit in TOKEN_LIMITS:
-            projected = per_token * np.minimum(lengths, limit).sum() * scale
-            if projected <= budget - took:
+            if projected[limit] <= budget - took:
                 return limit
-        raise BudgetExceeded(f"embedding {len(texts)} texts would take about {projected:.0f}s even at "
-                             f"{TOKEN_LIMITS[-1]} tokens; {budget:.0f}s were available")
+        raise BudgetExceeded(f"embedding {len(texts)} texts would take about {projected[TOKEN_LIMITS[-1]]:.0f}s even "
+                             f"at {TOKEN_LIMITS[-1]} tokens; {budget:.0f}s were available")
+
+
+def quantized(model):
+    """The model with int8 weights in its linear layers, activations quantized on the fly."""
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, not installed here
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts in first-seen order, and each text's position among them."""
+    index: dict[str, int] = {}
+    inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
+    return list(index), inverse
 
 
 class ImageEmbedder:
-    """Pooled CNN features of each image column (mean over the images of a row) and a missing flag."""
+    """Pooled CNN features of each image column (mean over the images of a row) and a missing flag.
+
+    Images are decoded in a thread (PIL releases the GIL) while the CNN runs on the previous chunk,
+    JPEGs at a reduced scale straight away (draft mode); the CNN runs channels-last."""
 
     def __init__(self, backbone: str = "efficientnet-lite0", image_dir: str | None = None, num_threads: int = 1,
-                 max_per_row: int = 4, device: str = "auto"):
+                 max_per_row: int = 4, device: str = "auto", image_size: int | None = None):
         self.backbone, self.image_dir, self.device = backbone, image_dir, device
-        self.num_threads, self.max_per_row = num_threads, max_per_row
+        self.num_threads, self.max_per_row, self.image_size = num_threads, max_per_row, image_size
 
-    def embed(self, values, kind: str, column: str, budget: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self):
         torch = require_torch()
         torch.set_num_threads(self.num_threads)
-        t0 = time.monotonic()
         if not hasattr(self, "_bb"):
             self._bb = image_backbone(self.backbone)
-            self._bb.model.to(_device(self.device))
-        bb = self._bb
+            self._bb.model.to(_device(self.device), memory_format=torch.channels_last)
+        return self._bb
+
+    def sizes(self) -> tuple[int, ...]:
+        """The image sizes the plan chooses from: the backbone's own, then smaller by 32 pixels down to
+        half of it (the CNN's cost falls with the square of the side)."""
+        full = self._load().image_size
+        return tuple(range(full, max(full // 2, 32) - 1, -32)) or (full,)
+
+    def seconds_per_row(self, values, kind: str, size: int, rows: int = 16) -> float:
+        """Measured on a few rows (uncached): decoding and the CNN at `size`."""
+        sample = np.asarray(values, dtype=object)[:rows]
+        keep, self.image_size = self.image_size, size
+        t0 = time.monotonic()
+        with uncached():
+            self.embed(sample, kind, column="", report=False)
+        self.image_size = keep
+        return (time.monotonic() - t0) / max(1, len(sample))
+
+    def embed(self, values, kind: str, column: str, budget: float | None = None,
+              report: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.monotonic()
+        bb = self._load()
         if budget is not None:
             budget -= time.monotonic() - t0  # loading the backbone counts
             if budget <= 0:
                 raise BudgetExceeded(f"image column {column!r}: loading the image backbone used up its time")
-        batcher = ImageBatcher(kind, self.image_dir, bb.image_size, self.max_per_row)
+        size = self.image_size or bb.image_size
+        batcher = ImageBatcher(kind, self.image_dir, size, self.max_per_row)
         values = np.asarray(values, dtype=object)
-        cache = EmbeddingCache(f"image-{_sha1(self.backbone).hex()[:10]}-{bb.image_size}")
+        cache = EmbeddingCache(f"image-{_sha1(self.backbone).hex()[:10]}-{size}")
         out, missing = np.zeros((len(values), bb.hidden), np.float32), np.ones(len(values), bool)
         try:
             self._embed_chunks(values, kind, column, budget, batcher, cache, out, missing)
         finally:  # what was embedded before the budget ran out is kept for the next fit
             cache.flush()
-        batcher.report_bad(column, batcher.bad, batcher.why)
+        if report:
+            batcher.report_bad(column, batcher.bad, batcher.why)
         return out, missing
 
     def _embed_chunks(self, values, kind, column, budget, batcher, cache, out, missing) -> None:
+        from concurrent.futures import ThreadPoolExecutor
         torch, bb = require_torch(), self._bb
         t0, step = time.monotonic(), 32
+        chunks = []
         for s in range(0, len(values), step):
-            chunk = values[s:s + step]
-            keys = [_sha1(_file_key(v, kind, self.image_dir, self.max_per_row)) for v in chunk]
+            keys = [_sha1(_file_key(v, kind, self.image_dir, self.max_per_row)) for v in values[s:s + step]]
             todo, found = cache.lookup(keys)
             for i, v in found.items():
                 out[s + i], missing[s + i] = v[:-1], v[-1] > 0.5
             if len(todo):
-                pix, owner, miss = batcher(chunk[todo], column=column, report=False)
+                chunks.append((s, todo, keys))
+
+        def decode(chunk):
+            s, todo, _ = chunk
+            return batcher(values[s:s + step][todo], column=column, report=False)
+
+        with ThreadPoolExecutor(1) as pool:  # the next chunk decodes while the CNN runs this one
+            pending = pool.submit(decode, chunks[0]) if chunks else None
+            for n, (s, todo, keys) in enumerate(chunks):
+                pix, owner, miss = pending.result()
+                pending = pool.submit(decode, chunks[n + 1]) if n + 1 < len(chunks) else None
                 vecs = np.zeros((len(todo), bb.hidden), np.float32)
                 if len(pix):
+                    x = torch.from_numpy(pix).to(_device(self.device)).contiguous(memory_format=torch.channels_last)
                     with torch.inference_mode():
-                        feats = bb.model(torch.from_numpy(pix).to(_device(self.device))).float().cpu().numpy()
+                        feats = bb.model(x).float().cpu().numpy()
                     np.add.at(vecs, owner, feats)
                     vecs = _as_cached(vecs / np.maximum(np.bincount(owner, minlength=len(todo)), 1)[:, None])
                 out[s + todo], missing[s + todo] = vecs, miss
                 cache.add([keys[i] for i in todo], np.hstack([vecs, miss[:, None].astype(np.float32)]))
-            done = s + len(chunk)
-            if budget is not None and done < len(values):
-                projected = (time.monotonic() - t0) / done * len(values)
-                if projected > budget:
-                    raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take about "
-                                         f"{projected:.0f}s; {budget:.0f}s were available")
+                done = n + 1
+                if budget is not None and done < len(chunks):
+                    projected = (time.monotonic() - t0) / done * len(chunks)
+                    if projected > budget:
+                        if pending is not None:
+                            pending.cancel()
+                        raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take "
+                                             f"about {projected:.0f}s; {budget:.0f}s were available")
 
 
 def _file_key(value, kind: str, image_dir, max_per_row: int) -> str:

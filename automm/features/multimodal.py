@@ -17,6 +17,8 @@ from ..schema import Schema, text_value
 from .images import cell_paths, resolve
 from .text import MAX_CHARS, clean_text
 
+TEXT_TIERS = ("auto", "static", "transformer")
+
 
 @dataclass
 class EmbeddingSettings:
@@ -26,6 +28,10 @@ class EmbeddingSettings:
     tree_dims: int = 16               # PCA components of each embedding offered to the trees
     num_threads: int = 1
     device: str = "auto"              # "cpu" keeps the backbones off a GPU
+    # "static": token vectors distilled from the text backbone (every row, in seconds); "transformer":
+    # the backbone itself as well, when its projected time fits; "auto": the transformer on a GPU only
+    text_tier: str = "auto"
+    int8: bool = True                 # the transformer tier's linear layers in int8 on a CPU
 
 
 def text_document(df: pd.DataFrame, columns: list[str], labelled: bool | None = None) -> list[str]:
@@ -46,6 +52,10 @@ def image_paths(df: pd.DataFrame, column: str, kind: str, image_dir) -> np.ndarr
 
 
 class EmbeddingFeatures:
+    """Every text and image column embedded, by a plan made from measured speed (printed, and kept in
+    `plan_`): the static text tier first (seconds), then each image column at the largest image size
+    whose projected time fits its share, then the transformer text tier when the time left allows it."""
+
     def __init__(self, schema: Schema, settings: EmbeddingSettings):
         self.schema, self.settings = schema, settings
 
@@ -54,56 +64,139 @@ class EmbeddingFeatures:
         return self.schema.of_kind("image") + self.schema.of_kind("image_list")
 
     def fit_transform(self, df: pd.DataFrame, budget: float | None, say=lambda msg: None):
-        from .embeddings import BudgetExceeded, ImageEmbedder, TextEmbedder
-        s, t0 = self.settings, time.monotonic()
-        self.text_cols_, self.max_tokens_, self.images_ = self.schema.of_kind("text"), None, []
+        from .embeddings import BudgetExceeded
+        t0 = time.monotonic()
+        end = float("inf") if budget is None else t0 + budget
+        self.text_cols_, self.text_tier_, self.max_tokens_, self.static_ = self.schema.of_kind("text"), None, None, None
+        self.images_, self.image_sizes_, self.plan_ = [], {}, []
         self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        neural, modalities = {}, (1 if self.text_cols_ else 0) + len(self.image_cols)
-        if self.text_cols_:
-            say(f"text embeddings ({s.text_backbone}) of {len(df)} rows: starting")
-            embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads, device=s.device)
+        neural = {}
+        docs = text_document(df, self.text_cols_) if self.text_cols_ else []
+        if docs:
             try:
-                neural["text"] = {"all": {"embedding": embedder.embed(text_document(df, self.text_cols_),
-                                                                      None if budget is None else budget / modalities)}}
-                self.max_tokens_ = embedder.max_tokens
-                say(f"text embeddings ({s.text_backbone}, {self.max_tokens_} tokens): {time.monotonic() - t0:.1f}s")
-            except (BudgetExceeded, ImportError, OSError) as exc:
-                say(f"text embeddings left out: {exc}")
-        for c in self.image_cols:
-            say(f"image embeddings of {c!r} ({s.image_backbone}): starting")
-            left = None if budget is None else budget - (time.monotonic() - t0)
+                neural["text"] = {"all": {"embedding": self._static(docs, say, end)}}
+            except (ImportError, OSError, TimeoutError) as exc:
+                self._say_plan(say, f"text: left out ({exc})")
+        for i, c in enumerate(self.image_cols):
+            left = end - time.monotonic()
             try:
-                emb, miss = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device).embed(
-                    df[c], self.schema[c].kind, c, left)
+                emb, miss = self._image(df[c], c, left / (len(self.image_cols) - i), say)
             except (BudgetExceeded, ImportError, OSError) as exc:
-                say(f"image embeddings of {c!r} left out: {exc}")
+                self._say_plan(say, f"image {c!r}: left out ({exc})")
                 continue
             neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
-            self.images_.append(c)
-            say(f"image embeddings of {c!r} ({s.image_backbone}; {int(miss.sum())} rows without an image)")
+        if "text" in neural and self._transformer_wanted():
+            upgraded = self._transformer(docs, end - time.monotonic(), say)
+            if upgraded is not None:
+                neural["text"]["all"]["embedding"] = upgraded
         for key, emb in embeddings_of(neural).items():
             mean = emb.mean(0)
             k = min(self.settings.tree_dims, emb.shape[0] - 1, emb.shape[1])
             if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
                 _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
                 self.pca_[key] = (mean.astype(np.float32), vt[:k].astype(np.float32))
-        return self._finish(df, neural, s.image_dir)
+        return self._finish(df, neural, self.settings.image_dir)
+
+    def _say_plan(self, say, line: str) -> None:
+        self.plan_.append(line)
+        say(f"embedding plan: {line}")
+
+    def _static(self, docs: list[str], say, end: float) -> np.ndarray:
+        from .static_text import static_text
+        s, t0 = self.settings, time.monotonic()
+        self.static_ = static_text(s.text_backbone, say, end)
+        emb = self.static_.embed(docs)
+        self.text_tier_ = "static"
+        self._say_plan(say, f"text: static tier of {s.text_backbone} ({self.static_.dims} dims), {len(docs)} rows "
+                            f"in {time.monotonic() - t0:.1f}s")
+        return emb
+
+    def _transformer_wanted(self) -> bool:
+        from .embeddings import _device
+        tier = self.settings.text_tier
+        return tier == "transformer" or (tier == "auto" and _device(self.settings.device).type == "cuda")
+
+    def _transformer(self, docs: list[str], left: float, say) -> np.ndarray | None:
+        """The transformer tier's embeddings, or None (the static tier stays) when they would not fit."""
+        from .embeddings import BudgetExceeded, TextEmbedder, _unique
+        s, t0 = self.settings, time.monotonic()
+        embedder = TextEmbedder(s.text_backbone, num_threads=s.num_threads, device=s.device, int8=s.int8)
+        what = f"{s.text_backbone}{' int8' if 'int8' in embedder.tag else ''}"
+        try:
+            unique = _unique(docs)[0]
+            took, projected = embedder.projection(unique)
+            left -= time.monotonic() - t0
+            limit = next((k for k, sec in projected.items() if sec <= left), None)
+            if limit is None:
+                raise BudgetExceeded(f"about {min(projected.values()):.0f}s even at the shortest token limit; "
+                                     f"{left:.0f}s were left")
+            self._say_plan(say, f"text: transformer tier {what} at {limit} tokens, {len(unique)} distinct texts, "
+                                f"projected {projected[limit]:.0f}s of {left:.0f}s left")
+            embedder.max_tokens = limit
+            emb = embedder.embed(docs)
+        except (BudgetExceeded, ImportError, OSError) as exc:
+            self._say_plan(say, f"text: transformer tier {what} skipped ({exc}); the static tier stays")
+            return None
+        self.text_tier_, self.max_tokens_ = "transformer", limit
+        say(f"text embeddings ({what}, {limit} tokens): {time.monotonic() - t0:.1f}s")
+        return emb
+
+    def _image(self, values: pd.Series, column: str, share: float, say) -> tuple[np.ndarray, np.ndarray]:
+        """The column embedded at the largest size whose projected time fits `share` seconds (cost measured
+        at the largest and the smallest size, a + b * size^2 between them); at the smallest size when none
+        fits, as long as that takes less than twice the share."""
+        from .embeddings import BudgetExceeded, ImageEmbedder
+        s, t0, kind = self.settings, time.monotonic(), self.schema[column].kind
+        embedder = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)
+        sizes, n = embedder.sizes(), len(values)
+        cost = {sizes[0]: embedder.seconds_per_row(values, kind, sizes[0]) * n}
+        size = sizes[0]
+        if share != float("inf") and cost[sizes[0]] > share - (time.monotonic() - t0) and len(sizes) > 1:
+            cost[sizes[-1]] = embedder.seconds_per_row(values, kind, sizes[-1]) * n
+            b = (cost[sizes[0]] - cost[sizes[-1]]) / max(sizes[0] ** 2 - sizes[-1] ** 2, 1)
+            a = cost[sizes[-1]] - b * sizes[-1] ** 2
+            cost.update({z: a + b * z * z for z in sizes[1:-1]})
+            left = share - (time.monotonic() - t0)
+            size = next((z for z in sizes if cost[z] <= left), sizes[-1])
+        left = share - (time.monotonic() - t0)
+        self._say_plan(say, f"image {column!r}: {s.image_backbone} at {size} px, {n} rows, projected "
+                            f"{cost[size]:.0f}s of {left:.0f}s")
+        if cost[size] > 2 * left:
+            raise BudgetExceeded(f"about {cost[size]:.0f}s even at {size} px; {left:.0f}s were available")
+        embedder.image_size = size
+        emb, miss = embedder.embed(values, kind, column, None if share == float("inf") else 2 * left)
+        self.images_.append(column)
+        self.image_sizes_[column] = size
+        say(f"image embeddings of {column!r} ({s.image_backbone} at {size} px; {int(miss.sum())} rows without an "
+            f"image): {time.monotonic() - t0:.1f}s")
+        return emb, miss
 
     def transform(self, df: pd.DataFrame, image_dir=None):
         """image_dir: where relative image paths start now (the data may sit elsewhere than at fit)."""
         from .embeddings import ImageEmbedder, TextEmbedder
         s, neural = self.settings, {}
         if not hasattr(self, "_embedders"):  # loaded once, so that small predict calls stay fast
-            self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device),
+            self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device, s.int8),
                                "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)}
-        if self.max_tokens_ is not None:
+        if self.text_tier_ == "static":
+            neural["text"] = {"all": {"embedding": self._static_table().embed(text_document(df, self.text_cols_))}}
+        elif self.text_tier_ == "transformer":
             neural["text"] = {"all": {"embedding": self._embedders["text"].embed(text_document(df, self.text_cols_))}}
         image = self._embedders["image"]
         image.image_dir = image_dir
         for c in self.images_:
+            image.image_size = self.image_sizes_.get(c)
             emb, miss = image.embed(df[c], self.schema[c].kind, c)
             neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
         return self._finish(df, neural, image_dir)
+
+    def _static_table(self):
+        """The saved token table with the backbone's tokenizer (the transformer itself is not loaded)."""
+        if not hasattr(self.static_, "tokenizer"):
+            from .backbones import text_tokenizer
+            from .static_text import StaticText
+            self.static_ = StaticText(text_tokenizer(self.settings.text_backbone), self.static_)
+        return self.static_
 
     def _finish(self, df: pd.DataFrame, neural: dict, image_dir):
         """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning:
@@ -127,16 +220,27 @@ class EmbeddingFeatures:
 
     def get_state(self):
         meta = {"settings": asdict(self.settings), "text_cols": self.text_cols_, "max_tokens": self.max_tokens_,
-                "images": self.images_, "pca": list(self.pca_)}
+                "text_tier": self.text_tier_, "images": self.images_, "image_sizes": self.image_sizes_,
+                "pca": list(self.pca_), "plan": self.plan_}
         arrays = {}
+        if self.text_tier_ == "static":  # float16 as distilled: half the folder
+            arrays["static_table"] = np.asarray(getattr(self.static_, "table", self.static_), np.float16)
         for i, (mean, comps) in enumerate(self.pca_.values()):
             arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"] = mean, comps
         return meta, arrays
 
     @classmethod
     def from_state(cls, schema: Schema, meta: dict, arrays: dict) -> "EmbeddingFeatures":
-        obj = cls(schema, EmbeddingSettings(**meta["settings"]))
+        settings = EmbeddingSettings(**meta["settings"])
+        if "text_tier" not in meta:  # saved before the tiers: its transformer ran in fp32, and must again
+            settings.int8 = False
+        obj = cls(schema, settings)
         obj.text_cols_, obj.max_tokens_, obj.images_ = meta["text_cols"], meta["max_tokens"], meta["images"]
+        # saved before the static tier existed: the transformer tier, when a token limit was chosen
+        obj.text_tier_ = meta.get("text_tier", None if meta["max_tokens"] is None else "transformer")
+        obj.image_sizes_, obj.plan_ = meta.get("image_sizes", {}), meta.get("plan", [])
+        table = arrays.get("static_table")
+        obj.static_ = table
         obj.pca_ = {k: (arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"]) for i, k in enumerate(meta["pca"])}
         return obj
 

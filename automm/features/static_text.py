@@ -1,0 +1,157 @@
+"""The static text tier: one vector per token of the text backbone's vocabulary, mean-pooled per row.
+
+The Model2Vec recipe, in a few lines and offline: every vocabulary token goes through the backbone
+once ("[CLS] token [SEP]", mean-pooled as the sentence model pools), PCA keeps `dims` components,
+and a Zipf estimate of each token's frequency (its rank in the vocabulary) down-weights common
+tokens (SIF). Embedding a row is then a tokenizer call and a sparse product, tens of thousands of
+rows per second on 2 cores, so every text row always gets an embedding, whatever the time limit;
+the transformer tier (`embeddings.TextEmbedder`) is an addition when time allows.
+
+The table is made once per backbone and cached (`static_dir`), with the SHA-256 of its
+vectors beside it: a damaged or edited file is made again, never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..persistence import cache_root
+
+DIMS = 256
+SIF = 1e-4        # Model2Vec's SIF coefficient
+RECIPE = "m2v-1"  # part of the cache key: a change of the recipe makes new tables
+MAX_TOKENS = 512  # a row's tokens pooled, at most (the rest of a very long text adds little to a mean)
+
+
+def _digest(vectors: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(vectors).tobytes()).hexdigest()
+
+
+def _weights_digest(model) -> str:
+    """Identifies the backbone by its weights, not its name: two checkpoints registered under one name
+    (a test's random tiny model, a retrained folder) never share a table."""
+    h = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def distill(backbone, dims: int = DIMS, batch: int = 512) -> np.ndarray:
+    """(vocabulary, dims) float16 token vectors of a `backbones.TextBackbone`."""
+    import torch
+    tok, model = backbone.tokenizer, backbone.model
+    vocab = model.get_input_embeddings().num_embeddings  # may exceed len(tok): padded for speed
+    special = set(tok.all_special_ids)
+    cls = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    sep = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+    ids = torch.arange(vocab)
+    out = np.zeros((vocab, backbone.hidden), np.float32)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for s in range(0, vocab, batch):
+            chunk = ids[s:s + batch, None]
+            cols = [c for c in (None if cls is None else torch.full_like(chunk, cls), chunk,
+                                None if sep is None else torch.full_like(chunk, sep)) if c is not None]
+            inputs = torch.cat(cols, 1).to(device)
+            hidden = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
+            out[s:s + batch] = hidden.mean(1).float().cpu().numpy()
+    keep = np.array([i not in special for i in range(vocab)])
+    centred = out - out[keep].mean(0)
+    k = min(dims, backbone.hidden, int(keep.sum()) - 1)
+    _, _, vt = np.linalg.svd(centred[keep], full_matrices=False)
+    table = centred @ vt[:k].T
+    inv_rank = 1.0 / np.arange(2, vocab + 2)
+    table *= (SIF / (SIF + inv_rank / inv_rank.sum()))[:, None]
+    table[~keep] = 0.0  # [CLS], [PAD] and the like carry no meaning of their own
+    return table.astype(np.float16)  # as stored in the cache and with a predictor: fit sees what predict will
+
+
+class StaticText:
+    """A token table and the backbone's tokenizer; `embed` mean-pools a row's token vectors."""
+
+    def __init__(self, tokenizer, table: np.ndarray):
+        self.tokenizer, self.table = tokenizer, np.asarray(table, dtype=np.float32)
+
+    @property
+    def dims(self) -> int:
+        return self.table.shape[1]
+
+    def embed(self, texts: list[str], chunk: int = 20_000) -> np.ndarray:
+        out = np.zeros((len(texts), self.dims), np.float32)
+        for s in range(0, len(texts), chunk):
+            ids = self.tokenizer(list(texts[s:s + chunk]), add_special_tokens=False, truncation=True,
+                                 max_length=MAX_TOKENS, return_attention_mask=False,
+                                 return_token_type_ids=False, verbose=False)["input_ids"]
+            lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
+            flat = np.fromiter((t for x in ids for t in x), np.int64, int(lengths.sum()))
+            rows = np.repeat(np.arange(len(ids)), lengths)
+            counts = sp.csr_matrix((np.ones(len(flat), np.float32), (rows, flat)),
+                                   shape=(len(ids), len(self.table)))
+            out[s:s + len(ids)] = (counts @ self.table) / np.maximum(lengths, 1)[:, None]
+        return out
+
+
+def static_dir() -> Path:
+    """$AUTOMM_STATIC_CACHE, else <$AUTOMM_CACHE or ~/.cache/automm>/static."""
+    return Path(os.environ.get("AUTOMM_STATIC_CACHE") or cache_root() / "static")
+
+
+def static_text(name: str, say=lambda msg: None, deadline: float = float("inf")) -> StaticText:
+    """The static tier of text backbone `name`, distilled on first use (a minute at most for MiniLM on
+    2 cores) and read from the cache afterwards. Raises TimeoutError when distilling would start
+    after `deadline` (time.monotonic())."""
+    from .backbones import text_backbone, text_tokenizer
+    backbone, key = _identity(name)
+    file = static_dir() / f"{RECIPE}-{key}-{DIMS}.npz"
+    table = _read(file)
+    if table is None:
+        backbone = backbone or text_backbone(name)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no time left to distill the static text table of {name!r}")
+        t0 = time.monotonic()
+        say(f"static text table of {name!r}: distilling it once from the backbone's vocabulary "
+            f"({len(backbone.tokenizer)} tokens); it is cached in {file.parent}")
+        table = distill(backbone)
+        _write(file, table)
+        say(f"static text table of {name!r}: {table.shape[0]} x {table.shape[1]} in {time.monotonic() - t0:.1f}s")
+    return StaticText(backbone.tokenizer if backbone else text_tokenizer(name), table)
+
+
+def _identity(name: str):
+    """(the loaded backbone or None, a key of its weights). A checkpoint folder is known by its weights
+    files' digests, without loading the model (a fit whose table is cached needs only the tokenizer)."""
+    from ..persistence import file_digest
+    from .backbones import _TEXT, text_backbone
+    source = _TEXT[name]() if name in _TEXT else name
+    folder = Path(str(source)) if not hasattr(source, "model") else None
+    weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder and folder.is_dir() else []
+    if weights:
+        h = hashlib.sha1("".join(file_digest(w) for w in weights).encode())
+        return None, h.hexdigest()[:16]
+    backbone = text_backbone(name)
+    return backbone, _weights_digest(backbone.model)
+
+
+def _read(file: Path) -> np.ndarray | None:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            table = z["table"]
+        expected = json.loads(file.with_suffix(".json").read_text())["sha256"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return table if _digest(table) == expected else None
+
+
+def _write(file: Path, table: np.ndarray) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, table=table)
+    file.with_suffix(".json").write_text(json.dumps({"sha256": _digest(table), "recipe": RECIPE}))
+    os.replace(tmp, file)
