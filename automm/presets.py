@@ -7,9 +7,10 @@ PRESETS = {
     # bagged, every available model (the late-fusion net among them), no stacking
     "medium": {"num_bag_folds": 5, "num_stack_levels": 0, "embeddings": True,
                "models": ["linear", "lightgbm", "fusion_late", "xgboost", "catboost"]},
-    # bagged and stacked, both fusion nets; on a GPU the larger backbones, fine-tuned
+    # bagged and stacked, the fusion nets (fusion_tokens: the text's static token vectors trained on the
+    # label); on a GPU the larger backbones, fine-tuned
     "best": {"num_bag_folds": 5, "num_stack_levels": 1, "embeddings": True,
-             "models": ["linear", "lightgbm", "fusion_late", "fusion_early", "xgboost", "catboost"],
+             "models": ["linear", "lightgbm", "fusion_late", "fusion_early", "fusion_tokens", "xgboost", "catboost"],
              "stack_models": ["linear", "lightgbm", "catboost"],
              "gpu_backbones": ("mpnet", "efficientnet-lite2")},
 }

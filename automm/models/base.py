@@ -130,6 +130,9 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     # torch itself is some 400 MB; fine-tuning adds the backbone, its gradients and Adam's state
     ModelSpec("fusion_late", "automm.models.fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
     ModelSpec("fusion_early", "automm.models.fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
+    # the static token table (30k x 256) and Adam's state of it: some 100 MB
+    ModelSpec("fusion_tokens", "automm.models.fusion", "TokenFusionModel", "torch", "automm[neural]", 1.0, 400, 2,
+              neural=True),
 ]}
 
 

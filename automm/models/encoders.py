@@ -114,6 +114,21 @@ class ImageEncoder(Encoder):
         return out, _no_padding(out)
 
 
+class StaticTokens(nn.Module):
+    """The static text tier's token table as a backbone the fusion nets fine-tune: a row's tokens are
+    their vectors (initialised from the distilled table), and training moves them towards the label."""
+
+    def __init__(self, vocab: int, dim: int, table=None):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        if table is not None:
+            self.embed.weight.data.copy_(torch.as_tensor(table, dtype=torch.float32))
+
+    def forward(self, input_ids, attention_mask):  # the text encoder's LayerNorm takes care of the scale
+        from types import SimpleNamespace
+        return SimpleNamespace(last_hidden_state=self.embed(input_ids))
+
+
 # plug-in modalities: kind -> factory(shapes of the column's parts without the row axis, hidden, early) -> Encoder
 ENCODERS: dict[str, Callable[[dict[str, tuple], int, bool], Encoder]] = {}
 

@@ -23,7 +23,7 @@ from .train import TrainConfig, train
 
 BUILT_IN = ("numeric", "categorical", "text", "image")  # the neural view's modalities with an encoder below
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
-              "tabular_as_text", "augment", "device", "finetune_layers")
+              "tabular_as_text", "augment", "device", "finetune_layers", "text_tokens")
 
 
 class FusionModel(BaseModel):
@@ -34,16 +34,27 @@ class FusionModel(BaseModel):
     search_space = {"lr": Real(1e-4, 3e-3, log=True, default=1e-3), "hidden": Choice((64, 128, 256), default=128),
                     "dropout": Real(0.0, 0.4, default=0.1), "weight_decay": Real(1e-4, 1e-1, log=True, default=1e-2)}
 
+    text_tokens = False
+
     def __init__(self, fusion: str | None = None, finetune: bool = False, text_backbone: str = "minilm",
                  image_backbone: str = "efficientnet-lite0", hidden: int = 128, dropout: float = 0.1,
                  max_tokens: int = 128, tabular_as_text: bool = False, augment: bool = True, device: str = "auto",
-                 finetune_layers: int | None = None, epochs: int | None = None, **train_params):
+                 finetune_layers: int | None = None, epochs: int | None = None, text_tokens: bool | None = None,
+                 **train_params):
         """finetune_layers: with finetune, train only the text backbone's top k layers (None: all);
-        cheaper on a CPU. Training settings (lr, batch_size, max_epochs, ...) are TrainConfig's."""
+        cheaper on a CPU. text_tokens: the text read as tokens of the static tier's table, which trains
+        with the net (images stay frozen embeddings unless finetune). Training settings (lr, batch_size,
+        max_epochs, ...) are TrainConfig's."""
+        text_tokens = self.text_tokens if text_tokens is None else text_tokens
+        if text_tokens and finetune:
+            raise ValueError(f"{self.name}: text_tokens and finetune both say how to read the text; choose one")
+        if text_tokens:  # the token table is as shallow as the head: it learns at the head's rate
+            train_params.setdefault("backbone_lr", train_params.get("lr", 1e-3) / 0.9)
         self.params = {"fusion": fusion or self.fusion, "finetune": finetune, "text_backbone": text_backbone,
                        "image_backbone": image_backbone, "hidden": hidden, "dropout": dropout,
                        "max_tokens": max_tokens, "tabular_as_text": tabular_as_text, "augment": augment,
-                       "device": device, "finetune_layers": finetune_layers, "epochs": epochs, **train_params}
+                       "device": device, "finetune_layers": finetune_layers, "epochs": epochs,
+                       "text_tokens": text_tokens, **train_params}
         known = {f.name for f in fields(TrainConfig)}
         unknown = set(train_params) - known
         if unknown:
@@ -59,7 +70,7 @@ class FusionModel(BaseModel):
         text = nv.get("text", {}).get("all", {})
         images = [c for c, parts in nv.get("image", {}).items() if ("paths" if finetune else "embedding") in parts]
         has_text = ("raw" in text or (self.params["tabular_as_text"] and "table" in text)) if finetune \
-            else "embedding" in text
+            else "raw" in text if self.params["text_tokens"] else "embedding" in text
         plugins = {f"{kind}:{c}": {part: list(a.shape[1:]) for part, a in parts.items()}
                    for kind, cols in nv.items() if kind not in BUILT_IN for c, parts in cols.items()}
         return {"n_num": nv["numeric"]["all"]["values"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text,
@@ -68,7 +79,7 @@ class FusionModel(BaseModel):
     def _build(self, dims: dict, n_out: int):
         """One encoder per input that has columns (encoders.py), in a fixed order: the table's numbers and
         categories, the text, each image column."""
-        from .encoders import CategoricalEncoder, ImageEncoder, NumericEncoder, TextEncoder
+        from .encoders import CategoricalEncoder, ImageEncoder, NumericEncoder, StaticTokens, TextEncoder
         from .nets import FusionNet
         p, h = self.params, self.params["hidden"]
         early = p["fusion"] == "early"
@@ -78,7 +89,10 @@ class FusionModel(BaseModel):
         if dims["cat_cards"]:
             encoders["categorical:all"] = CategoricalEncoder(dims["cat_cards"], h, early)
         if dims["text"]:
-            if p["finetune"]:
+            if p["text_tokens"]:
+                encoders["text:all"] = TextEncoder(dims["token_dim"], h, early,
+                                                   StaticTokens(dims["vocab"], dims["token_dim"], self._table))
+            elif p["finetune"]:
                 self._text_bb = text_backbone(p["text_backbone"])
                 model = self._text_bb.model.train()
                 if p["finetune_layers"] is not None:
@@ -118,13 +132,14 @@ class FusionModel(BaseModel):
         b = {"numeric:all": {"values": t(nv["numeric"]["all"]["values"])},
              "categorical:all": {"codes": t(nv["categorical"]["all"]["codes"])}}
         text = nv.get("text", {}).get("all", {})
-        if self.dims_["text"] and not finetune:
+        if self.dims_["text"] and not finetune and not self.params["text_tokens"]:
             b["text:all"] = {"embedding": t(text["embedding"])}
         elif self.dims_["text"]:
             parts = [text[k][idx] for k in ("table", "raw") if k in text and (k == "raw" or self.params["tabular_as_text"])]
             docs = [" | ".join(p) for p in zip(*parts)]
-            limit = min(self.params["max_tokens"], self._text_bb.max_tokens)
-            tok = self._text_bb.tokenizer(docs, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+            tokenizer, longest = self._tokenizer()
+            tok = tokenizer(docs, padding=True, truncation=True, max_length=min(self.params["max_tokens"], longest),
+                            return_tensors="pt")
             b["text:all"] = {"input_ids": tok["input_ids"].to(dev), "attention_mask": tok["attention_mask"].to(dev)}
         for c in self.dims_["images"]:
             parts = nv["image"][c]
@@ -140,6 +155,15 @@ class FusionModel(BaseModel):
             b[key.replace(".", "_")] = {part: t(a) for part, a in nv[kind][column].items()}
         return b
 
+    def _tokenizer(self):
+        """(the text tokenizer, the most tokens it may give a row)."""
+        if self.params["text_tokens"]:
+            if not hasattr(self, "_static_tokenizer"):
+                from ..features.backbones import text_tokenizer
+                self._static_tokenizer = text_tokenizer(self.params["text_backbone"])
+            return self._static_tokenizer, 512
+        return self._text_bb.tokenizer, self._text_bb.max_tokens
+
     # ---- the model protocol --------------------------------------------------------------------
     def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float,
             monitor: Monitor | None = None):
@@ -148,7 +172,13 @@ class FusionModel(BaseModel):
         torch.set_num_threads(task.num_threads)
         self._task, self._device_ = task, self._device()
         self.dims_ = self._dims(X)
-        if self.dims_["text"] and not self.params["finetune"]:
+        self._table = None
+        if self.dims_["text"] and self.params["text_tokens"]:
+            from ..features.static_text import static_text
+            static = static_text(self.params["text_backbone"])
+            self._table, self._static_tokenizer = static.table, static.tokenizer
+            self.dims_["vocab"], self.dims_["token_dim"] = static.table.shape
+        elif self.dims_["text"] and not self.params["finetune"]:
             self.dims_["text_dim"] = X.neural["text"]["all"]["embedding"].shape[1]
         self.dims_["image_dims"] = {c: X.neural["image"][c]["embedding"].shape[1] for c in self.dims_["images"]
                                     if not self.params["finetune"]}
@@ -213,7 +243,7 @@ class FusionModel(BaseModel):
         obj = cls(**info.extra["params"])
         obj._task, obj.info, obj.dims_ = task, info, info.extra["dims"]
         obj.y_mean_, obj.y_std_ = info.extra["target"]
-        obj._device_ = obj._device()
+        obj._device_, obj._table = obj._device(), None  # the table's trained vectors come with the weights
         obj.net_ = obj._build(obj.dims_, task.n_outputs)
         state = load_file(str(model_file(prefix, ".safetensors")))
         obj.net_.load_state_dict(state if any(k.startswith("encoders.") for k in state)
@@ -236,6 +266,12 @@ class LateFusionModel(FusionModel):
 
 class EarlyFusionModel(FusionModel):
     name, fusion = "fusion_early", "early"
+
+
+class TokenFusionModel(FusionModel):
+    """Late fusion whose text is the static tier's tokens, their vectors fine-tuned on each fold's rows:
+    a representation of the text that learns from the label, at a cost a CPU can pay."""
+    name, fusion, text_tokens = "fusion_tokens", "late", True
 
 
 def _from_one_piece_net(state: dict, images: list[str]) -> dict:
