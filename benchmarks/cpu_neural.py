@@ -39,7 +39,7 @@ ds = datasets.load(name, download=False)
 spec = ds.spec
 t0 = time.monotonic()
 p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_metric=spec["metric"], verbosity=2,
-                        **extra)
+                        image_dir=str(ds.folder), **extra)  # the tables' image paths are relative to the dataset
 p.fit(ds.train, presets=presets, time_limit=limit)
 fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
