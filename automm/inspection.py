@@ -92,6 +92,9 @@ def fit_summary(p, verbosity: int = 1) -> str:
               + "".join(f"; {k} {v:.1f}s" for k, v in timings.items())]
     if p.parallel_:
         lines.append(f"ran on {p.parallel_['backend']} with {p.parallel_['slots']} slot(s)")
+    emb = p.pipeline_.emb_
+    if emb is not None and getattr(emb, "plan_", None):
+        lines += ["", "embedding plan:"] + [f"  {line}" for line in emb.plan_]
     board = p.leaderboard()
     board = board[[c for c in ("model", "layer", "score_val", "fit_time", "ensemble_weight", "inference")
                    if c in board.columns]]

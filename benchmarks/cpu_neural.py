@@ -7,8 +7,9 @@ with a cold embedding cache, and the embedding plan the fit printed.
 Each dataset runs in its own process (peak memory is the whole process tree's resident memory,
 sampled every 0.5 s) with an empty embedding cache. Predict speed is measured with the embeddings
 computed afresh: batch 10,000 is drawn from the test rows with replacement, and a repeated row's
-text gets a number appended so that no two rows are the same text (a real batch has few repeats,
-and the embedders skip repeats); batch 1 is the mean latency of 20 single-row calls.
+text gets a number appended and its image one pixel changed, so that no two rows are the same (a
+real batch has few repeats, and the embedders skip repeats); batch 1 is the mean latency of 20
+single-row calls.
 Raw records: benchmarks/results/cpu_neural.jsonl.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
 
 ONE_FIT = r"""
-import json, sys, time
+import json, sys, tempfile, time
+from pathlib import Path
 import numpy as np
 from automm import MultimodalPredictor, datasets
 from automm.features.embeddings import uncached
@@ -45,11 +47,21 @@ fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
 test = ds.test.drop(columns=[spec["label"]])
 big = test.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
-texts = [c for c in test.columns if c in p.schema_.columns and p.schema_[c].kind == Modality.TEXT]
+kinds = {c: p.schema_[c].kind for c in test.columns if c in p.schema_.columns}
+texts = [c for c, k in kinds.items() if k == Modality.TEXT]
+repeat = big.duplicated(keep="first").to_numpy()
 if texts:  # a repeated row is a new text: a real batch of 10,000 has few exact repeats
     c = texts[0]
-    repeat = big.duplicated(keep="first").to_numpy()
     big.loc[repeat, c] = big.loc[repeat, c].astype(str) + " #" + np.flatnonzero(repeat).astype(str)
+copies = tempfile.mkdtemp()
+for c in [c for c, k in kinds.items() if k == Modality.IMAGE]:  # and a new image: one pixel changed
+    from PIL import Image
+    for i in np.flatnonzero(repeat):
+        with Image.open(Path(ds.folder) / big.at[i, c]) as im:
+            im = im.convert("RGBA")
+            im.putpixel((0, 0), (i % 256, (i // 256) % 256, 7, 255))
+            im.save(Path(copies) / f"{i}.png")
+        big.at[i, c] = str(Path(copies) / f"{i}.png")
 with uncached():
     t1 = time.monotonic(); p.predict(big); batch_s = time.monotonic() - t1
     ones = [test.iloc[[i % len(test)]] for i in range(20)]

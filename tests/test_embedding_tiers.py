@@ -92,6 +92,7 @@ def test_image_size_shrinks_to_fit_and_predict_uses_it(table, monkeypatch):
     from automm.features.embeddings import ImageEmbedder
     df, folder = table
     monkeypatch.setattr(ImageEmbedder, "sizes", lambda self: (64, 48, 32))
+    monkeypatch.setattr(ImageEmbedder, "native_side", lambda self, values, kind: None)  # as if they were large
     # 0.01 s a row at 64 px, a quarter of it at 32: 160 rows fit 1 s only at 32 or 48 px
     monkeypatch.setattr(ImageEmbedder, "seconds_per_row", lambda self, v, k, size, rows=16: 0.01 * (size / 64) ** 2)
     emb = EmbeddingFeatures(detect_schema(df, "y"), EmbeddingSettings("tiny-text", "tiny-image", str(folder),
@@ -103,6 +104,14 @@ def test_image_size_shrinks_to_fit_and_predict_uses_it(table, monkeypatch):
         again = emb.transform(df.iloc[:20], image_dir=str(folder))[2]
     np.testing.assert_allclose(again["image"]["photo"]["embedding"], neural["image"]["photo"]["embedding"][:20],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_small_images_are_not_upscaled_beyond_the_next_size(table, monkeypatch):
+    from automm.features.embeddings import ImageEmbedder
+    df, folder = table
+    monkeypatch.setattr(ImageEmbedder, "sizes", lambda self: (64, 48, 32))
+    emb, _ = _features(df, folder, text_tier="static")  # no time limit: only the images' own size limits it
+    assert emb.image_sizes_["photo"] == 32 and any("about 24 px" in line for line in emb.plan_)
 
 
 def test_a_predictor_on_the_static_tier_saves_and_loads(table, tmp_path):
@@ -118,6 +127,7 @@ def test_a_predictor_on_the_static_tier_saves_and_loads(table, tmp_path):
         np.testing.assert_allclose(loaded.predict_proba(df.iloc[120:]), before, rtol=1e-6, atol=1e-7)
     assert loaded.pipeline_.emb_.text_tier_ == "static"
     assert loaded.info()["embeddings"]["text_tier"] == "static"
+    assert "embedding plan:" in loaded.fit_summary() and "static tier of tiny-text" in loaded.fit_summary()
 
 
 def test_an_unknown_text_tier_is_refused_before_the_fit(table):

@@ -241,6 +241,22 @@ class ImageEmbedder:
         full = self._load().image_size
         return tuple(range(full, max(full // 2, 32) - 1, -32)) or (full,)
 
+    def native_side(self, values, kind: str, rows: int = 32) -> int | None:
+        """The median short side of the first readable images (from their headers, not decoded)."""
+        from PIL import Image
+        sides = []
+        for v in np.asarray(values, dtype=object)[:rows]:
+            for p in cell_paths(v, kind)[:1]:
+                path = resolve(p, self.image_dir)
+                try:
+                    if not path.is_file():  # never open a pipe or a device: reading it could block forever
+                        continue
+                    with Image.open(path) as im:
+                        sides.append(min(im.size))
+                except (OSError, ValueError):
+                    continue
+        return int(np.median(sides)) if sides else None
+
     def seconds_per_row(self, values, kind: str, size: int, rows: int = 16) -> float:
         """Measured on a few rows (uncached): decoding and the CNN at `size`."""
         sample = np.asarray(values, dtype=object)[:rows]

@@ -149,6 +149,9 @@ class EmbeddingFeatures:
         s, t0, kind = self.settings, time.monotonic(), self.schema[column].kind
         embedder = ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)
         sizes, n = embedder.sizes(), len(values)
+        native = embedder.native_side(values, kind)
+        if native is not None:  # an image upscaled beyond its own size gives the CNN nothing new, at a cost
+            sizes = tuple(z for z in sizes if z <= min((z for z in sizes if z >= native), default=sizes[0]))
         cost = {sizes[0]: embedder.seconds_per_row(values, kind, sizes[0]) * n}
         size = sizes[0]
         if share != float("inf") and cost[sizes[0]] > share - (time.monotonic() - t0) and len(sizes) > 1:
@@ -160,7 +163,8 @@ class EmbeddingFeatures:
             size = next((z for z in sizes if cost[z] <= left), sizes[-1])
         left = share - (time.monotonic() - t0)
         self._say_plan(say, f"image {column!r}: {s.image_backbone} at {size} px, {n} rows, projected "
-                            f"{cost[size]:.0f}s of {left:.0f}s")
+                            f"{cost[size]:.0f}s of {left:.0f}s" + ("" if native is None else
+                                                                 f" (the images are about {native} px)"))
         if cost[size] > 2 * left:
             raise BudgetExceeded(f"about {cost[size]:.0f}s even at {size} px; {left:.0f}s were available")
         embedder.image_size = size
