@@ -1,0 +1,131 @@
+"""Fit wall time, peak memory of the whole process tree, predict speed and score against the number of
+rows: automm.synthetic.make_multimodal regression tables (numbers, a category, a review, a title, a
+zip code, an ID, a constant).
+
+    python benchmarks/scaling.py --rows 10000 100000 1000000 --time-limit 600 --presets medium
+
+Each size runs in its own process with an empty embedding cache; its resident memory, and that of
+every worker it starts, is summed every 0.5 s. The test set is 10,000 other rows. A run the kernel
+kills, or that fails, is recorded as such with its last log lines. Raw records:
+benchmarks/results/scaling.jsonl; the plot: benchmarks/results/scaling.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+ONE_FIT = r"""
+import json, sys, time
+from automm import MultimodalPredictor
+from automm.metrics import get_metric
+from automm.synthetic import make_multimodal
+
+n, presets, limit = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+data = make_multimodal(n + 10_000, "regression", seed=0)
+train, test = data.iloc[:n].reset_index(drop=True), data.iloc[n:].reset_index(drop=True)
+del data
+t0 = time.monotonic()
+p = MultimodalPredictor("y", eval_metric="r2", verbosity=2).fit(train, presets=presets, time_limit=limit)
+fit_s = time.monotonic() - t0
+X = test.drop(columns=["y"])
+t0 = time.monotonic()
+pred = p.predict(X)
+predict_s = time.monotonic() - t0
+print(json.dumps({"fit_s": round(fit_s, 1), "predict_rows_per_s": round(len(X) / predict_s, 1),
+                  "r2": round(get_metric("r2", "regression")(test["y"].to_numpy(), pred.to_numpy()), 4),
+                  "models": [m.name for m in p.models_]}))
+"""
+
+
+def _tree_rss(pid: int) -> int:
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                stack += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def commit() -> str:
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
+    return sha + ("-dirty" if dirty else "")
+
+
+def run_one(rows: int, presets: str, limit: float) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
+        peak, log = 0, Path(cache) / "log.txt"
+        with open(log, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, str(rows), presets, str(limit)], env=env,
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            done = threading.Event()
+
+            def sample():
+                nonlocal peak
+                while not done.wait(0.5):
+                    peak = max(peak, _tree_rss(proc.pid))
+            threading.Thread(target=sample, daemon=True).start()
+            stdout, _ = proc.communicate()
+            done.set()
+        lines = log.read_text().splitlines()
+    out = {"peak_tree_mb": round(peak / 2**20), "returncode": proc.returncode,
+           "plan": [ln.strip() for ln in lines if "plan" in ln or "memory" in ln.lower()]}
+    if proc.returncode != 0:
+        return {**out, "status": "killed" if proc.returncode < 0 else "failed", "log_tail": lines[-15:]}
+    return {**out, "status": "ok", **json.loads(stdout.splitlines()[-1])}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: r["rows"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot([r["rows"] for r in rows], [r["peak_tree_mb"] / 1024 for r in rows], "o-")
+    a.set(xscale="log", xlabel="training rows", ylabel="peak memory, process tree (GB)")
+    b.plot([r["rows"] for r in ok], [r["fit_s"] for r in ok], "o-", label="fit wall")
+    if ok:
+        b.axhline(ok[0]["time_limit"], color="grey", ls="--", label="time_limit")
+    b.set(xscale="log", xlabel="training rows", ylabel="seconds")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--time-limit", type=float, default=600)
+    ap.add_argument("--presets", default="medium")
+    ap.add_argument("--label", default="")
+    a = ap.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    sha, rows = commit(), []
+    for n in a.rows:
+        row = {"commit": sha, "label": a.label, "rows": n, "presets": a.presets, "time_limit": a.time_limit,
+               "cores": os.cpu_count(), "machine": platform.machine(), "load_at_start": round(os.getloadavg()[0], 2),
+               **run_one(n, a.presets, a.time_limit)}
+        print(json.dumps(row), flush=True)
+        with open(RESULTS / "scaling.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+    plot(rows, RESULTS / "scaling.png")
+
+
+if __name__ == "__main__":
+    main()
