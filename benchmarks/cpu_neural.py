@@ -21,8 +21,9 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from automm.bench.runner import run_sampled
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
@@ -79,20 +80,6 @@ print(json.dumps({"test_score": score, "val_score": p.val_score_, "fit_s": round
 """
 
 
-def _tree_rss(pid: int) -> int:
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                stack += [int(c) for c in f.read().split()]
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def commit() -> str:
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
@@ -102,21 +89,11 @@ def commit() -> str:
 def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
-        peak, log = 0, Path(cache) / "log.txt"
-        with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)], env=env,
-                                    stdout=subprocess.PIPE, stderr=out, text=True)
-            sampled = threading.Event()
-
-            def sample():
-                nonlocal peak
-                while not sampled.wait(0.5):
-                    peak = max(peak, _tree_rss(proc.pid))
-            threading.Thread(target=sample, daemon=True).start()
-            stdout, _ = proc.communicate()
-            sampled.set()
+        log = Path(cache) / "log.txt"
+        code, stdout, peak = run_sampled([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)],
+                                         env, log)
         lines = log.read_text().splitlines()
-    if proc.returncode != 0:
+    if code != 0:
         raise SystemExit(f"{dataset} failed:\n" + "\n".join(lines[-40:]))
     plan = [ln.strip() for ln in lines if any(w in ln.lower() for w in PLAN_WORDS)]
     return {**json.loads(stdout.splitlines()[-1]), "peak_tree_mb": round(peak / 2**20), "plan": plan}

@@ -18,8 +18,9 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from automm.bench.runner import run_sampled
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,20 +47,6 @@ print(json.dumps({"fit_s": round(fit_s, 1), "predict_rows_per_s": round(len(X) /
 """
 
 
-def _tree_rss(pid: int) -> int:
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                stack += [int(c) for c in f.read().split()]
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def commit() -> str:
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
@@ -69,24 +56,13 @@ def commit() -> str:
 def run_one(rows: int, presets: str, limit: float) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
-        peak, log = 0, Path(cache) / "log.txt"
-        with open(log, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-c", ONE_FIT, str(rows), presets, str(limit)], env=env,
-                                    stdout=subprocess.PIPE, stderr=err, text=True)
-            done = threading.Event()
-
-            def sample():
-                nonlocal peak
-                while not done.wait(0.5):
-                    peak = max(peak, _tree_rss(proc.pid))
-            threading.Thread(target=sample, daemon=True).start()
-            stdout, _ = proc.communicate()
-            done.set()
+        log = Path(cache) / "log.txt"
+        code, stdout, peak = run_sampled([sys.executable, "-c", ONE_FIT, str(rows), presets, str(limit)], env, log)
         lines = log.read_text().splitlines()
-    out = {"peak_tree_mb": round(peak / 2**20), "returncode": proc.returncode,
+    out = {"peak_tree_mb": round(peak / 2**20), "returncode": code,
            "plan": [ln.strip() for ln in lines if "plan" in ln or "memory" in ln.lower()]}
-    if proc.returncode != 0:
-        return {**out, "status": "killed" if proc.returncode < 0 else "failed", "log_tail": lines[-15:]}
+    if code != 0:
+        return {**out, "status": "killed" if code < 0 else "failed", "log_tail": lines[-15:]}
     return {**out, "status": "ok", **json.loads(stdout.splitlines()[-1])}
 
 

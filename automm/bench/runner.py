@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def finished(results: Path, retry_failed: bool = False) -> set[tuple]:
     return {run_key(r) for r in rows if not retry_failed or r["status"] in ("ok", "unavailable")}
 
 
-def _tree_rss(pid: int) -> int:
+def tree_rss(pid: int) -> int:
     """Resident memory of a process and all its children, in bytes (Linux /proc)."""
     total, stack = 0, [pid]
     while stack:
@@ -70,7 +71,7 @@ def run_capped(cmd: list[str], wall_s: float, memory_bytes: int, log: Path) -> t
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         status = None
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             if time.monotonic() - t0 > wall_s:
                 status = "timeout"
             elif peak > memory_bytes:
@@ -81,6 +82,23 @@ def run_capped(cmd: list[str], wall_s: float, memory_bytes: int, log: Path) -> t
                 break
             time.sleep(0.5)
     return status or ("ok" if proc.returncode == 0 else "crash"), time.monotonic() - t0, peak
+
+
+def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int]:
+    """(return code, standard output, peak bytes of the process tree, sampled every 0.5 s); standard
+    error goes to `log`."""
+    peak, done = 0, threading.Event()
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+
+        def sample():
+            nonlocal peak
+            while not done.wait(0.5):
+                peak = max(peak, tree_rss(proc.pid))
+        threading.Thread(target=sample, daemon=True).start()
+        stdout, _ = proc.communicate()
+        done.set()
+    return proc.returncode, stdout, peak
 
 
 def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str) -> float:

@@ -43,8 +43,9 @@ def _weights_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
-def distill(backbone, dims: int = DIMS, batch: int = 512) -> np.ndarray:
-    """(vocabulary, dims) float16 token vectors of a `backbones.TextBackbone`."""
+def distill(backbone, dims: int = DIMS, batch: int = 512, deadline: float = float("inf")) -> np.ndarray:
+    """(vocabulary, dims) float16 token vectors of a `backbones.TextBackbone`. Raises TimeoutError when
+    the first batch projects the whole past `deadline` (time.monotonic())."""
     import torch
     tok, model = backbone.tokenizer, backbone.model
     vocab = model.get_input_embeddings().num_embeddings  # may exceed len(tok): padded for speed
@@ -54,8 +55,15 @@ def distill(backbone, dims: int = DIMS, batch: int = 512) -> np.ndarray:
     ids = torch.arange(vocab)
     out = np.zeros((vocab, backbone.hidden), np.float32)
     device = next(model.parameters()).device
+    t0 = time.monotonic()
     with torch.inference_mode():
         for s in range(0, vocab, batch):
+            if s == batch:
+                projected = (time.monotonic() - t0) * vocab / batch
+                if t0 + projected > deadline:
+                    raise TimeoutError(f"making the static text table takes about {projected:.0f}s once per "
+                                       f"backbone and machine, and {deadline - t0:.0f}s were left (a fit with a "
+                                       "longer time_limit makes it, and later fits reuse it)")
             chunk = ids[s:s + batch, None]
             cols = [c for c in (None if cls is None else torch.full_like(chunk, cls), chunk,
                                 None if sep is None else torch.full_like(chunk, sep)) if c is not None]
@@ -118,7 +126,7 @@ def static_text(name: str, say=lambda msg: None, deadline: float = float("inf"))
         t0 = time.monotonic()
         say(f"static text table of {name!r}: distilling it once from the backbone's vocabulary "
             f"({len(backbone.tokenizer)} tokens); it is cached in {file.parent}")
-        table = distill(backbone)
+        table = distill(backbone, deadline=deadline)
         _write(file, table)
         say(f"static text table of {name!r}: {table.shape[0]} x {table.shape[1]} in {time.monotonic() - t0:.1f}s")
     return StaticText(backbone.tokenizer if backbone else text_tokenizer(name), table)
