@@ -71,7 +71,7 @@ def cmd_fit(a):
     p = MultimodalPredictor(label=a.label, problem_type=a.problem_type, eval_metric=a.eval_metric,
                             column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed,
                             image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
-                            image_backbone=a.image_backbone, path=a.out)
+                            image_backbone=a.image_backbone, path=a.out, text_tier=a.text_tier)
     tuning = _read(a.tuning, "--tuning") if a.tuning else None
     tune = None
     if a.tune or a.tune_trials or a.tune_storage:
@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--refit-full", action="store_true", help="also refit the chosen models on all rows")
     f.add_argument("--text-backbone", default=None, help="minilm, mpnet, a local checkpoint folder or a Hub id")
     f.add_argument("--image-backbone", default=None, help="efficientnet-lite0, -lite1 or -lite2")
+    f.add_argument("--text-tier", default="auto", choices=("auto", "static", "transformer"),
+                   help="static: token vectors distilled from the text backbone (fast, every row); transformer: "
+                        "the backbone itself when it fits the time limit; auto: transformer on a GPU only")
     f.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
     f.add_argument("--tune", action="store_true", help="search each model's hyperparameters (Optuna) within its time")
     f.add_argument("--tune-trials", type=int, default=None, help="at most this many search trials per model")

@@ -48,7 +48,7 @@ fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
 test = ds.test.drop(columns=[spec["label"]])
 big = test.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
-kinds = {c: p.schema_[c].kind for c in test.columns if c in p.schema_.columns}
+kinds = {info.name: info.kind for info in p.schema_.columns}
 texts = [c for c, k in kinds.items() if k == Modality.TEXT]
 repeat = big.duplicated(keep="first").to_numpy()
 if texts:  # a repeated row is a new text: a real batch of 10,000 has few exact repeats

@@ -59,6 +59,22 @@ def test_the_static_table_is_cached_and_a_damaged_one_is_made_again(table, monke
     np.testing.assert_array_equal(static_text("tiny-text").table, first)  # checksum refused it: made again
 
 
+def test_a_table_that_cannot_be_made_in_time_is_not_started(table, monkeypatch, tmp_path):
+    """The first fit on a machine makes the table; one with no time left says so and goes on without text
+    embeddings rather than overrun its time limit."""
+    import time
+    monkeypatch.setenv("AUTOMM_STATIC_CACHE", str(tmp_path))
+    with pytest.raises(TimeoutError, match="once per backbone"):
+        static_text("tiny-text", deadline=time.monotonic() - 1)
+    df, folder = table
+    emb = EmbeddingFeatures(detect_schema(df, "y"), EmbeddingSettings("tiny-text", "tiny-image", str(folder)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, _, neural = emb.fit_transform(df, 0.0)
+    assert "text" not in neural or "embedding" not in neural["text"]["all"]
+    assert any(line.startswith("text: left out") and "once per backbone" in line for line in emb.plan_)
+
+
 def test_every_text_row_is_embedded_when_the_budget_is_gone(table):
     """The static tier takes no part of the budget it could miss: even with none left, text is embedded;
     the transformer tier is planned, found not to fit, and said to be skipped."""

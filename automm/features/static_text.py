@@ -120,9 +120,10 @@ def static_text(name: str, say=lambda msg: None, deadline: float = float("inf"))
     file = static_dir() / f"{RECIPE}-{key}-{DIMS}.npz"
     table = _read(file)
     if table is None:
-        backbone = backbone or text_backbone(name)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no time left to distill the static text table of {name!r}")
+            raise TimeoutError(f"no time was left to make the static text table of {name!r}, made once per "
+                               "backbone and machine (a fit with a longer time_limit makes it; later fits reuse it)")
+        backbone = backbone or text_backbone(name)
         t0 = time.monotonic()
         say(f"static text table of {name!r}: distilling it once from the backbone's vocabulary "
             f"({len(backbone.tokenizer)} tokens); it is cached in {file.parent}")
