@@ -99,15 +99,39 @@ def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     return {**json.loads(stdout.splitlines()[-1]), "peak_tree_mb": round(peak / 2**20), "plan": plan}
 
 
+def report(path: Path) -> str:
+    """The latest record of each (label, dataset) side by side: benchmarks/results/cpu_neural.md."""
+    latest = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        latest[(r["label"], r["dataset"])] = r
+    head = ("| dataset | run | commit | test score | validation | fit wall (s) | predict rows/s, batch 10,000 | "
+            "latency, 1 row (s) | peak memory, tree (MB) |\n|---|---|---|---|---|---|---|---|---|")
+    rows = [f"| {d} | {label} | {r['commit']} | {r['test_score']:.4f} | {r['val_score']:.4f} | {r['fit_s']} | "
+            f"{r['predict_rows_per_s_10000']:,.0f} | {r['latency_1_row_s']:.3f} | {r['peak_tree_mb']:,} |"
+            for (label, d), r in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    plans = [f"- {d}, {label}: " + "; ".join(p.split("] ", 1)[-1] for p in r["plan"] if "time plan" not in p)
+             for (label, d), r in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    return "\n".join([head, *rows, "", "The embedding plan each fit printed:", "", *plans])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("datasets", nargs="+")
+    ap.add_argument("datasets", nargs="*")
+    ap.add_argument("--report", action="store_true", help="only write cpu_neural.md from the raw records")
     ap.add_argument("--time-limit", type=float, default=300)
     ap.add_argument("--presets", default="best")
     ap.add_argument("--label", default="", help="a word for the record (before, after, ...)")
     ap.add_argument("--text-tier", default=None, help="the predictor's text_tier (default: its own default)")
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    if a.report:
+        text = report(RESULTS / "cpu_neural.jsonl")
+        (RESULTS / "cpu_neural.md").write_text("# The multimodal half on a CPU (issue 13)\n\n`python benchmarks/"
+                                               "cpu_neural.py --report` from the raw records in cpu_neural.jsonl; "
+                                               "how each was run is in the module's docstring.\n\n" + text + "\n")
+        print(text)
+        return
     sha = commit()
     extra = {} if a.text_tier is None else {"text_tier": a.text_tier}
     for name in a.datasets:
