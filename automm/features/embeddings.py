@@ -106,11 +106,12 @@ def _sha1(s: str) -> bytes:
 
 class TextEmbedder:
     """The transformer tier: mean-pooled hidden states of a text backbone (the sentence-transformers
-    recipe). On a CPU its linear layers run in int8 (torch's dynamic quantization): about twice the
-    speed at a cosine similarity to fp32 above 0.99 (benchmarks/results/text_speed.md)."""
+    recipe). int8=True runs its linear layers in int8 on a CPU (torch's dynamic quantization, per
+    channel): on MiniLM here 1.2x the speed at a mean cosine similarity of 0.97 to fp32, so it is off
+    by default (benchmarks/results/embed_speed.md)."""
 
     def __init__(self, backbone: str = "minilm", max_tokens: int | None = None, num_threads: int = 1,
-                 device: str = "auto", int8: bool = True):
+                 device: str = "auto", int8: bool = False):
         self.backbone, self.max_tokens, self.num_threads, self.device = backbone, max_tokens, num_threads, device
         self.int8 = int8
 
@@ -200,13 +201,15 @@ class TextEmbedder:
 
 
 def quantized(model):
-    """The model with int8 weights in its linear layers, activations quantized on the fly."""
+    """The model with int8 weights in its linear layers (a scale per output channel: one per tensor
+    gave a cosine similarity to fp32 of 0.92 on MiniLM), activations quantized on the fly."""
     import warnings
 
     import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, not installed here
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
 
 
 def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
@@ -217,10 +220,10 @@ def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 class ImageEmbedder:
-    """Pooled CNN features of each image column (mean over the images of a row) and a missing flag.
-
-    Images are decoded in a thread (PIL releases the GIL) while the CNN runs on the previous chunk,
-    JPEGs at a reduced scale straight away (draft mode); the CNN runs channels-last."""
+    """Pooled CNN features of each image column (mean over the images of a row) and a missing flag, at
+    `image_size` (default: the backbone's). Decoding in a thread beside the CNN and channels-last
+    memory were measured and left out: neither changed images/s on 2 cores (embed_speed.md), where
+    the CNN's FLOPs are the cost (JPEGs already decode at a reduced scale, in draft mode)."""
 
     def __init__(self, backbone: str = "efficientnet-lite0", image_dir: str | None = None, num_threads: int = 1,
                  max_per_row: int = 4, device: str = "auto", image_size: int | None = None):
@@ -232,7 +235,7 @@ class ImageEmbedder:
         torch.set_num_threads(self.num_threads)
         if not hasattr(self, "_bb"):
             self._bb = image_backbone(self.backbone)
-            self._bb.model.to(_device(self.device), memory_format=torch.channels_last)
+            self._bb.model.to(_device(self.device))
         return self._bb
 
     def sizes(self) -> tuple[int, ...]:
@@ -289,44 +292,30 @@ class ImageEmbedder:
         return out, missing
 
     def _embed_chunks(self, values, kind, column, budget, batcher, cache, out, missing) -> None:
-        from concurrent.futures import ThreadPoolExecutor
         torch, bb = require_torch(), self._bb
         t0, step = time.monotonic(), 32
-        chunks = []
         for s in range(0, len(values), step):
-            keys = [_sha1(_file_key(v, kind, self.image_dir, self.max_per_row)) for v in values[s:s + step]]
+            chunk = values[s:s + step]
+            keys = [_sha1(_file_key(v, kind, self.image_dir, self.max_per_row)) for v in chunk]
             todo, found = cache.lookup(keys)
             for i, v in found.items():
                 out[s + i], missing[s + i] = v[:-1], v[-1] > 0.5
             if len(todo):
-                chunks.append((s, todo, keys))
-
-        def decode(chunk):
-            s, todo, _ = chunk
-            return batcher(values[s:s + step][todo], column=column, report=False)
-
-        with ThreadPoolExecutor(1) as pool:  # the next chunk decodes while the CNN runs this one
-            pending = pool.submit(decode, chunks[0]) if chunks else None
-            for n, (s, todo, keys) in enumerate(chunks):
-                pix, owner, miss = pending.result()
-                pending = pool.submit(decode, chunks[n + 1]) if n + 1 < len(chunks) else None
+                pix, owner, miss = batcher(chunk[todo], column=column, report=False)
                 vecs = np.zeros((len(todo), bb.hidden), np.float32)
                 if len(pix):
-                    x = torch.from_numpy(pix).to(_device(self.device)).contiguous(memory_format=torch.channels_last)
                     with torch.inference_mode():
-                        feats = bb.model(x).float().cpu().numpy()
+                        feats = bb.model(torch.from_numpy(pix).to(_device(self.device))).float().cpu().numpy()
                     np.add.at(vecs, owner, feats)
                     vecs = _as_cached(vecs / np.maximum(np.bincount(owner, minlength=len(todo)), 1)[:, None])
                 out[s + todo], missing[s + todo] = vecs, miss
                 cache.add([keys[i] for i in todo], np.hstack([vecs, miss[:, None].astype(np.float32)]))
-                done = n + 1
-                if budget is not None and done < len(chunks):
-                    projected = (time.monotonic() - t0) / done * len(chunks)
-                    if projected > budget:
-                        if pending is not None:
-                            pending.cancel()
-                        raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take "
-                                             f"about {projected:.0f}s; {budget:.0f}s were available")
+            done = s + len(chunk)
+            if budget is not None and done < len(values):
+                projected = (time.monotonic() - t0) / done * len(values)
+                if projected > budget:
+                    raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take about "
+                                         f"{projected:.0f}s; {budget:.0f}s were available")
 
 
 def _file_key(value, kind: str, image_dir, max_per_row: int) -> str:
