@@ -55,7 +55,8 @@ def test_iterative_models_stop_at_their_deadline(name):
     # an early-stopping patience it can never reach: only the deadline can stop it
     params = {"lightgbm": {"learning_rate": 1e-5}, "xgboost": {"eta": 1e-5},
               "catboost": {"learning_rate": 1e-5}, "fusion_late": {"max_epochs": 10**6, "patience": 10**6},
-              "fusion_early": {"max_epochs": 10**6, "patience": 10**6}}[name]
+              "fusion_early": {"max_epochs": 10**6, "patience": 10**6},
+              "fusion_tokens": {"max_epochs": 10**6, "patience": 10**6}}[name]
     start = time.monotonic()
     model = model_class(name)(**params).fit(X.rows(tr), y[tr], X.rows(va), y[va], task, start + 1.5)
     assert time.monotonic() - start < 6
