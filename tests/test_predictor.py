@@ -16,6 +16,8 @@ FAST = {"linear": {}, "lightgbm": {}}
 @pytest.fixture(scope="module")
 def stacked(binary_df):
     """A bagged, stacked fit with every model type: what save/load must reproduce."""
+    from automm.features.static_text import static_text
+    static_text("minilm")  # made once per machine (27 s here): a 40 s fit leaves no time for it (test_embedding_tiers)
     train, test = split(binary_df)
     p = MultimodalPredictor(label="y", verbosity=0).fit(train, presets="best", time_limit=40, num_bag_folds=3)
     return p, test
@@ -228,6 +230,7 @@ def test_polars_frames_are_accepted(binary_df):
 def test_best_preset_stacks_the_fusion_nets_on_text_embeddings(stacked):
     p, test = stacked
     kinds = {b.kind for b in p.models_ if b.layer == 1}
-    assert {"fusion_late", "fusion_early"} <= kinds
-    assert p.pipeline_.emb_.max_tokens_ is not None  # the default text backbone (MiniLM) embedded the reviews
+    assert {"fusion_late", "fusion_early", "fusion_tokens"} <= kinds
+    # the default text backbone (MiniLM) embedded the reviews, on the static tier on a CPU
+    assert p.pipeline_.emb_.text_tier_ == "static" and p.pipeline_.emb_.static_.dims == 256
     assert any(n.startswith("text.emb") for n in p.pipeline_.transform(test).names)
