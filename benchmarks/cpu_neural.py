@@ -100,19 +100,25 @@ def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
 
 
 def report(path: Path) -> str:
-    """The latest record of each (label, dataset) side by side: benchmarks/results/cpu_neural.md."""
+    """The latest record of each (label, dataset, commit) side by side, with the notes added to records
+    (a figure known to be wrong says so): benchmarks/results/cpu_neural.md."""
     latest = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        latest[(r["label"], r["dataset"])] = r
+        latest[(r["label"], r["dataset"], r["commit"])] = r
     head = ("| dataset | run | commit | test score | validation | fit wall (s) | predict rows/s, batch 10,000 | "
             "latency, 1 row (s) | peak memory, tree (MB) |\n|---|---|---|---|---|---|---|---|---|")
-    rows = [f"| {d} | {label} | {r['commit']} | {r['test_score']:.4f} | {r['val_score']:.4f} | {r['fit_s']} | "
-            f"{r['predict_rows_per_s_10000']:,.0f} | {r['latency_1_row_s']:.3f} | {r['peak_tree_mb']:,} |"
-            for (label, d), r in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
-    plans = [f"- {d}, {label}: " + "; ".join(p.split("] ", 1)[-1] for p in r["plan"] if "time plan" not in p)
-             for (label, d), r in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
-    return "\n".join([head, *rows, "", "The embedding plan each fit printed:", "", *plans])
+    order = sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2]))
+    rows = [f"| {d} | {label}{' (note)' if 'note' in r else ''} | {sha} | {r['test_score']:.4f} | {r['val_score']:.4f} | "
+            f"{r['fit_s']} | {r['predict_rows_per_s_10000']:,.0f} | {r['latency_1_row_s']:.3f} | {r['peak_tree_mb']:,} |"
+            for (label, d, sha), r in order]
+    plans = [f"- {d}, {label}, {sha}: " + "; ".join(p.split("] ", 1)[-1] for p in r["plan"] if "time plan" not in p)
+             for (label, d, sha), r in order]
+    notes = [f"- {d}, {label}, {sha}: {r['note']}" for (label, d, sha), r in order if "note" in r]
+    weights = [f"- {d}, {label}, {sha}: " + ", ".join(f"{m} {w}" for m, w in r["weights"].items() if m != "ensemble")
+               for (label, d, sha), r in order if "weights" in r]
+    return "\n".join([head, *rows, "", "Notes:", "", *notes, "", "The embedding plan each fit printed:", "", *plans,
+                      "", "Ensemble weights:", "", *weights])
 
 
 def main() -> None:

@@ -89,12 +89,35 @@ def image_speed(paths: list[str], threads: int, size: int | None = None) -> floa
     return round(len(paths) / (time.monotonic() - t0), 1)
 
 
+FIELDS = {"transformer_fp32_rows_per_s": "transformer fp32, rows/s", "transformer_int8_rows_per_s":
+          "transformer int8, rows/s", "int8_cosine_mean": "int8 cosine to fp32, mean", "int8_cosine_min":
+          "int8 cosine, min", "static_distill_s": "static table made in (s)", "static_rows_per_s": "static tier, rows/s",
+          "pokemon_images_per_s": "pokemon images/s, 224 px", "pokemon_images_per_s_at_128px":
+          "pokemon images/s, 128 px", "large_jpeg_images_per_s": "3000x2000 JPEGs/s, 224 px"}
+
+
+def report(path: Path) -> str:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    head = "| | " + " | ".join(f"{r['label']} ({r['commit']})" for r in rows) + " |\n|---|" + "---|" * len(rows)
+    body = [f"| {name} | " + " | ".join(str(r.get(k, "-")) for r in rows) + " |" for k, name in FIELDS.items()]
+    return "\n".join([head, *body])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--report", action="store_true", help="only write embed_speed.md from the raw records")
     ap.add_argument("--label", default="")
     ap.add_argument("--text-rows", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
+    if a.report:
+        text = report(RESULTS / "embed_speed.jsonl")
+        (RESULTS / "embed_speed.md").write_text("# Embedding throughput on this 2-core machine\n\n`python benchmarks/"
+                                                "embed_speed.py --report` from embed_speed.jsonl; women_clothing_review's "
+                                                "first 2,000 reviews at 128 tokens, 2 threads, nothing cached.\n\n"
+                                                + text + "\n")
+        print(text)
+        return
     from automm import datasets
     from automm.features.embeddings import ImageEmbedder
     women = datasets.load("women_clothing_review", download=False).train
