@@ -172,17 +172,18 @@ def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings
     are left out (with a message) when the embeddings are off or the time limit is too short for them."""
     if text_tier not in TEXT_TIERS:
         raise ValueError(f"text_tier={text_tier!r} is not known; use one of {TEXT_TIERS}")
-    if "fusion_tokens" in models and not has_text and len(models) > 1:
-        progress.say(2, "fusion_tokens left out: it reads text, and the table has no text column")
-        models = [m for m in models if m != "fusion_tokens"]
+    readers = [m for m in models if REGISTRY[m].text_tokens]
+    if readers and not has_text and len(models) > len(readers):
+        progress.say(2, f"{', '.join(readers)} left out: they read text, and the table has no text column")
+        models = [m for m in models if m not in readers]
     neural = [m for m in models if is_neural(m)]
     gpu = gpu_available(device) if neural else False  # no torch import unless a net is chosen
     text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
     text_bb, image_bb = backbones[0] or text_bb, backbones[1] or image_bb
     hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
-    for m in neural:  # fusion_tokens reads the text as static tokens: it is the CPU's text model, never fine-tuned
-        hp[m] = {"finetune": gpu and m != "fusion_tokens", "text_backbone": text_bb, "image_backbone": image_bb, "device": device,
-                 **hp.get(m, {})}
+    for m in neural:
+        hp[m] = {"finetune": gpu and not REGISTRY[m].text_tokens, "text_backbone": text_bb,
+                 "image_backbone": image_bb, "device": device, **hp.get(m, {})}
     wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
     frozen = [m for m in neural if hp[m].get("finetune") is False]
     if frozen and embeddings is None:

@@ -18,12 +18,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from automm.bench.runner import run_sampled
+from automm.bench.runner import code_commit, run_sampled
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
@@ -80,12 +79,6 @@ print(json.dumps({"test_score": score, "val_score": p.val_score_, "fit_s": round
 """
 
 
-def commit() -> str:
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
-    return sha + ("-dirty" if dirty else "")
-
-
 def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
@@ -138,7 +131,7 @@ def main() -> None:
                                                "how each was run is in the module's docstring.\n\n" + text + "\n")
         print(text)
         return
-    sha = commit()
+    sha = code_commit()
     extra = {} if a.text_tier is None else {"text_tier": a.text_tier}
     for name in a.datasets:
         row = {"commit": sha, "label": a.label, "dataset": name, "presets": a.presets, "time_limit": a.time_limit,

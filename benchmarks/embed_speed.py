@@ -27,6 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def commit() -> str:
+    """automm.bench.runner.code_commit, repeated: this script also measures older commits, which lack it."""
     import automm
     root = Path(automm.__file__).resolve().parents[1]
     run = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True).stdout.strip()  # noqa: E731

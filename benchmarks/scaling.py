@@ -15,12 +15,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from automm.bench.runner import run_sampled
+from automm.bench.runner import code_commit, run_sampled
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,12 +43,6 @@ print(json.dumps({"fit_s": round(fit_s, 1), "predict_rows_per_s": round(len(X) /
                   "r2": round(p.evaluate(test)["score"], 4),
                   "models": [m.name for m in p.models_]}))
 """
-
-
-def commit() -> str:
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
-    return sha + ("-dirty" if dirty else "")
 
 
 def run_one(rows: int, presets: str, limit: float) -> dict:
@@ -90,7 +83,7 @@ def main() -> None:
     ap.add_argument("--label", default="")
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    sha, rows = commit(), []
+    sha, rows = code_commit(), []
     for n in a.rows:
         row = {"commit": sha, "label": a.label, "rows": n, "presets": a.presets, "time_limit": a.time_limit,
                "cores": os.cpu_count(), "machine": platform.machine(), "load_at_start": round(os.getloadavg()[0], 2),

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from automm.bench.runner import code_commit
+
 RESULTS = Path(__file__).parent / "results"
 ONE_FIT = """
 import json, sys, time
@@ -34,12 +36,6 @@ print(json.dumps({"wall_s": round(wall, 2), "models": [b.name for b in p.models_
 """
 
 
-def commit() -> str:
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "automm"], capture_output=True, text=True).stdout.strip()
-    return sha + ("-dirty" if dirty else "")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="imdb_genre_prediction")
@@ -48,7 +44,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    rows, sha = [], commit()
+    rows, sha = [], code_commit()
     for preset in a.presets.split(","):
         for limit in [float(x) for x in a.limits.split(",")]:
             for run in range(a.runs):

@@ -84,6 +84,14 @@ def run_capped(cmd: list[str], wall_s: float, memory_bytes: int, log: Path) -> t
     return status or ("ok" if proc.returncode == 0 else "crash"), time.monotonic() - t0, peak
 
 
+def code_commit() -> str:
+    """The short commit of the automm being run (the checkout it is imported from), "-dirty" when its
+    automm/ has uncommitted changes: what every benchmark record names."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain", "automm") else "")
+
+
 def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int]:
     """(return code, standard output, peak bytes of the process tree, sampled every 0.5 s); standard
     error goes to `log`."""

@@ -116,10 +116,16 @@ def require_torch():
     return torch
 
 
+def text_source(name: str) -> "str | TextBackbone":
+    """What text backbone `name` is: a registered loader's folder or TextBackbone, else the name itself
+    (a local folder or a Hub id)."""
+    return _TEXT[name]() if name in _TEXT else name
+
+
 def text_backbone(name: str) -> TextBackbone:
     require_torch()
     from transformers import AutoModel, AutoTokenizer
-    source = _TEXT[name]() if name in _TEXT else name
+    source = text_source(name)
     if isinstance(source, TextBackbone):
         return source
     try:
@@ -135,7 +141,7 @@ def text_backbone(name: str) -> TextBackbone:
 def text_tokenizer(name: str):
     """Only the tokenizer of text backbone `name` (what the static tier needs at predict time)."""
     from transformers import AutoTokenizer
-    source = _TEXT[name]() if name in _TEXT else name
+    source = text_source(name)
     if isinstance(source, TextBackbone):
         return source.tokenizer
     with _quiet_transformers():

@@ -142,7 +142,7 @@ class TextEmbedder:
             loading = time.monotonic() - t0  # part of the budget too
             if budget is not None and loading >= budget:
                 raise BudgetExceeded(f"loading the text backbone took {loading:.1f}s of the {budget:.1f}s available")
-            self.max_tokens = self.choose_limit(unique, None if budget is None else budget - loading)
+            self.max_tokens = self.choose_limit(unique, None if budget is None else budget - loading)[0]
         cache = EmbeddingCache(self.tag)
         keys = [_sha1(t) for t in unique]
         todo, found = cache.lookup(keys)
@@ -188,14 +188,15 @@ class TextEmbedder:
         self.max_tokens = limit
         return time.monotonic() - t0, {k: float(per_token * np.minimum(lengths, k).sum() * scale) for k in TOKEN_LIMITS}
 
-    def choose_limit(self, texts: list[str], budget: float | None) -> int:
-        """The largest token limit whose projected time fits `budget`."""
+    def choose_limit(self, texts: list[str], budget: float | None) -> tuple[int, float | None]:
+        """(the largest token limit whose projected time fits `budget`, that projection; None when there
+        is no budget, and nothing is measured)."""
         if budget is None or not texts:
-            return 128
+            return 128, None
         took, projected = self.projection(texts)
         for limit in TOKEN_LIMITS:
             if projected[limit] <= budget - took:
-                return limit
+                return limit, projected[limit]
         raise BudgetExceeded(f"embedding {len(texts)} texts would take about {projected[TOKEN_LIMITS[-1]]:.0f}s even "
                              f"at {TOKEN_LIMITS[-1]} tokens; {budget:.0f}s were available")
 

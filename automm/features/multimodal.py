@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..schema import Schema, text_value
 from .images import cell_paths, resolve
+from .static_text import StaticText
 from .text import MAX_CHARS, clean_text
 
 TEXT_TIERS = ("auto", "static", "transformer")
@@ -124,14 +125,9 @@ class EmbeddingFeatures:
         what = f"{s.text_backbone}{' int8' if 'int8' in embedder.tag else ''}"
         try:
             unique = _unique(docs)[0]
-            took, projected = embedder.projection(unique)
-            left -= time.monotonic() - t0
-            limit = next((k for k, sec in projected.items() if sec <= left), None)
-            if limit is None:
-                raise BudgetExceeded(f"about {min(projected.values()):.0f}s even at the shortest token limit; "
-                                     f"{left:.0f}s were left")
-            self._say_plan(say, f"text: transformer tier {what} at {limit} tokens, {len(unique)} distinct texts, "
-                                f"projected {projected[limit]:.0f}s of {left:.0f}s left")
+            limit, projected = embedder.choose_limit(unique, None if left == float("inf") else left)
+            self._say_plan(say, f"text: transformer tier {what} at {limit} tokens, {len(unique)} distinct texts"
+                                + ("" if projected is None else f", projected {projected:.0f}s of {left:.0f}s left"))
             embedder.max_tokens = limit
             emb = embedder.embed(docs)
         except (BudgetExceeded, ImportError, OSError) as exc:
@@ -152,9 +148,9 @@ class EmbeddingFeatures:
         native = embedder.native_side(values, kind)
         if native is not None:  # an image upscaled beyond its own size gives the CNN nothing new, at a cost
             sizes = tuple(z for z in sizes if z <= min((z for z in sizes if z >= native), default=sizes[0]))
-        cost = {sizes[0]: embedder.seconds_per_row(values, kind, sizes[0]) * n}
-        size = sizes[0]
-        if share != float("inf") and cost[sizes[0]] > share - (time.monotonic() - t0) and len(sizes) > 1:
+        size, bounded = sizes[0], share != float("inf")
+        cost = {size: embedder.seconds_per_row(values, kind, size) * n} if bounded else {}  # nothing to fit: unmeasured
+        if bounded and cost[size] > share - (time.monotonic() - t0) and len(sizes) > 1:
             cost[sizes[-1]] = embedder.seconds_per_row(values, kind, sizes[-1]) * n
             b = (cost[sizes[0]] - cost[sizes[-1]]) / max(sizes[0] ** 2 - sizes[-1] ** 2, 1)
             a = cost[sizes[-1]] - b * sizes[-1] ** 2
@@ -162,13 +158,13 @@ class EmbeddingFeatures:
             left = share - (time.monotonic() - t0)
             size = next((z for z in sizes if cost[z] <= left), sizes[-1])
         left = share - (time.monotonic() - t0)
-        self._say_plan(say, f"image {column!r}: {s.image_backbone} at {size} px, {n} rows, projected "
-                            f"{cost[size]:.0f}s of {left:.0f}s" + ("" if native is None else
-                                                                 f" (the images are about {native} px)"))
-        if cost[size] > 2 * left:
+        self._say_plan(say, f"image {column!r}: {s.image_backbone} at {size} px, {n} rows"
+                            + (f", projected {cost[size]:.0f}s of {left:.0f}s" if bounded else "")
+                            + ("" if native is None else f" (the images are about {native} px)"))
+        if bounded and cost[size] > 2 * left:
             raise BudgetExceeded(f"about {cost[size]:.0f}s even at {size} px; {left:.0f}s were available")
         embedder.image_size = size
-        emb, miss = embedder.embed(values, kind, column, None if share == float("inf") else 2 * left)
+        emb, miss = embedder.embed(values, kind, column, 2 * left if bounded else None)
         self.images_.append(column)
         self.image_sizes_[column] = size
         say(f"image embeddings of {column!r} ({s.image_backbone} at {size} px; {int(miss.sum())} rows without an "
@@ -183,7 +179,7 @@ class EmbeddingFeatures:
             self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device, s.int8),
                                "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)}
         if self.text_tier_ == "static":
-            neural["text"] = {"all": {"embedding": self._static_table().embed(text_document(df, self.text_cols_))}}
+            neural["text"] = {"all": {"embedding": self.static_.embed(text_document(df, self.text_cols_))}}
         elif self.text_tier_ == "transformer":
             neural["text"] = {"all": {"embedding": self._embedders["text"].embed(text_document(df, self.text_cols_))}}
         image = self._embedders["image"]
@@ -193,14 +189,6 @@ class EmbeddingFeatures:
             emb, miss = image.embed(df[c], self.schema[c].kind, c)
             neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
         return self._finish(df, neural, image_dir)
-
-    def _static_table(self):
-        """The saved token table with the backbone's tokenizer (the transformer itself is not loaded)."""
-        if not hasattr(self.static_, "tokenizer"):
-            from .backbones import text_tokenizer
-            from .static_text import StaticText
-            self.static_ = StaticText(text_tokenizer(self.settings.text_backbone), self.static_)
-        return self.static_
 
     def _finish(self, df: pd.DataFrame, neural: dict, image_dir):
         """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning:
@@ -228,7 +216,7 @@ class EmbeddingFeatures:
                 "pca": list(self.pca_), "plan": self.plan_}
         arrays = {}
         if self.text_tier_ == "static":  # float16 as distilled: half the folder
-            arrays["static_table"] = np.asarray(getattr(self.static_, "table", self.static_), np.float16)
+            arrays["static_table"] = self.static_.table.astype(np.float16)
         for i, (mean, comps) in enumerate(self.pca_.values()):
             arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"] = mean, comps
         return meta, arrays
@@ -242,7 +230,7 @@ class EmbeddingFeatures:
         obj.text_tier_ = meta.get("text_tier", None if meta["max_tokens"] is None else "transformer")
         obj.image_sizes_, obj.plan_ = meta.get("image_sizes", {}), meta.get("plan", [])
         table = arrays.get("static_table")
-        obj.static_ = table
+        obj.static_ = None if table is None else StaticText(table, settings.text_backbone)
         obj.pca_ = {k: (arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"]) for i, k in enumerate(meta["pca"])}
         return obj
 

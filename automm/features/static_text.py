@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +83,19 @@ def distill(backbone, dims: int = DIMS, batch: int = 512, deadline: float = floa
 
 
 class StaticText:
-    """A token table and the backbone's tokenizer; `embed` mean-pools a row's token vectors."""
+    """A token table and the tokenizer of text backbone `backbone`; `embed` mean-pools a row's token
+    vectors. Without `tokenizer` (a table loaded with a predictor), the tokenizer alone is loaded on
+    first use: the transformer itself is never needed to predict."""
 
-    def __init__(self, tokenizer, table: np.ndarray):
-        self.tokenizer, self.table = tokenizer, np.asarray(table, dtype=np.float32)
+    def __init__(self, table: np.ndarray, backbone: str, tokenizer=None):
+        self.table, self.backbone, self._tokenizer = np.asarray(table, dtype=np.float32), backbone, tokenizer
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from .backbones import text_tokenizer
+            self._tokenizer = text_tokenizer(self.backbone)
+        return self._tokenizer
 
     @property
     def dims(self) -> int:
@@ -111,13 +121,19 @@ def static_dir() -> Path:
     return Path(os.environ.get("AUTOMM_STATIC_CACHE") or cache_root() / "static")
 
 
+_LOADED: dict[tuple, StaticText] = {}  # (file, size, mtime): each fold of each model would read it again
+
+
 def static_text(name: str, say=lambda msg: None, deadline: float = float("inf")) -> StaticText:
     """The static tier of text backbone `name`, distilled on first use (a minute at most for MiniLM on
-    2 cores) and read from the cache afterwards. Raises TimeoutError when distilling would start
-    after `deadline` (time.monotonic())."""
-    from .backbones import text_backbone, text_tokenizer
+    2 cores) and read from the cache afterwards (once per process). Raises TimeoutError when
+    distilling would start after `deadline` (time.monotonic())."""
+    from .backbones import text_backbone
     backbone, key = _identity(name)
     file = static_dir() / f"{RECIPE}-{key}-{DIMS}.npz"
+    stamp = _stamp(file)
+    if stamp in _LOADED:
+        return _LOADED[stamp]
     table = _read(file)
     if table is None:
         if time.monotonic() > deadline:
@@ -130,20 +146,35 @@ def static_text(name: str, say=lambda msg: None, deadline: float = float("inf"))
         table = distill(backbone, deadline=deadline)
         _write(file, table)
         say(f"static text table of {name!r}: {table.shape[0]} x {table.shape[1]} in {time.monotonic() - t0:.1f}s")
-    return StaticText(backbone.tokenizer if backbone else text_tokenizer(name), table)
+    loaded = StaticText(table, name, backbone.tokenizer if backbone else None)
+    _LOADED[_stamp(file)] = loaded
+    return loaded
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=None)
+def _files_key(stamps: tuple) -> str:
+    """The digest of weights files, computed once per process for each (path, size, mtime)."""
+    from ..persistence import file_digest
+    return hashlib.sha1("".join(file_digest(Path(s[0])) for s in stamps).encode()).hexdigest()[:16]
 
 
 def _identity(name: str):
     """(the loaded backbone or None, a key of its weights). A checkpoint folder is known by its weights
     files' digests, without loading the model (a fit whose table is cached needs only the tokenizer)."""
-    from ..persistence import file_digest
-    from .backbones import _TEXT, text_backbone
-    source = _TEXT[name]() if name in _TEXT else name
+    from .backbones import text_backbone, text_source
+    source = text_source(name)
     folder = Path(str(source)) if not hasattr(source, "model") else None
     weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder and folder.is_dir() else []
     if weights:
-        h = hashlib.sha1("".join(file_digest(w) for w in weights).encode())
-        return None, h.hexdigest()[:16]
+        return None, _files_key(tuple(_stamp(w) for w in weights))
     backbone = text_backbone(name)
     return backbone, _weights_digest(backbone.model)
 

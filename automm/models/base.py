@@ -116,6 +116,7 @@ class ModelSpec:
     memory_mb: float = 100  # what fitting it needs beyond the data, to plan parallel workers
     data_copies: float = 2  # and how many times the training data it holds while fitting
     neural: bool = False    # a torch model: one at a time on a GPU; needs the embeddings when frozen
+    text_tokens: bool = False  # reads the text as static-tier tokens: needs a text column, never fine-tuned
 
     @property
     def import_path(self) -> str:
@@ -132,7 +133,7 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("fusion_early", "automm.models.fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
     # the static token table (30k x 256) and Adam's state of it: some 100 MB
     ModelSpec("fusion_tokens", "automm.models.fusion", "TokenFusionModel", "torch", "automm[neural]", 1.0, 400, 2,
-              neural=True),
+              neural=True, text_tokens=True),
 ]}
 
 

@@ -48,8 +48,10 @@ class FusionModel(BaseModel):
         text_tokens = self.text_tokens if text_tokens is None else text_tokens
         if text_tokens and finetune:
             raise ValueError(f"{self.name}: text_tokens and finetune both say how to read the text; choose one")
-        if text_tokens:  # the token table is as shallow as the head: it learns at the head's rate
-            train_params.setdefault("backbone_lr", train_params.get("lr", 1e-3) / 0.9)
+        if text_tokens:  # the token table is as shallow as the head: it learns at the head's rate (the table is
+            # the backbone's embedding layer, whose rate param_groups lowers by one layer_decay)
+            decay = train_params.get("layer_decay", TrainConfig.layer_decay)
+            train_params.setdefault("backbone_lr", train_params.get("lr", TrainConfig.lr) / decay)
         self.params = {"fusion": fusion or self.fusion, "finetune": finetune, "text_backbone": text_backbone,
                        "image_backbone": image_backbone, "hidden": hidden, "dropout": dropout,
                        "max_tokens": max_tokens, "tabular_as_text": tabular_as_text, "augment": augment,
