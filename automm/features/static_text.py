@@ -13,6 +13,7 @@ vectors beside it: a damaged or edited file is made again, never used.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -101,19 +102,20 @@ class StaticText:
     def dims(self) -> int:
         return self.table.shape[1]
 
-    def embed(self, texts: list[str], chunk: int = 20_000) -> np.ndarray:
+    def embed(self, texts: list[str], chunk: int = 50_000) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), np.float32)
         for s in range(0, len(texts), chunk):
-            ids = self.tokenizer(list(texts[s:s + chunk]), add_special_tokens=False, truncation=True,
-                                 max_length=MAX_TOKENS, return_attention_mask=False,
-                                 return_token_type_ids=False, verbose=False)["input_ids"]
-            lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
-            flat = np.fromiter((t for x in ids for t in x), np.int64, int(lengths.sum()))
-            rows = np.repeat(np.arange(len(ids)), lengths)
-            counts = sp.csr_matrix((np.ones(len(flat), np.float32), (rows, flat)),
+            ids = self._token_ids(list(texts[s:s + chunk]))
+            lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+            flat = np.fromiter(itertools.chain.from_iterable(ids), np.int64, int(lengths.sum()))
+            counts = sp.csr_matrix((np.ones(len(flat), np.float32), flat, np.r_[0, np.cumsum(lengths)]),
                                    shape=(len(ids), len(self.table)))
             out[s:s + len(ids)] = (counts @ self.table) / np.maximum(lengths, 1)[:, None]
         return out
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=MAX_TOKENS,
+                              return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
 
 
 def static_dir() -> Path:
