@@ -45,6 +45,7 @@ class TimePlan:
     # loading the backbones and timing them costs this much before the first row is embedded (2 cores,
     # cold disk cache): a smaller share skips the embeddings rather than overrun
     min_embed_s: float = 6.0
+    feature_share: float = 0.25    # of time_limit, for the table's own features of a large table (planned)
     layer1_share: float = 0.65     # of the time left after the features, when a stacking layer follows
     min_fold_s: float = 0.5        # a model whose folds would each get less is skipped
     tuning_fold_weight: float = 2.0  # the first fold of a model that tunes there (and reuses it) weighs double
@@ -65,6 +66,10 @@ class TimePlan:
     def embed_budget(self) -> float | None:
         """Seconds the embeddings may take (None: no limit)."""
         return None if not self.time_limit else self.embed_share * self.time_limit
+
+    @property
+    def feature_budget(self) -> float | None:
+        return None if not self.time_limit else self.feature_share * self.time_limit
 
     @property
     def embeddings_fit(self) -> bool:

@@ -36,6 +36,7 @@ from .training import (
     check_parallel_args,
     choose_models,
     fit_layers,
+    large_data,
     learning_problem,
     neural_settings,
     select_ensemble,
@@ -172,6 +173,7 @@ class MultimodalPredictor:
         rows = RowOptions(self.sample_weight if sample_weight is None else sample_weight,
                           self.groups if groups is None else groups, folds, holdout_frac, num_bag_sets)
         rows.check(df, self.label, n_folds)
+        n_folds, n_stack, rows = large_data(len(df), n_folds, n_stack, rows, num_bag_folds, num_stack_levels, progress)
         check_threshold_args(calibrate_decision_threshold, infer_limit, infer_limit_batch_size)
         save_to = None if self.path is None else check_target(self.path, overwrite)
         models, stack_models = choose_models(hyperparameters, preset, included_model_types, excluded_model_types)
@@ -209,9 +211,10 @@ class MultimodalPredictor:
             self.pipeline_ = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
             budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
             X = self.pipeline_.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
-                                             deadline=deadline).with_weight(weight)
+                                             deadline=deadline, budget=plan.feature_budget).with_weight(weight)
             progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                             f"({time.monotonic() - t0:.1f}s)")
+            X = executor.adopt(X)
             timings = {"features": time.monotonic() - t0}
             finished: list[BaggedModel] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,26 @@ def bagging(preset: dict, num_bag_folds: int | None, num_stack_levels: int | Non
     if n_folds == 1 or n_folds < 0:
         raise ValueError(f"num_bag_folds must be 0 (one hold-out split) or at least 2, not {n_folds!r}")
     return n_folds, n_stack
+
+
+LARGE_ROWS = 250_000       # from this many rows on, each model trains once on a hold-out split by default
+LARGE_VALIDATION = 50_000  # rows that split validates: ample to stop the boosting and pick the ensemble
+
+
+def large_data(n_rows: int, n_folds: int, n_stack: int, rows, num_bag_folds, num_stack_levels, progress: Progress):
+    """(folds, stack levels, row options) for a large table: k-fold bagging would fit every model k times
+    on nearly all the rows, which a million rows on a few cores cannot afford, and its variance
+    reduction is small at that size. A choice of the user's (num_bag_folds, folds, num_bag_sets) stands."""
+    if n_rows < LARGE_ROWS or n_folds == 0 or num_bag_folds is not None or rows.folds is not None \
+            or rows.num_bag_sets > 1:
+        return n_folds, n_stack, rows
+    n_val = round(min(rows.holdout_frac, LARGE_VALIDATION / n_rows) * n_rows)
+    stack = 0 if num_stack_levels is None else n_stack
+    progress.say(1, f"large data: {n_rows} rows, so each model trains once on {n_rows - n_val} of them and is "
+                    f"validated on {n_val}, rather than {n_folds}-fold bagging"
+                    + (" and a stacking layer" if n_stack and not stack else "")
+                    + "; pass num_bag_folds to bag anyway")
+    return 0, stack, replace(rows, holdout_frac=n_val / n_rows)
 
 
 def training_rows(train_data, tuning_data, label: str, time_limit, n_folds: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -196,8 +216,10 @@ def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings
     if frozen and not wanted:
         progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
         models = [m for m in models if m not in frozen]
-    settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device,
-                                 text_tier=text_tier) if wanted else None
+    finetuned = any(hp[m].get("finetune") for m in neural)
+    settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device, text_tier=text_tier,
+                                 raw_text=finetuned or any(REGISTRY[m].text_tokens for m in neural),
+                                 table_text=finetuned) if wanted else None
     return models, settings, hp
 
 

@@ -72,7 +72,7 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
     cls = getattr(importlib.import_module(job.spec.import_path), job.spec.cls)
     tr, va = data.folds[job.fold]
     X, y, task = data.X, data.y, data.task
-    X_tr, X_va = X.rows(tr), X.rows(va)
+    X_tr, X_va = X.rows(tr, job.spec.reads), X.rows(va, job.spec.reads)
     if job.search is None:
         model = cls(**job.params).fit(X_tr, y[tr], X_va, y[va], task, deadline)
     else:
@@ -105,6 +105,11 @@ class Executor(ABC):
     slots: int = 1          # jobs that may run at once
     backend: str = ""
     max_running: int = 0    # the most that did
+
+    def adopt(self, X: FeatureSet) -> FeatureSet:
+        """The features as the fit should hold them from now on (an executor whose workers share one
+        copy with the fit gives that copy; the fit drops its own)."""
+        return X
 
     @abstractmethod
     def start_layer(self, data: LayerData) -> None:

@@ -1,5 +1,5 @@
-"""Local worker processes: each a fresh interpreter (`python -m automm.execution.worker`) that keeps a
-layer's data and runs jobs sent over a pipe. Jobs are admitted only while the machine's memory
+"""Local worker processes: each a fresh interpreter (`python -m automm.execution.worker`) that maps a
+layer's data (one copy on the machine, see shared.py) and runs jobs sent over a pipe. Jobs are admitted only while the machine's memory
 allows; a job whose worker died beside others is retried alone once, then reported."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 from ..features import FeatureSet
 from ..models.base import ModelSpec
 from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
+from .shared import SharedData, share
 
 MB = 2 ** 20
 MEMORY_USE = 0.8  # of the memory available when the workers start
@@ -24,15 +25,20 @@ GRACE_S = 60.0    # past a job's deadline, before its worker is presumed stuck a
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def job_memory(spec: ModelSpec, data_bytes: int) -> float:
-    return spec.memory_mb * MB + spec.data_copies * data_bytes
+def job_memory(spec: ModelSpec, view_bytes: dict[str, int]) -> float:
+    """What a job adds beside the shared data: the model, and `data_copies` of the views it reads."""
+    return spec.memory_mb * MB + spec.data_copies * sum(view_bytes.get(v, 0) for v in spec.reads)
 
 
-def data_nbytes(X: FeatureSet) -> int:
-    n = X.dense.nbytes + X.linear.data.nbytes + X.linear.indices.nbytes + X.linear.indptr.nbytes
-    for v in (X.neural or {}).values():
-        n += v.nbytes if isinstance(v, np.ndarray) and v.dtype != object else 100 * len(v)
-    return int(n)
+def view_nbytes(X: FeatureSet) -> dict[str, int]:
+    """The bytes of each view of the features (object arrays counted at 100 bytes a value)."""
+    out = {"dense": X.dense.nbytes, "linear": X.linear.data.nbytes + X.linear.indices.nbytes + X.linear.indptr.nbytes,
+           "neural": 0}
+    for cols in (X.neural or {}).values():
+        for parts in cols.values():
+            for v in parts.values():
+                out["neural"] += v.nbytes if v.dtype != object else 100 * len(v)
+    return out
 
 
 def available_memory() -> float:
@@ -52,6 +58,15 @@ def available_memory() -> float:
 
 
 def rss(pid: int) -> float:
+    """A process's proportional share of the memory it maps (PSS: a page that n processes share counts
+    1/n in each, so the shared features are not counted once per worker), else its resident memory."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
     try:
         with open(f"/proc/{pid}/statm") as f:
             return float(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -98,7 +113,9 @@ def worker_main(inbox, outbox, parent: int | None = None):
         if kind == "stop":
             return
         if kind == "data":
-            data = {rest[0]: pickle.loads(rest[1])}
+            data = {}  # the last layer's mapping goes before the next is read
+            shared = pickle.loads(rest[1])
+            data = {rest[0]: shared.load() if isinstance(shared, SharedData) else shared}
             continue
         key, job, data_key = rest
         out = run_outcome(key, job, data[data_key])
@@ -134,6 +151,7 @@ class ProcessExecutor(Executor):
         self.budget = available_memory() * MEMORY_USE
         self.workers = [self._spawn() for _ in range(workers)]
         self.slots, self.max_running, self.layer, self.warned = workers, 0, 0, False
+        self.shares: list[SharedData] = []
 
     def _spawn(self) -> _Worker:
         """A fresh interpreter (`python -m automm.execution.worker`), not multiprocessing: spawning would re-run
@@ -150,10 +168,16 @@ class ProcessExecutor(Executor):
         os.close(up_w)
         return _Worker(process, Connection(up_r, writable=False), Connection(down_w, readable=False))
 
+    def adopt(self, X: FeatureSet) -> FeatureSet:
+        """X written once to a file that this process and every worker map: the caller drops its own
+        copy and uses the one returned, so the machine holds the features once."""
+        self.shares.append(share(X))
+        return self.shares[-1].load(writable=False)
+
     def start_layer(self, data: LayerData):
         self.layer += 1
-        data = data.with_threads(self.threads)
-        self.blob, self.data_bytes = pickle.dumps(data, protocol=5), data_nbytes(data.X)
+        self.shares.append(share(data.with_threads(self.threads)))  # the adopted features are not written again
+        self.blob, self.view_bytes = pickle.dumps(self.shares[-1]), view_nbytes(data.X)
 
     def _busy(self) -> list[_Worker]:
         return [w for w in self.workers if w.job is not None]
@@ -164,7 +188,7 @@ class ProcessExecutor(Executor):
             return False
         if not busy:
             return True
-        need = job_memory(job.spec, self.data_bytes)
+        need = job_memory(job.spec, self.view_bytes)
         in_use = sum(rss(w.process.pid) for w in self.workers) + sum(w.job[2] for w in busy)
         if in_use + need <= self.budget:
             return True
@@ -189,7 +213,7 @@ class ProcessExecutor(Executor):
                     raise
                 w.process.kill()
                 self.workers[i] = self._spawn()
-        w.job = (key, job, job_memory(job.spec, self.data_bytes))
+        w.job = (key, job, job_memory(job.spec, self.view_bytes))
         self.max_running = max(self.max_running, len(self._busy()))
 
     def wait(self) -> list[Outcome]:
@@ -244,4 +268,6 @@ class ProcessExecutor(Executor):
                     w.process.wait()
 
         threading.Thread(target=reap, daemon=True).start()
+        for shared in self.shares:  # the files go; the mappings of this process stay valid until dropped
+            shared.close()
 

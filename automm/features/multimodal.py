@@ -33,6 +33,10 @@ class EmbeddingSettings:
     # the backbone itself as well, when its projected time fits; "auto": the transformer on a GPU only
     text_tier: str = "auto"
     int8: bool = False                # the transformer tier's linear layers in int8 on a CPU (1.2x, cosine 0.97)
+    # the rows' text as strings for the nets that read it (fine-tuned or token models), and the table
+    # written as text for a fine-tuned backbone: a million rows of strings cost seconds and memory
+    raw_text: bool = True
+    table_text: bool = True
 
 
 def text_document(df: pd.DataFrame, columns: list[str], labelled: bool | None = None) -> list[str]:
@@ -90,7 +94,10 @@ class EmbeddingFeatures:
             upgraded = self._transformer(docs, end - time.monotonic(), say)
             if upgraded is not None:
                 neural["text"]["all"]["embedding"] = upgraded
+        from .pipeline import fit_sample
+        rows = fit_sample(len(df), 0)
         for key, emb in embeddings_of(neural).items():
+            emb = emb if rows is None else emb[rows]
             mean = emb.mean(0)
             k = min(self.settings.tree_dims, emb.shape[0] - 1, emb.shape[1])
             if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
@@ -198,11 +205,11 @@ class EmbeddingFeatures:
         for key, (mean, comps) in self.pca_.items():
             blocks.append((embedded[key] - mean) @ comps.T)
             names += [f"{key}.emb{i}" for i in range(comps.shape[0])]
-        if self.text_cols_:
+        if self.text_cols_ and self.settings.raw_text:
             neural.setdefault("text", {}).setdefault("all", {})["raw"] = np.array(text_document(df, self.text_cols_),
                                                                                  dtype=object)
         table_cols = self.schema.of_kind("numeric") + self.schema.of_kind("categorical")
-        if table_cols:  # the table written as text, for a fine-tuned text backbone to read (tabular_as_text)
+        if table_cols and self.settings.table_text:  # the table as text, for a fine-tuned backbone (tabular_as_text)
             neural.setdefault("text", {}).setdefault("all", {})["table"] = np.array(
                 text_document(df, table_cols, labelled=True), dtype=object)
         for c in self.image_cols:

@@ -2,6 +2,7 @@
 sparse matrix for linear models. Every statistic is computed once, in `fit_transform`."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -11,6 +12,27 @@ import scipy.sparse as sp
 from ..schema import Modality, Schema
 from .modalities import EMBEDDINGS_ORDER, MODALITIES, Block, ColumnFeatures, ColumnOutput, featurizer, in_order
 from .multimodal import EmbeddingFeatures, EmbeddingSettings
+
+
+VIEWS = ("dense", "linear", "neural")
+
+
+class Unread:
+    """A view left out of `FeatureSet.rows`: a model that uses it has not declared it in its
+    ModelSpec's `reads`, and is told so rather than handed something else."""
+
+    def __init__(self, view: str, views: tuple[str, ...], n: int):
+        self._view, self._views, self._n = view, views, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getattr__(self, name):
+        raise AttributeError(f"this model reads the {self._view!r} features, but its ModelSpec reads only "
+                             f"{list(self._views)}: add {self._view!r} to `reads` where it is registered")
+
+    def __getitem__(self, idx):
+        self.__getattr__("[]")
 
 
 @dataclass(frozen=True)
@@ -28,13 +50,18 @@ class FeatureSet:
     weight: np.ndarray | None = None  # the rows' sample weights in training (None: all equal)
 
     def __len__(self) -> int:
-        return self.dense.shape[0]
+        return len(self.dense) if isinstance(self.dense, Unread) else self.dense.shape[0]
 
-    def rows(self, idx) -> "FeatureSet":
-        neural = None if self.neural is None else {
+    def rows(self, idx, views: tuple[str, ...] = VIEWS) -> "FeatureSet":
+        """These rows of the `views` a model reads; the others are not copied (at a million rows, each
+        view is a gigabyte or more) and any use of them raises."""
+        n = len(np.arange(len(self))[idx])
+        dense = self.dense[idx] if "dense" in views else Unread("dense", views, n)
+        linear = self.linear[idx] if "linear" in views else Unread("linear", views, n)
+        neural = None if self.neural is None else Unread("neural", views, n) if "neural" not in views else {
             m: {c: {k: v[idx] for k, v in parts.items()} for c, parts in cols.items()} for m, cols in self.neural.items()}
         weight = None if self.weight is None else self.weight[idx]
-        return replace(self, dense=self.dense[idx], linear=self.linear[idx], neural=neural, weight=weight)
+        return replace(self, dense=dense, linear=linear, neural=neural, weight=weight)
 
     def with_weight(self, weight: np.ndarray | None) -> "FeatureSet":
         return replace(self, weight=None if weight is None else np.asarray(weight, dtype=np.float64))
@@ -53,6 +80,19 @@ class FeatureSet:
         logits = np.log(q / (1 - q)) if probabilities else p
         return FeatureSet(dense, self.names[: self.n_core] + tuple(names), self.cat_cols, self.n_core + p.shape[1],
                           sp.csr_matrix(logits.astype(np.float32)), weight=self.weight)
+
+
+FIT_ROWS = 50_000     # a large table's featurizer statistics are learnt from this many rows: n-gram
+SAMPLED_FROM = 200_000  # frequencies and SVD directions settle long before; from this many rows on, the
+CHUNK_ROWS = 100_000  # refitting costs at most 25% more than fitting on all; rows featurized at once
+PLAN_ROWS = 2_000     # rows timed to plan a large table's features
+
+
+def fit_sample(n: int, seed: int) -> np.ndarray | None:
+    """The sorted positions of FIT_ROWS of `n` rows, or None when every row is used."""
+    if n < SAMPLED_FROM:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, FIT_ROWS, replace=False))
 
 
 class FeaturePipeline:
@@ -77,21 +117,31 @@ class FeaturePipeline:
 
     # ---- fit -------------------------------------------------------------------------------
     def fit_transform(self, df: pd.DataFrame, embed_budget: float | None = None, say=lambda msg: None,
-                      deadline: float = float("inf")) -> FeatureSet:
-        """embed_budget: seconds the embeddings may take (None: no limit). deadline (time.monotonic()):
-        the optional steps (the SVD of each text column) that would start after it are skipped."""
-        s = self.schema
+                      deadline: float = float("inf"), budget: float | None = None) -> FeatureSet:
+        """embed_budget: seconds the embeddings may take (None: no limit). budget: seconds the table's
+        own features may take; a large table's are planned from a timed sample to fit it. deadline
+        (time.monotonic()): the optional steps (the SVD of each text column) that would start after
+        it are skipped.
+
+        The statistics (n-gram vocabulary and idf, SVD, scaling) are learnt from at most FIT_ROWS
+        rows, and the rows are featurized CHUNK_ROWS at a time, so that the transient memory of the
+        n-gram blocks is a chunk's, not the table's."""
+        s, n = self.schema, len(df)
+        self.light_ = self._plan(df, budget, say) if budget is not None and n >= 10 * PLAN_ROWS else ()
         self.emb_ = None
-        embedded = _no_embeddings(len(df))
+        embedded = _no_embeddings(n)
         if self.embeddings is not None and s.of_kind("text", "image", "image_list"):
             self.emb_ = EmbeddingFeatures(s, self.embeddings)
             embedded = self.emb_.fit_transform(df, embed_budget, say)
+        fit_rows = fit_sample(n, self.seed)
+        sample = df if fit_rows is None else df.iloc[fit_rows]
         self.columns_: dict[str, ColumnFeatures] = {}
         outputs = {}
         for c in self._columns():
             self.columns_[c] = featurizer(s[c].kind, c)
-            outputs[c] = self.columns_[c].fit_transform(df[c], self.settings, say, deadline)
-        core, names, cats, extra = self._tree_blocks(outputs, embedded[:2], len(df))
+            outputs[c] = self.columns_[c].fit_transform(sample[c], self._settings(c), say, deadline)
+        tree_emb = embedded[0] if fit_rows is None else embedded[0][fit_rows]
+        core, names, cats, extra = self._tree_blocks(outputs, (tree_emb, embedded[1]), len(sample))
         numeric_idx = [i for i in range(core.shape[1]) if i not in cats]
         z = _signed_log(core[:, numeric_idx])
         self.lin_idx_ = np.array(numeric_idx, dtype=np.int64)
@@ -99,13 +149,73 @@ class FeaturePipeline:
         filled = np.where(np.isnan(z), self.lin_median_, z)
         self.lin_mean_, self.lin_std_ = filled.mean(0), filled.std(0) + 1e-6
         self.lin_missing_ = np.flatnonzero(np.isnan(z).any(0)).astype(np.int64)
-        return self._assemble(core, names, cats, extra, outputs, embedded[2])
+        if fit_rows is None:
+            return self._assemble(core, names, cats, extra, outputs, embedded[2])
+        del outputs, core, extra, z, filled
+        return self._in_chunks(df, embedded)
+
+    def _settings(self, column: str) -> dict:
+        return {**self.settings, "char_ngrams": column not in self.light_}
+
+    def _plan(self, df: pd.DataFrame, budget: float, say) -> tuple[str, ...]:
+        """The text columns whose character n-grams are left out so that featurizing every row fits
+        `budget` seconds, from each column's featurizer timed on PLAN_ROWS rows, with and without them."""
+        n, rows = len(df), np.random.default_rng(self.seed).choice(len(df), PLAN_ROWS, replace=False)
+        probe, cost, saving = df.iloc[np.sort(rows)], 0.0, {}
+        scale = (n + (FIT_ROWS if n >= SAMPLED_FROM else 0)) / PLAN_ROWS  # a sample fitted, every row transformed
+        for c in self._columns():
+            kind = self.schema[c].kind
+            t0 = time.monotonic()
+            featurizer(kind, c).fit_transform(probe[c], self.settings)
+            full = (time.monotonic() - t0) * scale
+            cost += full
+            if kind == Modality.TEXT:
+                t0 = time.monotonic()
+                featurizer(kind, c).fit_transform(probe[c], {**self.settings, "char_ngrams": False})
+                saving[c] = full - (time.monotonic() - t0) * scale
+        light = []
+        for c in sorted(saving, key=saving.get, reverse=True):
+            if cost <= budget:
+                break
+            light.append(c)
+            cost -= saving[c]
+        say(f"feature plan: {n} rows" + (f", their statistics learnt from {FIT_ROWS}, {CHUNK_ROWS} rows featurized "
+                                       "at a time" if n >= SAMPLED_FROM else "") + f"; projected {cost:.0f}s of {budget:.0f}s"
+            + (f"; character n-grams left out of {light} (they would add "
+               f"{sum(saving[c] for c in light):.0f}s)" if light else ""))
+        return tuple(light)
 
     def transform(self, df: pd.DataFrame, image_dir=None) -> FeatureSet:
         """image_dir: where relative image paths start now (they may have moved since fit)."""
         embedded = self.emb_.transform(df, image_dir) if self.emb_ is not None else _no_embeddings(len(df))
-        outputs = {c: f.transform(df[c]) for c, f in self.columns_.items()}
-        return self._assemble(*self._tree_blocks(outputs, embedded[:2], len(df)), outputs, embedded[2])
+        return self._in_chunks(df, embedded)
+
+    def _in_chunks(self, df: pd.DataFrame, embedded) -> FeatureSet:
+        """Every row's features, CHUNK_ROWS rows at a time, written into arrays of the full size."""
+        n = len(df)
+        if n <= CHUNK_ROWS:
+            outputs = {c: f.transform(df[c]) for c, f in self.columns_.items()}
+            return self._assemble(*self._tree_blocks(outputs, embedded[:2], n), outputs, embedded[2])
+        first, dense, linear, neural = None, None, [], {}
+        for start in range(0, n, CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            sub = df.iloc[rows]
+            outputs = {c: f.transform(sub[c]) for c, f in self.columns_.items()}
+            part = self._assemble(*self._tree_blocks(outputs, (embedded[0][rows], embedded[1]), len(sub)), outputs, {})
+            if first is None:
+                first, dense = part, np.empty((n, part.dense.shape[1]), np.float32)
+                neural = {m: {c: {k: np.empty((n,) + v.shape[1:], v.dtype) for k, v in parts.items()}
+                              for c, parts in cols.items()} for m, cols in part.neural.items()}
+            dense[rows] = part.dense
+            linear.append(part.linear)
+            for m, cols in part.neural.items():
+                for c, parts in cols.items():
+                    for k, v in parts.items():
+                        neural[m][c][k][rows] = v
+            del part, outputs
+        for m, cols in embedded[2].items():  # computed for every row already: merged, not copied
+            neural[m] = {**cols, **neural.get(m, {})}
+        return replace(first, dense=dense, linear=sp.vstack(linear, format="csr", dtype=np.float32), neural=neural)
 
     # ---- shared by fit and predict ---------------------------------------------------------
     def _tree_blocks(self, outputs: dict[str, ColumnOutput], embedded, n: int):

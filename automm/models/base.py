@@ -117,6 +117,8 @@ class ModelSpec:
     data_copies: float = 2  # and how many times the training data it holds while fitting
     neural: bool = False    # a torch model: one at a time on a GPU; needs the embeddings when frozen
     text_tokens: bool = False  # reads the text as static-tier tokens: needs a text column, never fine-tuned
+    # the FeatureSet views it reads (dense, linear, neural): a fold's rows are copied of these only
+    reads: tuple[str, ...] = ("dense", "linear", "neural")
 
     @property
     def import_path(self) -> str:
@@ -124,30 +126,41 @@ class ModelSpec:
 
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("linear", "automm.models.linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3),
-    ModelSpec("lightgbm", "automm.models.lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5),
-    ModelSpec("xgboost", "automm.models.xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 3),
-    ModelSpec("catboost", "automm.models.catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4, 400, 4),
+    ModelSpec("linear", "automm.models.linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3, reads=("linear",)),
+    ModelSpec("lightgbm", "automm.models.lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5,
+              reads=("dense",)),
+    ModelSpec("xgboost", "automm.models.xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 1.5,
+              reads=("dense",)),
+    ModelSpec("catboost", "automm.models.catboost_model", "CatBoostModel", "catboost", "automm[catboost]", 1.4, 400, 4,
+              reads=("dense",)),
     # torch itself is some 400 MB; fine-tuning adds the backbone, its gradients and Adam's state
-    ModelSpec("fusion_late", "automm.models.fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
-    ModelSpec("fusion_early", "automm.models.fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2, neural=True),
+    ModelSpec("fusion_late", "automm.models.fusion", "LateFusionModel", "torch", "automm[neural]", 1.0, 900, 2,
+              neural=True, reads=("neural",)),
+    ModelSpec("fusion_early", "automm.models.fusion", "EarlyFusionModel", "torch", "automm[neural]", 1.0, 900, 2,
+              neural=True, reads=("neural",)),
     # the static token table (30k x 256) and Adam's state of it: some 100 MB
     ModelSpec("fusion_tokens", "automm.models.fusion", "TokenFusionModel", "torch", "automm[neural]", 1.0, 400, 2,
-              neural=True, text_tokens=True),
+              neural=True, text_tokens=True, reads=("neural",)),
 ]}
 
 
 def register_model(name: str, target: str, requires: str, install: str | None = None, time_weight: float = 1.0,
-                   memory_mb: float = 100, data_copies: float = 2, neural: bool = False) -> ModelSpec:
+                   memory_mb: float = 100, data_copies: float = 2, neural: bool = False,
+                   reads: tuple[str, ...] = ("dense", "linear", "neural")) -> ModelSpec:
     """Make a model type available by name to `hyperparameters`, the presets and the workers.
 
     target: "package.module:ClassName" of a BaseModel subclass, imported only when the model is used
     (the worker processes import it too, so it must be importable there). requires: the library it
-    needs, to say what to install when it is missing."""
+    needs, to say what to install when it is missing. reads: the FeatureSet views its `fit` and
+    `predict` use (a fold's rows are copied of these only)."""
     module, sep, cls = target.partition(":")
     if not sep or not module or not cls:
         raise ValueError(f"register_model target must be 'package.module:ClassName', not {target!r}")
-    spec = ModelSpec(name, module, cls, requires, install or requires, time_weight, memory_mb, data_copies, neural)
+    unknown = set(reads) - {"dense", "linear", "neural"}
+    if unknown:
+        raise ValueError(f"register_model reads={reads!r}: {sorted(unknown)} are not views; use dense, linear, neural")
+    spec = ModelSpec(name, module, cls, requires, install or requires, time_weight, memory_mb, data_copies, neural,
+                     reads=tuple(reads))
     REGISTRY[name] = spec
     return spec
 

@@ -55,8 +55,13 @@ class XGBoostModel(BaseModel):
             raise ValueError(f"hyperparameters['xgboost'] has unknown parameters {names}; see "
                              "https://xgboost.readthedocs.io/en/stable/parameter.html")
 
-    def _dmatrix(self, X: FeatureSet, y=None) -> xgb.DMatrix:
+    def _dmatrix(self, X: FeatureSet, y=None, bins: dict | None = None) -> xgb.DMatrix:
+        """bins ({"max_bin", "ref"}): a QuantileDMatrix, which holds each value as its histogram bin (a
+        byte or two) rather than a copy of the rows (a million rows of 250 features: 1 GB less)."""
         types = ["c" if i in set(X.cat_cols) else "q" for i in range(X.dense.shape[1])]
+        if bins is not None:
+            return xgb.QuantileDMatrix(X.dense, label=y, weight=X.weight, feature_types=types, enable_categorical=True,
+                                       nthread=self._task.num_threads, **bins)
         return xgb.DMatrix(X.dense, label=y, weight=X.weight, feature_types=types, enable_categorical=True,
                            nthread=self._task.num_threads)
 
@@ -78,9 +83,10 @@ class XGBoostModel(BaseModel):
             def after_iteration(self, model, epoch, evals_log):
                 return stopper.update(epoch, evals_log["valid"][metric][-1] if evals_log else None)
 
-        evals = [] if X_val is None else [(self._dmatrix(X_val, y_val), "valid")]
-        booster = xgb.train(params, self._dmatrix(X, y), rounds, evals=evals,
-                            callbacks=[Stop()], verbose_eval=False)
+        hist = params["tree_method"] == "hist"
+        train = self._dmatrix(X, y, {"max_bin": params.get("max_bin", 256)} if hist else None)
+        evals = [] if X_val is None else [(self._dmatrix(X_val, y_val, {"ref": train} if hist else None), "valid")]
+        booster = xgb.train(params, train, rounds, evals=evals, callbacks=[Stop()], verbose_eval=False)
         self.booster_ = booster[: stopper.best_iter + 1]
         self.info = FitRecord(stopper.best_iter + 1, stopper.hit_deadline)
         return self

@@ -27,8 +27,10 @@ class TextFeatures(ColumnFeatures):
         self.value_ = enc if len(enc.levels_) >= 2 else None  # a text column whose values repeat is also a category
         texts = clean_text(values)
         max_ngrams = settings["max_ngrams"]
-        self.tfidf_ = (HashedTfidf("word", (1, 2), max_ngrams), HashedTfidf("char_wb", (2, 4), max_ngrams))
-        mats = sp.hstack([self.tfidf_[0].fit_transform(texts), self.tfidf_[1].fit_transform(texts)], format="csr")
+        # character n-grams cost 6x the words' time; a large table's feature plan may leave them out
+        self.tfidf_ = (HashedTfidf("word", (1, 2), max_ngrams),) + \
+            ((HashedTfidf("char_wb", (2, 4), max_ngrams),) if settings.get("char_ngrams", True) else ())
+        mats = sp.hstack([t.fit_transform(texts) for t in self.tfidf_], format="csr")
         k = min(settings["svd_dims"], mats.shape[1] - 1, len(values) - 1)
         self.svd_ = None
         if k >= 2 and time.monotonic() > deadline:
@@ -72,7 +74,7 @@ class TextFeatures(ColumnFeatures):
     def from_state(cls, column, meta, arrays):
         obj = cls(column)
         obj.tfidf_ = tuple(HashedTfidf.from_state(meta[p], {k: arrays[f"{p}/{k}"] for k in ("columns", "idf")})
-                           for p in PARTS)
+                           for p in PARTS if p in meta)
         obj.value_ = None if meta.get("value") is None else CategoricalEncoder.from_state(meta["value"], {})
         obj.tree_ng_, obj.svd_ = arrays["tree_ng"], arrays.get("svd")
         return obj
