@@ -83,7 +83,7 @@ def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
         log = Path(cache) / "log.txt"
-        code, stdout, peak = run_sampled([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)],
+        code, stdout, peak, _ = run_sampled([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)],
                                          env, log)
         lines = log.read_text().splitlines()
     if code != 0:

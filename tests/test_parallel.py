@@ -49,8 +49,9 @@ def test_dead_worker_is_reported_and_the_fit_goes_on(binary_df, failing_models, 
 
 def test_memory_budget_runs_fewer_jobs_at_once(binary_df, monkeypatch, capsys):
     from automm.execution import processes
-    # a machine with 700 MB free: two workers with their data already use most of the 560 MB budget
-    monkeypatch.setattr(processes, "available_memory", lambda: 700 * processes.MB)
+    # a machine with 400 MB free: a job's estimate and another's (151 MB each at least) beside the two
+    # workers (50-300 MB, as far as their imports have come) exceed the 320 MB budget
+    monkeypatch.setattr(processes, "available_memory", lambda: 400 * processes.MB)
     p = fit(binary_df, num_workers=2, hyperparameters={"lightgbm": {}, "xgboost": {}})
     assert p.info()["parallel"]["max_running"] == 1
     assert "running fewer jobs at once" in capsys.readouterr().err

@@ -48,14 +48,20 @@ def finished(results: Path, retry_failed: bool = False) -> set[tuple]:
     return {run_key(r) for r in rows if not retry_failed or r["status"] in ("ok", "unavailable")}
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its children, in bytes (Linux /proc)."""
+def tree_rss(pid: int, proportional: bool = False) -> int:
+    """Resident memory of a process and all its children, in bytes (Linux /proc). proportional: their
+    PSS instead, in which a page that k of them share (a library, the features that the fit and its
+    workers map) counts once in all, rather than k times."""
+    from ..memory import rss
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            if proportional:
+                total += int(rss(p))
+            else:
+                with open(f"/proc/{p}/statm") as f:
+                    total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             with open(f"/proc/{p}/task/{p}/children") as f:
                 stack += [int(c) for c in f.read().split()]
         except (OSError, ValueError):
@@ -92,21 +98,22 @@ def code_commit() -> str:
     return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain", "automm") else "")
 
 
-def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int]:
-    """(return code, standard output, peak bytes of the process tree, sampled every 0.5 s); standard
-    error goes to `log`."""
-    peak, done = 0, threading.Event()
+def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int, int]:
+    """(return code, standard output, peak resident bytes of the process tree, its peak PSS), sampled
+    every 0.5 s; standard error goes to `log`."""
+    peak, peak_pss, done = 0, 0, threading.Event()
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
 
         def sample():
-            nonlocal peak
+            nonlocal peak, peak_pss
             while not done.wait(0.5):
                 peak = max(peak, tree_rss(proc.pid))
+                peak_pss = max(peak_pss, tree_rss(proc.pid, proportional=True))
         threading.Thread(target=sample, daemon=True).start()
         stdout, _ = proc.communicate()
         done.set()
-    return proc.returncode, stdout, peak
+    return proc.returncode, stdout, peak, peak_pss
 
 
 def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str) -> float:

@@ -1,6 +1,7 @@
 """Local worker processes: each a fresh interpreter (`python -m automm.execution.worker`) that maps a
-layer's data (one copy on the machine, see shared.py) and runs jobs sent over a pipe. Jobs are admitted only while the machine's memory
-allows; a job whose worker died beside others is retried alone once, then reported."""
+layer's data (one copy on the machine, see shared.py) and runs jobs sent over a pipe. Jobs are admitted
+only while the machine's memory allows; a job whose worker died beside others is retried alone once,
+then reported."""
 from __future__ import annotations
 
 import os
@@ -12,16 +13,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..features import FeatureSet
+from ..memory import GB, MB, available_memory, rss
 from ..models.base import ModelSpec
 from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
 from .shared import SharedData, share
 
-MB = 2 ** 20
 MEMORY_USE = 0.8  # of the memory available when the workers start
 GRACE_S = 60.0    # past a job's deadline, before its worker is presumed stuck and killed
+# a worker that ran another model and holds more than this is replaced before its next job: each
+# library (torch, XGBoost, CatBoost) stays loaded, and freed heap is rarely given back, so a worker
+# that ran three model types held 700-800 MB at 10,000 rows where a fresh one needs 190 MB and a second
+RECYCLE_BYTES = 400 * MB
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -39,41 +42,6 @@ def view_nbytes(X: FeatureSet) -> dict[str, int]:
             for v in parts.values():
                 out["neural"] += v.nbytes if v.dtype != object else 100 * len(v)
     return out
-
-
-def available_memory() -> float:
-    """Bytes the OS can give without swapping (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-        return float(psutil.virtual_memory().available)
-    except ImportError:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 2
-
-
-def rss(pid: int) -> float:
-    """A process's proportional share of the memory it maps (PSS: a page that n processes share counts
-    1/n in each, so the shared features are not counted once per worker), else its resident memory."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return float(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -137,18 +105,21 @@ class _Worker:
     data_key: int = -1
     job: Any = None          # (key, FoldJob, estimated bytes) while busy
     overdue: bool = False
+    last_kind: str | None = None
 
 
 class ProcessExecutor(Executor):
     """`workers` local processes with `threads` threads each. A job starts only when the workers'
-    memory now plus the estimates of the running jobs and its own fit in MEMORY_USE of what was
-    available at the start; a job too large even alone runs alone. A job whose worker died beside
-    others is retried once alone (it may have been killed for their memory), then reported."""
+    memory now (and what the fit itself has grown by: the features) plus the estimates of the running
+    jobs and its own fit in MEMORY_USE of what was available at the start; a job too large even alone
+    runs alone. A job whose worker died beside others is retried once alone (it may have been killed
+    for their memory), then reported."""
     backend = "processes"
 
     def __init__(self, workers: int, threads: int, say=lambda msg: None):
         self.threads, self.say = threads, say
         self.budget = available_memory() * MEMORY_USE
+        self.base = rss(os.getpid())  # what the fit held before: its growth (the features) counts as in use
         self.workers = [self._spawn() for _ in range(workers)]
         self.slots, self.max_running, self.layer, self.warned = workers, 0, 0, False
         self.shares: list[SharedData] = []
@@ -172,6 +143,11 @@ class ProcessExecutor(Executor):
         """X written once to a file that this process and every worker map: the caller drops its own
         copy and uses the one returned, so the machine holds the features once."""
         self.shares.append(share(X))
+        views = view_nbytes(X)
+        self.say(f"memory plan: the features take {sum(views.values()) / GB:.2f} GB ("
+                 + ", ".join(f"{k} {v / GB:.2f}" for k, v in views.items())
+                 + f"), one copy mapped by the fit and its {len(self.workers)} workers; each job copies its "
+                 f"rows of the views its model reads; jobs start while they fit in {self.budget / GB:.1f} GB")
         return self.shares[-1].load(writable=False)
 
     def start_layer(self, data: LayerData):
@@ -189,7 +165,8 @@ class ProcessExecutor(Executor):
         if not busy:
             return True
         need = job_memory(job.spec, self.view_bytes)
-        in_use = sum(rss(w.process.pid) for w in self.workers) + sum(w.job[2] for w in busy)
+        in_use = sum(rss(w.process.pid) for w in self.workers) + sum(w.job[2] for w in busy) \
+            + max(0.0, rss(os.getpid()) - self.base)
         if in_use + need <= self.budget:
             return True
         if not self.warned:
@@ -200,6 +177,11 @@ class ProcessExecutor(Executor):
 
     def submit(self, key, job: FoldJob):
         i = next(i for i, w in enumerate(self.workers) if w.job is None)
+        w = self.workers[i]
+        if w.last_kind not in (None, job.kind) and rss(w.process.pid) > RECYCLE_BYTES:
+            self._stop(w)
+            self.workers[i] = self._spawn()
+        self.workers[i].last_kind = job.kind
         for attempt in (0, 1):
             w = self.workers[i]
             try:
@@ -241,6 +223,16 @@ class ProcessExecutor(Executor):
                 self.workers[i] = self._spawn()
         return out
 
+    def _stop(self, w: _Worker) -> None:
+        """Asks an idle worker to stop; a thread reaps it (see close)."""
+        try:
+            w.outbox.send_bytes(pickle.dumps(("stop",)))
+        except OSError:
+            pass
+        w.inbox.close()
+        w.outbox.close()
+        _reap([w])
+
     def close(self, now: bool = False):
         """Tells the idle workers to stop (busy ones, with `now`, are killed) and returns at once: an
         interpreter with torch loaded takes most of a second to exit, which is not the fit's time. A
@@ -256,18 +248,19 @@ class ProcessExecutor(Executor):
         for w in self.workers:
             w.inbox.close()
             w.outbox.close()
-        workers = list(self.workers)
-
-        def reap():
-            deadline = time.monotonic() + 5
-            for w in workers:
-                try:
-                    w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    w.process.kill()
-                    w.process.wait()
-
-        threading.Thread(target=reap, daemon=True).start()
+        _reap(list(self.workers))
         for shared in self.shares:  # the files go; the mappings of this process stay valid until dropped
             shared.close()
 
+
+def _reap(workers: list[_Worker]) -> None:
+    def reap():
+        deadline = time.monotonic() + 5
+        for w in workers:
+            try:
+                w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait()
+
+    threading.Thread(target=reap, daemon=True).start()

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..memory import GB, available_memory
 from ..schema import Modality, Schema
 from .modalities import EMBEDDINGS_ORDER, MODALITIES, Block, ColumnFeatures, ColumnOutput, featurizer, in_order
 from .multimodal import EmbeddingFeatures, EmbeddingSettings
-
+from .static_text import DIMS as STATIC_DIMS
 
 VIEWS = ("dense", "linear", "neural")
 
@@ -127,7 +128,7 @@ class FeaturePipeline:
         rows, and the rows are featurized CHUNK_ROWS at a time, so that the transient memory of the
         n-gram blocks is a chunk's, not the table's."""
         s, n = self.schema, len(df)
-        self.light_ = self._plan(df, budget, say) if budget is not None and n >= 10 * PLAN_ROWS else ()
+        self.light_ = self._plan(df, budget, say) if n >= 10 * PLAN_ROWS else ()
         self.emb_ = None
         embedded = _no_embeddings(n)
         if self.embeddings is not None and s.of_kind("text", "image", "image_list"):
@@ -157,33 +158,55 @@ class FeaturePipeline:
     def _settings(self, column: str) -> dict:
         return {**self.settings, "char_ngrams": column not in self.light_}
 
-    def _plan(self, df: pd.DataFrame, budget: float, say) -> tuple[str, ...]:
+    def _plan(self, df: pd.DataFrame, budget: float | None, say) -> tuple[str, ...]:
         """The text columns whose character n-grams are left out so that featurizing every row fits
-        `budget` seconds, from each column's featurizer timed on PLAN_ROWS rows, with and without them."""
+        `budget` seconds (None: no limit), from each column's featurizer timed on PLAN_ROWS rows, with
+        and without them; and their memory, projected the same way, checked against the machine's."""
         n, rows = len(df), np.random.default_rng(self.seed).choice(len(df), PLAN_ROWS, replace=False)
-        probe, cost, saving = df.iloc[np.sort(rows)], 0.0, {}
-        scale = (n + (FIT_ROWS if n >= SAMPLED_FROM else 0)) / PLAN_ROWS  # a sample fitted, every row transformed
+        probe, cost, saving, size, smaller = df.iloc[np.sort(rows)], 0.0, {}, 0.0, {}
+        sampled = n >= SAMPLED_FROM
+
+        def timed(kind, c, settings) -> tuple[float, ColumnOutput]:
+            """Seconds for every row: fitted on the sample (or all rows), then (sampled) all transformed."""
+            f, t0 = featurizer(kind, c), time.monotonic()
+            out = f.fit_transform(probe[c], settings)
+            t1 = time.monotonic()
+            if sampled:
+                f.transform(probe[c])
+            fit_rows = FIT_ROWS if sampled else n
+            return ((t1 - t0) * fit_rows + (time.monotonic() - t1) * n * sampled) / PLAN_ROWS, out
+
         for c in self._columns():
             kind = self.schema[c].kind
-            t0 = time.monotonic()
-            featurizer(kind, c).fit_transform(probe[c], self.settings)
-            full = (time.monotonic() - t0) * scale
-            cost += full
+            seconds, out = timed(kind, c, self.settings)
+            cost, size = cost + seconds, size + _bytes_per_row(out)
             if kind == Modality.TEXT:
-                t0 = time.monotonic()
-                featurizer(kind, c).fit_transform(probe[c], {**self.settings, "char_ngrams": False})
-                saving[c] = full - (time.monotonic() - t0) * scale
+                words_only, lighter = timed(kind, c, {**self.settings, "char_ngrams": False})
+                saving[c], smaller[c] = seconds - words_only, _bytes_per_row(out) - _bytes_per_row(lighter)
         light = []
         for c in sorted(saving, key=saving.get, reverse=True):
-            if cost <= budget:
+            if budget is None or cost <= budget:
                 break
             light.append(c)
-            cost -= saving[c]
+            cost, size = cost - saving[c], size - smaller[c]
+        total = n * (size + self._embedding_bytes_per_row())
+        check_memory(total, n)
         say(f"feature plan: {n} rows" + (f", their statistics learnt from {FIT_ROWS}, {CHUNK_ROWS} rows featurized "
-                                       "at a time" if n >= SAMPLED_FROM else "") + f"; projected {cost:.0f}s of {budget:.0f}s"
+                                       "at a time" if n >= SAMPLED_FROM else "")
+            + ("" if budget is None else f"; projected {cost:.0f}s of {budget:.0f}s")
             + (f"; character n-grams left out of {light} (they would add "
-               f"{sum(saving[c] for c in light):.0f}s)" if light else ""))
+               f"{sum(saving[c] for c in light):.0f}s)" if light else "")
+            + f"; about {total / GB:.1f} GB of features")
         return tuple(light)
+
+    def _embedding_bytes_per_row(self) -> float:
+        """float32 embeddings (the static text tier's dims; an EfficientNet's 1,280 per image column) and
+        the text the nets read, about 100 bytes a row."""
+        if self.embeddings is None:
+            return 0.0
+        text = bool(self.schema.of_kind("text"))
+        images = len(self.schema.of_kind("image", "image_list"))
+        return 4 * (STATIC_DIMS * text + 1280 * images) + 100 * text * (self.embeddings.raw_text + 1)
 
     def transform(self, df: pd.DataFrame, image_dir=None) -> FeatureSet:
         """image_dir: where relative image paths start now (they may have moved since fit)."""
@@ -312,6 +335,28 @@ def _from_old_layout(obj: FeaturePipeline, meta: dict, arrays: dict) -> tuple[di
         else:
             columns[c] = {"kind": kind.value, "key": c}
     return {**meta, "columns": columns}, new
+
+
+def _bytes_per_row(out: ColumnOutput) -> float:
+    """A column's share of the features, per row: its dense columns in the trees' view, the nets' and
+    (with its sparse blocks) the linear models'."""
+    blocks = out.core + out.extra
+    n = max(1, max((len(b.values) for b in blocks), default=1))
+    dense = sum(np.asarray(b.values).reshape(n, -1).shape[1] for b in blocks)
+    nnz = sum(m.nnz for m in out.sparse) / n
+    return 4 * dense + 4 * dense + 8 * (dense + nnz)
+
+
+def check_memory(need: float, n: int) -> None:
+    """Refuses, before the long work, features that would not fit in memory with a job's copy beside them."""
+    have = available_memory() * 0.8
+    if 1.5 * need > have:
+        fits = int(n * have / (1.5 * need)) // 1000 * 1000
+        raise MemoryError(f"the features of {n} rows would take about {need / GB:.1f} GB, and with a model's copy "
+                          f"of its rows beside them more than the {have / GB:.1f} GB this machine has available: "
+                          f"fit on fewer rows (about {fits} fit: train_data.sample({fits})), leave columns out "
+                          "(column_types={'column': 'ignore'}) or the embeddings (embeddings=False), or use a "
+                          "machine with more memory")
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
