@@ -106,7 +106,8 @@ def test_the_feature_plan_drops_character_ngrams_to_fit_its_time(small_threshold
     tight = FeaturePipeline(schema)
     tight.fit_transform(df, say=messages.append, budget=0.0)
     texts = schema.of_kind("text")
-    assert "review" in texts and f"character n-grams left out of {sorted(texts)}" in messages[0].replace("'title', 'review'", "'review', 'title'")
+    left_out = messages[0].split("character n-grams left out of ")[1]
+    assert "review" in texts and all(repr(c) in left_out for c in texts)
     assert all([t.analyzer for t in tight.columns_[c].tfidf_] == ["word"] for c in texts)
     roomy = FeaturePipeline(schema)
     roomy.fit_transform(df, budget=1e6)

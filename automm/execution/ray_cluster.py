@@ -2,13 +2,23 @@
 
 The same jobs as the local executors, with the same outcomes: a job that raised comes back as an
 "error" outcome, a task whose worker died (Ray's memory monitor, a crash) as "died". The layer's
-data goes to the object store once. Ray does the placing; each job asks for `threads` CPUs.
+data goes to the object store once, the features among it once for the whole fit (`adopt`): the
+fit and the tasks on a node read them from the store's shared memory without copying. Ray does the
+placing; each job asks for `threads` CPUs.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
 
 _remote = None
+
+
+def run_on_ray(key, job: FoldJob, data: LayerData, X=None) -> Outcome:
+    """run_outcome, with the features passed apart from the layer's data (a task argument of its own,
+    so that Ray hands the task the store's copy rather than one unpickled from the data)."""
+    return run_outcome(key, job, data if X is None else replace(data, X=X))
 
 
 def require_ray():
@@ -38,18 +48,27 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.threads = max(1, min(threads, cpus))
         self.slots, self.max_running, self.pending = max(1, cpus // self.threads), 0, {}
+        self.features = (None, None)  # the adopted features: their object ref, and the fit's view of them
         if _remote is None:
-            _remote = ray.remote(max_retries=0)(run_outcome)  # a retry would hide the failure the caller reports
+            _remote = ray.remote(max_retries=0)(run_on_ray)  # a retry would hide the failure the caller reports
         say(f"ray: {cpus} CPUs, up to {self.slots} jobs at once, {self.threads} thread(s) each")
 
+    def adopt(self, X):
+        ref = self.ray.put(X)
+        self.features = (ref, self.ray.get(ref))  # read-only views of the store's copy
+        return self.features[1]
+
     def start_layer(self, data: LayerData):
-        self.ref = self.ray.put(data.with_threads(self.threads))
+        ref, adopted = self.features
+        self.x_ref = ref if data.X is adopted else None
+        self.ref = self.ray.put(data.with_threads(self.threads) if self.x_ref is None else
+                                replace(data.with_threads(self.threads), X=None))
 
     def can_start(self, job: FoldJob, running: int) -> bool:
         return running < self.slots and not (job.exclusive and running)
 
     def submit(self, key, job: FoldJob):
-        ref = _remote.options(num_cpus=self.threads).remote(key, job, self.ref)
+        ref = _remote.options(num_cpus=self.threads).remote(key, job, self.ref, self.x_ref)
         self.pending[ref] = key
         self.max_running = max(self.max_running, len(self.pending))
 

@@ -86,7 +86,7 @@ class FeatureSet:
 FIT_ROWS = 50_000     # a large table's featurizer statistics are learnt from this many rows: n-gram
 SAMPLED_FROM = 200_000  # frequencies and SVD directions settle long before; from this many rows on, the
 CHUNK_ROWS = 100_000  # refitting costs at most 25% more than fitting on all; rows featurized at once
-PLAN_ROWS = 2_000     # rows timed to plan a large table's features
+PLAN_ROWS = 4_000     # rows timed to plan a large table's features
 
 
 def fit_sample(n: int, seed: int) -> np.ndarray | None:
@@ -164,17 +164,29 @@ class FeaturePipeline:
         and without them; and their memory, projected the same way, checked against the machine's."""
         n, rows = len(df), np.random.default_rng(self.seed).choice(len(df), PLAN_ROWS, replace=False)
         probe, cost, saving, size, smaller = df.iloc[np.sort(rows)], 0.0, {}, 0.0, {}
-        sampled = n >= SAMPLED_FROM
+        sampled, small = n >= SAMPLED_FROM, PLAN_ROWS // 4
+
+        def seconds_for(rows: int, work) -> float:
+            """`work(k)` timed on all and then a quarter of the probe's rows, and extended to `rows`: the
+            cost per row is the difference's, so that fixed costs (an SVD's setup, pandas' per-call
+            overhead) are not multiplied by the rows. (All first: a first call's warm-up then counts
+            in the cost per row, which errs towards leaving n-grams out, not towards overrunning.)"""
+            t0 = time.monotonic()
+            work(PLAN_ROWS)
+            t1 = time.monotonic()
+            work(small)
+            t_all, t_small = t1 - t0, time.monotonic() - t1
+            return t_small + max(0.0, t_all - t_small) * (rows - small) / (PLAN_ROWS - small)
 
         def timed(kind, c, settings) -> tuple[float, ColumnOutput]:
             """Seconds for every row: fitted on the sample (or all rows), then (sampled) all transformed."""
-            f, t0 = featurizer(kind, c), time.monotonic()
-            out = f.fit_transform(probe[c], settings)
-            t1 = time.monotonic()
+            fitted = featurizer(kind, c)
+            out = fitted.fit_transform(probe[c], settings)
+            seconds = seconds_for(FIT_ROWS if sampled else n,
+                                  lambda k: featurizer(kind, c).fit_transform(probe[c].iloc[:k], settings))
             if sampled:
-                f.transform(probe[c])
-            fit_rows = FIT_ROWS if sampled else n
-            return ((t1 - t0) * fit_rows + (time.monotonic() - t1) * n * sampled) / PLAN_ROWS, out
+                seconds += seconds_for(n, lambda k: fitted.transform(probe[c].iloc[:k]))
+            return seconds, out
 
         for c in self._columns():
             kind = self.schema[c].kind
@@ -338,13 +350,14 @@ def _from_old_layout(obj: FeaturePipeline, meta: dict, arrays: dict) -> tuple[di
 
 
 def _bytes_per_row(out: ColumnOutput) -> float:
-    """A column's share of the features, per row: its dense columns in the trees' view, the nets' and
-    (with its sparse blocks) the linear models'."""
+    """A column's share of the features, per row: its dense columns in the trees' view, its core ones in
+    the nets' and (with its sparse blocks) the linear models'."""
     blocks = out.core + out.extra
     n = max(1, max((len(b.values) for b in blocks), default=1))
     dense = sum(np.asarray(b.values).reshape(n, -1).shape[1] for b in blocks)
     nnz = sum(m.nnz for m in out.sparse) / n
-    return 4 * dense + 4 * dense + 8 * (dense + nnz)
+    core = sum(np.asarray(b.values).reshape(n, -1).shape[1] for b in out.core)
+    return 4 * dense + 4 * core + 8 * (core + nnz)
 
 
 def check_memory(need: float, n: int) -> None:
