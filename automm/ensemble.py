@@ -11,7 +11,7 @@ from .execution import FoldJob, InlineExecutor, LayerData, Outcome
 from .features import FeatureSet
 from .folds import covered
 from .metrics import score_at_best_cut
-from .models.base import REGISTRY, Task, model_class, time_left
+from .models.base import REGISTRY, Task, model_class, require_model, time_left
 from .progress import Progress
 from .search import SearchJob, TuneSettings, split_params, study_name
 
@@ -169,15 +169,15 @@ class _Layer:
         if not must_run and self.plan.too_short(model_deadline, k):
             self.progress.say(1, f"skipping {kind} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
             return None
-        try:
-            cls = model_class(kind)
+        try:  # the fit itself does not import the model's library: the workers do (torch alone is 300 MB)
+            spec = require_model(kind)
         except ImportError as exc:
             self.progress.say(1, f"{kind} is left out: {exc}")
             return None
         params = self.params.get(kind, {})
         searching = (self.tune is not None and self.layer == 1
-                     and bool(split_params(params, cls.search_space)[1]))
-        shares = self.plan.fold_weights(k, searching, cls.tunes_on_first_fold)
+                     and bool(split_params(params, model_class(kind).search_space)[1]))
+        shares = self.plan.fold_weights(k, searching, spec.tunes_on_first_fold)
         bag = BaggedModel(f"{kind}_L{self.layer}", kind, self.layer,
                           oof=np.full((len(self.y), self.task.n_outputs), np.nan))
         return _Run(bag, REGISTRY[kind], params, model_deadline, shares, searching=searching)

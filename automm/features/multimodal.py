@@ -120,9 +120,9 @@ class EmbeddingFeatures:
         return emb
 
     def _transformer_wanted(self) -> bool:
-        from .embeddings import _device
+        from ..training import gpu_available  # no torch import (300 MB) to learn that there is no GPU
         tier = self.settings.text_tier
-        return tier == "transformer" or (tier == "auto" and _device(self.settings.device).type == "cuda")
+        return tier == "transformer" or (tier == "auto" and gpu_available(self.settings.device))
 
     def _transformer(self, docs: list[str], left: float, say) -> np.ndarray | None:
         """The transformer tier's embeddings, or None (the static tier stays) when they would not fit."""

@@ -67,15 +67,14 @@ class BaseModel(ABC):
         the default the first trial uses. rounds_param: the parameter that fixes the number of rounds
         or epochs when refit_full trains on all rows (None: the model has none). report_every /
         prune_after: how often the model tells `monitor` its validation loss, and from which step a
-        search may prune it. tunes_on_first_fold: it tunes something on its first fold (returned in
-        info.tuned) that the other folds reuse, so that fold gets a double share of the time.
+        search may prune it. (That it tunes something on its first fold is said where it is
+        registered, `ModelSpec.tunes_on_first_fold`: the fit plans its folds without importing it.)
     """
     name: ClassVar[str] = ""
     search_space: ClassVar[dict] = {}
     rounds_param: ClassVar[str | None] = None
     report_every: ClassVar[int] = 1
     prune_after: ClassVar[int] = 3
-    tunes_on_first_fold: ClassVar[bool] = False
 
     def __init__(self, **params):
         self.params = params
@@ -119,6 +118,9 @@ class ModelSpec:
     text_tokens: bool = False  # reads the text as static-tier tokens: needs a text column, never fine-tuned
     # the FeatureSet views it reads (dense, linear, neural): a fold's rows are copied of these only
     reads: tuple[str, ...] = ("dense", "linear", "neural")
+    # it tunes something on its first fold (returned in info.tuned) that the other folds reuse, so
+    # that fold gets a double share of the time
+    tunes_on_first_fold: bool = False
 
     @property
     def import_path(self) -> str:
@@ -126,7 +128,8 @@ class ModelSpec:
 
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("linear", "automm.models.linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3, reads=("linear",)),
+    ModelSpec("linear", "automm.models.linear", "LinearModel", "sklearn", "scikit-learn", 1.0, 50, 3, reads=("linear",),
+              tunes_on_first_fold=True),  # its own search over the regularisation strength
     ModelSpec("lightgbm", "automm.models.lgbm", "LightGBMModel", "lightgbm", "lightgbm", 1.0, 150, 1.5,
               reads=("dense",)),
     ModelSpec("xgboost", "automm.models.xgb", "XGBoostModel", "xgboost", "automm[xgboost]", 1.0, 250, 1.5,
@@ -146,13 +149,14 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
 
 def register_model(name: str, target: str, requires: str, install: str | None = None, time_weight: float = 1.0,
                    memory_mb: float = 100, data_copies: float = 2, neural: bool = False,
-                   reads: tuple[str, ...] = ("dense", "linear", "neural")) -> ModelSpec:
+                   reads: tuple[str, ...] = ("dense", "linear", "neural"), tunes_on_first_fold: bool = False
+                   ) -> ModelSpec:
     """Make a model type available by name to `hyperparameters`, the presets and the workers.
 
     target: "package.module:ClassName" of a BaseModel subclass, imported only when the model is used
     (the worker processes import it too, so it must be importable there). requires: the library it
     needs, to say what to install when it is missing. reads: the FeatureSet views its `fit` and
-    `predict` use (a fold's rows are copied of these only)."""
+    `predict` use (a fold's rows are copied of these only). tunes_on_first_fold: see ModelSpec."""
     module, sep, cls = target.partition(":")
     if not sep or not module or not cls:
         raise ValueError(f"register_model target must be 'package.module:ClassName', not {target!r}")
@@ -160,7 +164,7 @@ def register_model(name: str, target: str, requires: str, install: str | None = 
     if unknown:
         raise ValueError(f"register_model reads={reads!r}: {sorted(unknown)} are not views; use dense, linear, neural")
     spec = ModelSpec(name, module, cls, requires, install or requires, time_weight, memory_mb, data_copies, neural,
-                     reads=tuple(reads))
+                     reads=tuple(reads), tunes_on_first_fold=tunes_on_first_fold)
     REGISTRY[name] = spec
     return spec
 
@@ -177,12 +181,18 @@ def is_available(name: str) -> bool:
         return False
 
 
-def model_class(name: str) -> type:
+def require_model(name: str) -> ModelSpec:
+    """The model's spec, or an ImportError that says what to install; nothing is imported."""
     if name not in REGISTRY:
         raise ValueError(f"model {name!r} is not registered; known models: {sorted(REGISTRY)}")
     spec = REGISTRY[name]
     if not is_available(name):
         raise ImportError(f"model {name!r} needs the {spec.requires} package: pip install '{spec.install}'")
+    return spec
+
+
+def model_class(name: str) -> type:
+    spec = require_model(name)
     return getattr(importlib.import_module(spec.import_path), spec.cls)
 
 

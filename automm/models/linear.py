@@ -22,7 +22,6 @@ MAX_ITER = 500
 
 class LinearModel(BaseModel):
     name = "linear"
-    tunes_on_first_fold = True  # its own search over the strength; no Optuna space
 
     @classmethod
     def check_params(cls, params: dict) -> None:
