@@ -71,14 +71,16 @@ def plot(rows: list[dict], path: Path) -> None:
     a.plot([r["rows"] for r in rows], [r["peak_tree_mb"] / 1024 for r in rows], "o-", label="RSS summed")
     pss = [r for r in rows if "peak_tree_pss_mb" in r]
     a.plot([r["rows"] for r in pss], [r["peak_tree_pss_mb"] / 1024 for r in pss], "s-", label="PSS summed")
-    a.axhline(8, color="grey", ls="--", label="8 GB target")
-    a.set(xscale="log", xlabel="training rows", ylabel="peak memory, process tree (GB)")
+    a.axhline(8e9 / 2**30, color="grey", ls="--", label="8 GB target")
+    a.set(xscale="log", xlabel="training rows", ylabel="peak memory, process tree (GiB)")
     a.legend()
-    b.plot([r["rows"] for r in ok], [r["fit_s"] for r in ok], "o-", label="fit wall")
-    if ok:
-        b.axhline(ok[0]["time_limit"], color="grey", ls="--", label="time_limit")
-    b.set(xscale="log", xlabel="training rows", ylabel="seconds")
-    b.legend()
+    b.plot([r["rows"] for r in ok], [r["fit_s"] / r["time_limit"] for r in ok], "o-", label="fit wall / time_limit")
+    for r in ok:
+        b.annotate(f"{r['time_limit']:g} s", (r["rows"], r["fit_s"] / r["time_limit"]), textcoords="offset points",
+                   xytext=(0, -12), ha="center", fontsize=8)
+    b.axhline(1.0, color="grey", ls="--", label="time_limit")
+    b.set(xscale="log", xlabel="training rows", ylabel="fit wall / time_limit", ylim=(0, 1.2))
+    b.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -102,7 +104,11 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         with open(RESULTS / "scaling.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-    # the plot: every record of this commit (a size run by an earlier command too), the latest of each
+    plot_commit(sha)
+
+
+def plot_commit(sha: str) -> None:
+    """The plot of every record of commit `sha` (sizes run by several commands), the latest of each."""
     records = [json.loads(line) for line in (RESULTS / "scaling.jsonl").read_text().splitlines() if line.strip()]
     latest = {(r["rows"], r.get("backend", "processes")): r for r in records if r["commit"] == sha}
     plot([r for (_, backend), r in sorted(latest.items()) if backend == "processes"], RESULTS / "scaling.png")
