@@ -166,26 +166,21 @@ class FeaturePipeline:
         probe, cost, saving, size, smaller = df.iloc[np.sort(rows)], 0.0, {}, 0.0, {}
         sampled, small = n >= SAMPLED_FROM, PLAN_ROWS // 4
 
-        def seconds_for(rows: int, work) -> float:
-            """`work(k)` timed on all and then a quarter of the probe's rows, and extended to `rows`: the
-            cost per row is the difference's, so that fixed costs (an SVD's setup, pandas' per-call
-            overhead) are not multiplied by the rows. (All first: a first call's warm-up then counts
-            in the cost per row, which errs towards leaving n-grams out, not towards overrunning.)"""
-            t0 = time.monotonic()
-            work(PLAN_ROWS)
-            t1 = time.monotonic()
-            work(small)
-            t_all, t_small = t1 - t0, time.monotonic() - t1
-            return t_small + max(0.0, t_all - t_small) * (rows - small) / (PLAN_ROWS - small)
-
         def timed(kind, c, settings) -> tuple[float, ColumnOutput]:
             """Seconds for every row: fitted on the sample (or all rows), then (sampled) all transformed.
-            A transform has no fixed cost to speak of: its time is the probe's, in proportion (the
-            difference of two timings, at a million rows, varied by 25 s from run to run)."""
+            The fit is timed on all and then a quarter of the probe's rows, and its cost per row is the
+            difference's, so that fixed costs (an SVD's setup) are not multiplied by the rows; the
+            first, cold call counting in that cost errs towards leaving n-grams out, not towards
+            overrunning. A transform has no fixed cost to speak of: its time is the probe's, in
+            proportion (the difference of two timings, at a million rows, varied by 25 s between runs)."""
+            t0 = time.monotonic()
             fitted = featurizer(kind, c)
             out = fitted.fit_transform(probe[c], settings)
-            seconds = seconds_for(FIT_ROWS if sampled else n,
-                                  lambda k: featurizer(kind, c).fit_transform(probe[c].iloc[:k], settings))
+            t1 = time.monotonic()
+            featurizer(kind, c).fit_transform(probe[c].iloc[:small], settings)
+            t_all, t_small = t1 - t0, time.monotonic() - t1
+            fit_rows = FIT_ROWS if sampled else n
+            seconds = t_small + max(0.0, t_all - t_small) * (fit_rows - small) / (PLAN_ROWS - small)
             if sampled:
                 t0 = time.monotonic()
                 fitted.transform(probe[c])
