@@ -38,3 +38,15 @@ def rss(pid: int) -> float:
             return float(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def release() -> None:
+    """Collect garbage and hand the freed heap back to the OS (glibc keeps freed blocks for reuse: a
+    worker that fitted a model, or a fit that distilled a backbone, otherwise holds its peak for good)."""
+    import gc
+    gc.collect()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass

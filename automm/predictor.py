@@ -19,6 +19,7 @@ from .features import FeaturePipeline, FeatureSet
 from .fitted import FittedEnsemble
 from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
 from .inspection import FULL, feature_importance, fit_summary, leaderboard
+from .memory import release
 from .metrics import get_metric, report
 from .persistence import (
     MANIFEST,
@@ -215,6 +216,7 @@ class MultimodalPredictor:
             progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
                             f"({time.monotonic() - t0:.1f}s)")
             X = executor.adopt(X)
+            release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
             timings = {"features": time.monotonic() - t0}
             finished: list[BaggedModel] = []
 

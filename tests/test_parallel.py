@@ -1,11 +1,13 @@
 """Fold fits on local worker processes and on Ray: the same predictions as a sequential fit, and a
 worker that dies (or a model that raises) costs that model only."""
 import os
+import pickle
 
 import numpy as np
 import pytest
 
 from automm import MultimodalPredictor
+from automm.execution.base import Packed
 from automm.models import base
 from tests.conftest import split
 
@@ -155,3 +157,18 @@ def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, register):
     while any(w.process.poll() is None for w in ex.workers) and time.monotonic() - t0 < 10:
         time.sleep(0.05)
     assert time.monotonic() - t0 < 3
+
+
+def test_models_come_back_packed_and_are_unpacked_only_to_predict(binary_df, tmp_path):
+    """A worker's model reaches the fit as bytes: saving it (as the fit does after each model) leaves it
+    packed, sending it on keeps it packed, and it unpacks to the predictions it made in the worker."""
+    train, test = split(binary_df)
+    p = fit(train, num_workers=2, hyperparameters={"linear": {}, "lightgbm": {}})
+    X = p._features(test.drop(columns=["y"]))
+    for model in (m for b in p.models_ for m in b.models):
+        assert isinstance(model, Packed)
+        fresh = pickle.loads(pickle.dumps(model))
+        assert fresh._model is None and fresh.info.to_dict() == model.info.to_dict()
+        assert fresh.save(tmp_path / "m") and fresh._model is None
+        np.testing.assert_array_equal(fresh.predict(X), model.predict(X))
+        assert fresh._model is not None and fresh._model.info is fresh.info

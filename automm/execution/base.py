@@ -10,6 +10,7 @@ may start beside the ones running, `submit` starts it, `wait` returns the outcom
 from __future__ import annotations
 
 import importlib
+import pickle
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -64,7 +65,45 @@ class Outcome:
     traceback: str = ""
     retry_alone: bool = False
 
+    def packed(self) -> "Outcome":
+        """This outcome with its model as `Packed` bytes: how a worker sends it back."""
+        if self.result is None:
+            return self
+        return replace(self, result=FoldResult(Packed(self.result.model), self.result.oof))
 
+
+class Packed:
+    """A fitted model as the bytes its worker sent. The fit reads its `info` and saves it without
+    keeping it unpacked; it is unpacked, once, only when something predicts with it. So the fit's own
+    process imports no model library (torch, catboost, ...) and holds no trees while its workers train:
+    at 10,000 rows that was a quarter of the whole fit's peak memory."""
+
+    def __init__(self, model):
+        self.info, self.blob, self._model = model.info, pickle.dumps(model, protocol=5), None
+
+    def __reduce__(self):  # sent again (to a refit, a distillation), it travels packed
+        return _repack, (self.info, self.blob)
+
+    def unpack(self):
+        model = pickle.loads(self.blob)
+        model.info = self.info  # one record: what the fit writes into info is what the model reads
+        return model
+
+    def save(self, path):
+        return self.unpack().save(path)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("info", "blob", "_model"):
+            raise AttributeError(name)
+        if self._model is None:
+            self._model = self.unpack()
+        return getattr(self._model, name)
+
+
+def _repack(info, blob) -> Packed:
+    out = Packed.__new__(Packed)
+    out.info, out.blob, out._model = info, blob, None
+    return out
 
 
 def run_job(job: FoldJob, data: LayerData) -> FoldResult:
@@ -88,8 +127,6 @@ def run_job(job: FoldJob, data: LayerData) -> FoldResult:
         model.info.tuned = {**model.info.tuned, **params}
         model.info.search = summary
     return FoldResult(model, model.predict(X_va))
-
-
 
 
 def run_outcome(key, job: FoldJob, data: LayerData) -> Outcome:

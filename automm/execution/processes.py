@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..features import FeatureSet
-from ..memory import GB, MB, available_memory, rss
+from ..memory import GB, MB, available_memory, release, rss
 from ..models.base import ModelSpec
 from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
 from .shared import SharedData, share
@@ -88,13 +88,15 @@ def worker_main(inbox, outbox, parent: int | None = None):
         key, job, data_key = rest
         out = run_outcome(key, job, data[data_key])
         try:
-            payload = pickle.dumps(out)
+            payload = pickle.dumps(out.packed())
         except Exception as exc:  # a model that cannot travel back is a failed model, not a dead worker
             payload = pickle.dumps(Outcome(key, "error", message=f"the fitted model could not be sent back: {exc}"))
         try:
             outbox.send_bytes(payload)
         except OSError:  # the parent is gone
             return
+        del out, payload
+        release()  # what the model's fit freed, or the next model of another library grows beside it
 
 
 @dataclass

@@ -18,7 +18,7 @@ _remote = None
 def run_on_ray(key, job: FoldJob, data: LayerData, X=None) -> Outcome:
     """run_outcome, with the features passed apart from the layer's data (a task argument of its own,
     so that Ray hands the task the store's copy rather than one unpickled from the data)."""
-    return run_outcome(key, job, data if X is None else replace(data, X=X))
+    return run_outcome(key, job, data if X is None else replace(data, X=X)).packed()
 
 
 def require_ray():
