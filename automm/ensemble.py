@@ -112,7 +112,9 @@ class _Layer:
                 failed = f", {s['failed']} failed" if s["failed"] else ""
                 say(1, f"{run.bag.name}: search ran {s['new_trials']} trials ({s['pruned']} pruned{failed}, "
                        f"{s['trials']} in the study) in {s['seconds']:.1f}s; fold 1 {s['metric']} {default} "
-                       f"with the defaults, {s['best_score']:.4f} with the best {_short(s['best_params'])}")
+                       f"with the defaults, {s['best_score']:.4f} with the best {_short(s['best_params'])}"
+                       + (f" (trials on {s['trial_rows']} sampled rows; the model kept trained on all {s['rows']})"
+                          if "trial_rows" in s else ""))
         elif outcome.status == "died" and outcome.retry_alone and not job.exclusive:
             say(1, f"{run.bag.name} fold {job.fold + 1}: {outcome.message}; trying it again alone")
             run.retry.append(job.fold)

@@ -50,3 +50,13 @@ class WholeTime(LightGBMModel):
         super().fit(X, y, X_val, y_val, task, deadline, monitor=monitor)
         time.sleep(max(0.0, deadline - time.monotonic()))
         return self
+
+
+class RowCounting(LightGBMModel):
+    """LightGBM that records how many rows each of its fits trained on."""
+    name = "row_counting"
+
+    def fit(self, X, y, X_val, y_val, task, deadline, monitor=None):
+        super().fit(X, y, X_val, y_val, task, deadline, monitor=monitor)
+        self.info.extra["train_rows"] = len(y)
+        return self

@@ -149,3 +149,18 @@ def test_search_leaves_the_other_folds_the_time_they_need():
                            "reserve", reserve=lambda seconds: start + 1.0 - 10 * seconds)
     assert 3 <= summary["trials"] <= 12  # (1 s - 10 x 50 ms) / 50 ms, give or take the scheduler
     assert time.monotonic() - start < 0.9
+
+
+def test_a_large_fold_is_searched_on_a_sample_and_the_model_kept_trains_on_all_of_it(binary_df, register,
+                                                                                     monkeypatch):
+    from automm.execution import base
+    monkeypatch.setattr(base, "SEARCH_ROWS", 100)
+    register("row_counting", "tests.crashing_model:RowCounting", "lightgbm")
+    p = MultimodalPredictor("y", verbosity=0).fit(binary_df, hyperparameters={"row_counting": {}}, num_bag_folds=2,
+                                                  hyperparameter_tune={"num_trials": 3}, **TREES)
+    first = p.models_[0].models[0]
+    s = first.info.search
+    tr = len(binary_df) - len(binary_df) // 2  # the first of 2 folds trains on the other half's rows, or one more
+    assert s["trial_rows"] == 100 and s["rows"] in (tr, len(binary_df) // 2) and s["new_trials"] == 3
+    assert first.info.extra["train_rows"] == s["rows"]
+    assert first.params["learning_rate"] == pytest.approx(s["best_params"]["learning_rate"])

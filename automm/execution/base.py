@@ -106,27 +106,50 @@ def _repack(info, blob) -> Packed:
     return out
 
 
+SEARCH_ROWS = 100_000  # a search's trials train on at most this many sampled rows of the fold
+
+
 def run_job(job: FoldJob, data: LayerData) -> FoldResult:
     deadline = job.deadline.monotonic()
     cls = getattr(importlib.import_module(job.spec.import_path), job.spec.cls)
     tr, va = data.folds[job.fold]
     X, y, task = data.X, data.y, data.task
-    X_tr, X_va = X.rows(tr, job.spec.reads), X.rows(va, job.spec.reads)
+    X_va = X.rows(va, job.spec.reads)
     if job.search is None:
-        model = cls(**job.params).fit(X_tr, y[tr], X_va, y[va], task, deadline)
+        model = cls(**job.params).fit(X.rows(tr, job.spec.reads), y[tr], X_va, y[va], task, deadline)
     else:
-        def fit_fold(model, trial_deadline, monitor) -> float:
-            model.fit(X_tr, y[tr], X_va, y[va], task, trial_deadline, monitor=monitor)
-            return task.metric.error(y[va], model.predict(X_va), X_va.weight)
-
-        s = job.search
-        model, params, summary = search(cls, job.params, fit_fold, task, deadline, s.trial_seconds, s.tune, s.study,
-                                        s.stop_by)
-        if model is None:  # the best trial ran before a resume: fit its parameters on this fold
-            model = cls(**params).fit(X_tr, y[tr], X_va, y[va], task, time.monotonic() + s.trial_seconds)
-        model.info.tuned = {**model.info.tuned, **params}
-        model.info.search = summary
+        model = _search_fold(cls, job, data, tr, va, X_va, deadline)
     return FoldResult(model, model.predict(X_va))
+
+
+def _search_fold(cls, job: FoldJob, data: LayerData, tr, va, X_va, deadline: float):
+    """The search on the first fold. Past SEARCH_ROWS training rows, the trials train on a sample of
+    them (parameters rank alike on 100,000 rows and on a million, at a tenth of the cost), leaving
+    time for the best parameters' fit on all the rows, which is the model kept."""
+    X, y, task, s = data.X, data.y, data.task, job.search
+    sample = tr if len(tr) <= SEARCH_ROWS else np.sort(
+        np.random.default_rng(task.seed).choice(tr, SEARCH_ROWS, replace=False))
+    scale = len(tr) / len(sample)  # the full fit, in trials' time
+    X_tr = X.rows(sample, job.spec.reads)
+
+    def fit_fold(model, trial_deadline, monitor) -> float:
+        model.fit(X_tr, y[sample], X_va, y[va], task, trial_deadline, monitor=monitor)
+        return task.metric.error(y[va], model.predict(X_va), X_va.weight)
+
+    def stop_by(best_seconds: float) -> float:
+        return s.stop_by(best_seconds) - (s.reserve * scale * best_seconds if len(sample) < len(tr) else 0)
+
+    model, params, summary = search(cls, job.params, fit_fold, task, deadline, s.trial_seconds, s.tune, s.study,
+                                    stop_by)
+    if len(sample) < len(tr):
+        del X_tr
+        model = cls(**params).fit(X.rows(tr, job.spec.reads), y[tr], X_va, y[va], task, deadline)
+        summary = {**summary, "trial_rows": len(sample), "rows": len(tr)}
+    elif model is None:  # the best trial ran before a resume: fit its parameters on this fold
+        model = cls(**params).fit(X_tr, y[tr], X_va, y[va], task, time.monotonic() + s.trial_seconds)
+    model.info.tuned = {**model.info.tuned, **params}
+    model.info.search = summary
+    return model
 
 
 def run_outcome(key, job: FoldJob, data: LayerData) -> Outcome:
