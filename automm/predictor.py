@@ -15,6 +15,7 @@ from .budget import TimePlan
 from .deployment import delete_models, distill, extract_embedding
 from .ensemble import BaggedModel
 from .execution import Executor, make_executor
+from .execution.base import unpacked
 from .features import FeaturePipeline, FeatureSet
 from .fitted import FittedEnsemble
 from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
@@ -229,6 +230,8 @@ class MultimodalPredictor:
 
             bags = fit_layers(models, stack_models if n_stack else [], X, y, fold_sets, task, plan, deadline, hp,
                               tune, executor, progress, timings, self.device, on_model, self.failures_, eval_weight)
+        for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
+            bag.models = [unpacked(m) for m in bag.models]
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
         self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, cut), start)

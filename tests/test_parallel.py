@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from automm import MultimodalPredictor
-from automm.execution.base import Packed
+from automm.budget import Deadline
+from automm.execution.base import FoldJob, LayerData, Packed, unpacked
+from automm.execution.processes import ProcessExecutor
+from automm.features import FeaturePipeline
+from automm.metrics import get_metric
+from automm.models.base import Task
+from automm.schema import detect_schema
 from automm.models import base
 from tests.conftest import split
 
@@ -162,13 +168,21 @@ def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, register):
 def test_models_come_back_packed_and_are_unpacked_only_to_predict(binary_df, tmp_path):
     """A worker's model reaches the fit as bytes: saving it (as the fit does after each model) leaves it
     packed, sending it on keeps it packed, and it unpacks to the predictions it made in the worker."""
-    train, test = split(binary_df)
-    p = fit(train, num_workers=2, hyperparameters={"linear": {}, "lightgbm": {}})
-    X = p._features(test.drop(columns=["y"]))
-    for model in (m for b in p.models_ for m in b.models):
-        assert isinstance(model, Packed)
-        fresh = pickle.loads(pickle.dumps(model))
-        assert fresh._model is None and fresh.info.to_dict() == model.info.to_dict()
-        assert fresh.save(tmp_path / "m") and fresh._model is None
-        np.testing.assert_array_equal(fresh.predict(X), model.predict(X))
-        assert fresh._model is not None and fresh._model.info is fresh.info
+    schema = detect_schema(binary_df, "y")
+    X = FeaturePipeline(schema).fit_transform(binary_df)
+    y = (binary_df["y"] == binary_df["y"].iloc[0]).to_numpy().astype(int)
+    folds = [(np.arange(0, len(y), 2), np.arange(1, len(y), 2))]
+    task = Task("binary", 2, get_metric("roc_auc", "binary"), 0, 1)
+    with ProcessExecutor(workers=1, threads=1) as ex:
+        ex.start_layer(LayerData(ex.adopt(X), y, folds, task))
+        ex.submit("k", FoldJob("lightgbm", base.REGISTRY["lightgbm"], 0, {}, Deadline.after(60)))
+        (outcome,) = ex.wait()
+    model = outcome.result.model
+    assert isinstance(model, Packed) and model._model is None
+    fresh = pickle.loads(pickle.dumps(model))
+    assert fresh._model is None and fresh.info.to_dict() == model.info.to_dict()
+    assert fresh.save(tmp_path / "m") and fresh._model is None
+    X_va = X.rows(folds[0][1], base.REGISTRY["lightgbm"].reads)
+    np.testing.assert_allclose(fresh.predict(X_va), outcome.result.oof, rtol=0, atol=1e-12)
+    assert fresh._model is not None and fresh._model.info is fresh.info
+    assert not isinstance(unpacked(model), Packed)

@@ -100,6 +100,11 @@ class Packed:
         return getattr(self._model, name)
 
 
+def unpacked(model):
+    """The model itself, whether or not it came packed."""
+    return model.unpack() if isinstance(model, Packed) else model
+
+
 def _repack(info, blob) -> Packed:
     out = Packed.__new__(Packed)
     out.info, out.blob, out._model = info, blob, None
