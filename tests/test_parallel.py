@@ -12,9 +12,9 @@ from automm.execution.base import FoldJob, LayerData, Packed, unpacked
 from automm.execution.processes import ProcessExecutor
 from automm.features import FeaturePipeline
 from automm.metrics import get_metric
+from automm.models import base
 from automm.models.base import Task
 from automm.schema import detect_schema
-from automm.models import base
 from tests.conftest import split
 
 TREES = {"linear": {}, "lightgbm": {}, "xgboost": {}}
