@@ -18,7 +18,7 @@ from automm.metrics import get_metric  # noqa: E402
 from automm.models.base import Task, model_class  # noqa: E402
 from automm.schema import detect_schema  # noqa: E402
 
-from .neural_fixtures import image_table, register_tiny  # noqa: E402
+from .neural_fixtures import image_table, register_tiny, tiny_text_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +272,28 @@ def test_a_plug_in_modality_reaches_the_fusion_nets(monkeypatch, tmp_path):
         files = model.save(tmp_path / kind)
         again = model_class(kind).load(tmp_path / kind, model.info, _task())
         assert files and np.allclose(again.predict(X.rows(np.arange(200, 300))), pred, atol=1e-6)
+
+
+def test_token_batches_match_the_tokenizer_and_tokenize_once(tmp_path):
+    """A batch's ids and mask are what the tokenizer's own padding makes, and the rows' texts are
+    tokenized once for every batch and fold model that reads them."""
+    from transformers import AutoTokenizer
+
+    from automm.models import token_batches
+    tok = AutoTokenizer.from_pretrained(tiny_text_folder(tmp_path / "tok"))
+    calls = []
+    counting = lambda texts, **kw: calls.append(len(texts)) or tok(texts, **kw)  # noqa: E731
+    counting.pad_token_id = tok.pad_token_id
+    raw = np.array(["good great", "bad", "great good bad awful fine", ""], dtype=object)
+    table = np.array(["a: 1", "a: 2", "a: 3", "a: 4"], dtype=object)
+    idx = np.array([2, 0, 3])
+    for _ in range(3):
+        ids, mask = token_batches.token_batch(counting, (table, raw), 6, "k", idx)
+    docs = [" | ".join(p) for p in zip(table[idx], raw[idx])]
+    want = tok(docs, padding=True, truncation=True, max_length=6, return_tensors="np")
+    np.testing.assert_array_equal(ids, want["input_ids"])
+    np.testing.assert_array_equal(mask, want["attention_mask"])
+    assert calls == [4]  # every row once, whatever the batches
+    lengths = token_batches.token_lengths(counting, (table, raw), 6, "k")
+    assert calls == [4] and lengths.tolist() == tok([" | ".join(p) for p in zip(table, raw)], truncation=True,
+                                                    max_length=6, return_length=True)["length"]

@@ -19,6 +19,7 @@ from ..features.backbones import image_backbone, require_torch, text_backbone
 from ..features.images import ImageBatcher
 from ..search import Choice, Real
 from .base import BaseModel, FitRecord, Monitor, Task, model_file
+from .token_batches import token_batch, token_lengths
 from .train import TrainConfig, train
 
 BUILT_IN = ("numeric", "categorical", "text", "image")  # the neural view's modalities with an encoder below
@@ -137,12 +138,8 @@ class FusionModel(BaseModel):
         if self.dims_["text"] and not finetune and not self.params["text_tokens"]:
             b["text:all"] = {"embedding": t(text["embedding"])}
         elif self.dims_["text"]:
-            parts = [text[k][idx] for k in ("table", "raw") if k in text and (k == "raw" or self.params["tabular_as_text"])]
-            docs = [" | ".join(p) for p in zip(*parts)]
-            tokenizer, longest = self._tokenizer()
-            tok = tokenizer(docs, padding=True, truncation=True, max_length=min(self.params["max_tokens"], longest),
-                            return_tensors="pt")
-            b["text:all"] = {"input_ids": tok["input_ids"].to(dev), "attention_mask": tok["attention_mask"].to(dev)}
+            ids, mask = token_batch(*self._token_source(X), idx)
+            b["text:all"] = {"input_ids": torch.from_numpy(ids).to(dev), "attention_mask": torch.from_numpy(mask).to(dev)}
         for c in self.dims_["images"]:
             parts = nv["image"][c]
             if finetune:
@@ -156,6 +153,14 @@ class FusionModel(BaseModel):
             kind, column = key.split(":", 1)
             b[key.replace(".", "_")] = {part: t(a) for part, a in nv[kind][column].items()}
         return b
+
+    def _token_source(self, X: FeatureSet) -> tuple:
+        """What token_batch and token_lengths read: the tokenizer, the rows' texts, the token limit, the key."""
+        text = X.neural["text"]["all"]
+        sources = tuple(text[k] for k in ("table", "raw") if k in text and (k == "raw" or self.params["tabular_as_text"]))
+        tokenizer, longest = self._tokenizer()
+        return (tokenizer, sources, min(self.params["max_tokens"], longest),
+                (self.params["text_backbone"], self.params["text_tokens"]))
 
     def _tokenizer(self):
         """(the text tokenizer, the most tokens it may give a row)."""
@@ -223,10 +228,14 @@ class FusionModel(BaseModel):
         torch = require_torch()
         self.net_.eval()
         outs = []
+        tokens = self.dims_["text"] and (self.params["finetune"] or self.params["text_tokens"])
+        # rows of like length batched together: a batch is padded to its longest row
+        order = np.argsort(token_lengths(*self._token_source(X)), kind="stable") if tokens else np.arange(len(X))
         with torch.inference_mode():
             for s in range(0, len(X), batch):
-                outs.append(self.net_(self._inputs(X, np.arange(s, min(s + batch, len(X))), None)).float().cpu())
+                outs.append(self.net_(self._inputs(X, order[s:s + batch], None)).float().cpu())
         out = torch.cat(outs) if outs else torch.zeros(0, self._task.n_outputs)
+        out = out[torch.from_numpy(np.argsort(order))]  # back to the rows' order
         if self._task.problem_type == "regression":
             return (out.numpy().astype(np.float64) * self.y_std_ + self.y_mean_).reshape(-1, 1)
         return torch.softmax(out, 1).numpy().astype(np.float64)
