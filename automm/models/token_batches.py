@@ -9,6 +9,8 @@ own longest row, as the tokenizer's padding=True did, so the tensors are the one
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 _CACHE: list[tuple] = []  # (key, the source arrays, ids, offsets); the arrays are held: their id()s stay theirs
@@ -45,7 +47,7 @@ def _tokenized(tokenizer, sources: tuple[np.ndarray, ...], max_length: int, key)
         enc = tokenizer(texts[s:s + 10_000], truncation=True, max_length=max_length,
                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         lengths.extend(map(len, enc))
-        chunks.append(np.fromiter((t for row in enc for t in row), np.int32))
+        chunks.append(np.fromiter(itertools.chain.from_iterable(enc), np.int32, sum(map(len, enc))))
     ids = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
     offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
     _CACHE.insert(0, (full_key, sources, ids, offsets))
