@@ -297,3 +297,25 @@ def test_token_batches_match_the_tokenizer_and_tokenize_once(tmp_path):
     lengths = token_batches.token_lengths(counting, (table, raw), 6, "k")
     assert calls == [4] and lengths.tolist() == tok([" | ".join(p) for p in zip(table, raw)], truncation=True,
                                                     max_length=6, return_length=True)["length"]
+
+
+def test_early_fusion_computes_only_the_cls_token_in_its_last_layer():
+    """The last layer computes the [CLS] token alone (the head reads nothing else): its output is the
+    full transformer's [CLS] output, padding masked, and training still reaches every layer."""
+    import torch
+
+    from automm.models.encoders import CategoricalEncoder, NumericEncoder
+    from automm.models.nets import FusionNet
+    torch.manual_seed(0)
+    net = FusionNet("early", {"numeric:all": NumericEncoder(40, 32, True),
+                              "categorical:all": CategoricalEncoder([5, 7], 32, True)}, 2, hidden=32).eval()
+    seq = torch.randn(16, 1 + 32 + 2, 32)
+    pad = torch.zeros(seq.shape[:2], dtype=torch.bool)
+    pad[:4, -3:] = True
+    with torch.inference_mode():
+        full = net.encoder(seq, src_key_padding_mask=pad)[:, 0]
+        torch.testing.assert_close(net._cls_state(seq, pad), full, atol=1e-5, rtol=1e-5)
+    net.train()
+    net({"numeric:all": {"values": torch.randn(8, 40)}, "categorical:all": {"codes": torch.randint(0, 5, (8, 2))}}
+        ).sum().backward()
+    assert all(p.grad is not None for p in net.encoder.parameters())

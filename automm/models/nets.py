@@ -46,4 +46,17 @@ class FusionNet(nn.Module):
         n = tokens[0][0].shape[0]
         seq = torch.cat([self.cls.expand(n, -1, -1)] + [t for t, _ in tokens], 1)
         pad = torch.cat([torch.zeros(n, 1, dtype=torch.bool, device=seq.device)] + [p for _, p in tokens], 1)
-        return self.head(self.encoder(seq, src_key_padding_mask=pad)[:, 0])
+        return self.head(self._cls_state(seq, pad))
+
+    def _cls_state(self, seq: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """The [CLS] token's output of the transformer. The head reads nothing else, so the last layer
+        computes only that token (as FT-Transformer does): the others are just its keys and values, and
+        the last layer's query, output projection and feed-forward cost one token a row instead of all
+        of them (a third of the transformer's work with two layers)."""
+        *below, last = self.encoder.layers
+        for layer in below:
+            seq = layer(seq, src_key_padding_mask=pad)
+        h = last.norm1(seq)  # the layers normalise first (norm_first=True)
+        attended = last.self_attn(h[:, :1], h, h, key_padding_mask=pad, need_weights=False)[0]
+        cls = seq[:, :1] + last.dropout1(attended)
+        return (cls + last._ff_block(last.norm2(cls)))[:, 0]
