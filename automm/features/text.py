@@ -8,6 +8,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
 from ..schema import text_value
+from .char_ngrams import char_wb_counts
 
 HASH_DIM = 2**20
 CHUNK_ROWS = 4096
@@ -46,10 +47,16 @@ class HashedTfidf:
                                  alternate_sign=False, norm=None, dtype=np.float32,
                                  token_pattern=r"(?u)\b\w+\b")
 
-    def _hashed_chunks(self, texts: pd.Series):
-        hasher = self._hasher()
+    def _hashed_chunks(self, texts: pd.Series, keep: np.ndarray | None = None):
+        """The counts of each chunk of rows; with `keep`, of those buckets only (a fitted transform)."""
+        hasher = None if self.analyzer == "char_wb" else self._hasher()
         for start in range(0, max(len(texts), 1), CHUNK_ROWS):
-            yield hasher.transform(texts.iloc[start:start + CHUNK_ROWS])
+            part = texts.iloc[start:start + CHUNK_ROWS]
+            if hasher is None:  # the same counts as scikit-learn's, computed in numpy (char_ngrams.py)
+                yield char_wb_counts(part, self.ngram_range, HASH_DIM, keep)
+            else:
+                chunk = hasher.transform(part)
+                yield chunk if keep is None else chunk[:, keep]
 
     def fit_transform(self, texts: pd.Series) -> sp.csr_matrix:
         """One hashing pass: chunks are kept (their size is about that of the result) and sliced."""
@@ -63,15 +70,14 @@ class HashedTfidf:
         self.columns_ = np.sort(keep).astype(np.int64)
         n = len(texts)
         self.idf_ = (np.log((1 + n) / (1 + docfreq[self.columns_])) + 1).astype(np.float32)
-        return self._weigh(chunks)
+        return self._weigh(chunk[:, self.columns_] for chunk in chunks)
 
     def transform(self, texts: pd.Series) -> sp.csr_matrix:
-        return self._weigh(self._hashed_chunks(texts))
+        return self._weigh(self._hashed_chunks(texts, self.columns_))
 
     def _weigh(self, chunks) -> sp.csr_matrix:
         parts = []
         for chunk in chunks:
-            chunk = chunk[:, self.columns_]
             chunk.data = 1 + np.log(chunk.data)
             parts.append(chunk @ sp.diags(self.idf_))
         return normalize(sp.vstack(parts).tocsr().astype(np.float32))
