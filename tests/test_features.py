@@ -18,26 +18,27 @@ def test_hashed_tfidf_bounds_columns_and_repeats_itself():
     assert np.allclose(norms[norms > 0], 1, atol=1e-5)
 
 
-def test_character_ngrams_are_scikit_learns_bucket_for_bucket(monkeypatch):
-    """The numpy character n-grams count what HashingVectorizer(analyzer="char_wb") counts, in the
-    same buckets (a model saved with scikit-learn's buckets reads the same columns), for accents,
-    CJK, emoji, odd whitespace, short words and empty texts; also across the split of a long chunk."""
+def test_hashed_ngrams_are_scikit_learns_bucket_for_bucket(monkeypatch):
+    """The numpy word and character n-grams count what HashingVectorizer counts, in the same buckets
+    (a model saved with scikit-learn's buckets reads the same columns), for accents, CJK, emoji, odd
+    whitespace, punctuation, short words and empty texts; also across the split of a long chunk."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from automm.features import char_ngrams
+    from automm.features import hashed_ngrams
     rng = np.random.default_rng(0)
-    alphabet = list("abcdeXYZé日😀 \t\n.,!'") + ["\u2003", "\u00a0"]
+    alphabet = list("abcdeXYZé日😀 \t\n.,!'_") + ["\u2003", "\u00a0", "ab", "bc"]
     texts = ["Hello  World!", "", "   ", "a", "I am\tHERE\n\nnow", "Ünïcödé wörds ÅÄÖ", "日本語のテキスト です",
              "emoji 😀😀 ok", "İstanbul ß ﬁ", "x" * 40] + ["".join(rng.choice(alphabet, rng.integers(0, 80)))
                                                         for _ in range(500)]
-    monkeypatch.setattr(char_ngrams, "MAX_CHARS", 5000)  # the texts go in several pieces
-    for ngram_range in [(2, 4), (1, 3), (5, 6)]:
-        want = HashingVectorizer(analyzer="char_wb", ngram_range=ngram_range, n_features=2**18,
-                                 alternate_sign=False, norm=None, dtype=np.float32).transform(texts)
-        got = char_ngrams.char_wb_counts(texts, ngram_range, 2**18)
+    monkeypatch.setattr(hashed_ngrams, "MAX_CHARS", 5000)  # the texts go in several pieces
+    for analyzer, ngram_range in [("char_wb", (2, 4)), ("char_wb", (1, 3)), ("char_wb", (5, 6)), ("word", (1, 2)),
+                                  ("word", (1, 1)), ("word", (2, 3))]:
+        want = HashingVectorizer(analyzer=analyzer, ngram_range=ngram_range, n_features=2**18, alternate_sign=False,
+                                 norm=None, dtype=np.float32, token_pattern=r"(?u)\b\w+\b").transform(texts)
+        got = hashed_ngrams.ngram_counts(texts, analyzer, ngram_range, 2**18)
         assert got.shape == want.shape and (got != want).nnz == 0 and got.nnz == want.nnz > 1000
         keep = np.sort(rng.choice(2**18, 3000, replace=False))
-        assert (char_ngrams.char_wb_counts(texts, ngram_range, 2**18, keep) != want[:, keep]).nnz == 0
+        assert (hashed_ngrams.ngram_counts(texts, analyzer, ngram_range, 2**18, keep) != want[:, keep]).nnz == 0
 
 
 def test_categorical_encoder_rare_unseen_and_missing():

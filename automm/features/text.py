@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
 from ..schema import text_value
-from .char_ngrams import char_wb_counts
+from .hashed_ngrams import ngram_counts
 
 HASH_DIM = 2**20
 CHUNK_ROWS = 4096
@@ -42,21 +41,10 @@ class HashedTfidf:
         self.max_features = max_features
         self.min_df = min_df
 
-    def _hasher(self) -> HashingVectorizer:
-        return HashingVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=HASH_DIM,
-                                 alternate_sign=False, norm=None, dtype=np.float32,
-                                 token_pattern=r"(?u)\b\w+\b")
-
     def _hashed_chunks(self, texts: pd.Series, keep: np.ndarray | None = None):
         """The counts of each chunk of rows; with `keep`, of those buckets only (a fitted transform)."""
-        hasher = None if self.analyzer == "char_wb" else self._hasher()
         for start in range(0, max(len(texts), 1), CHUNK_ROWS):
-            part = texts.iloc[start:start + CHUNK_ROWS]
-            if hasher is None:  # the same counts as scikit-learn's, computed in numpy (char_ngrams.py)
-                yield char_wb_counts(part, self.ngram_range, HASH_DIM, keep)
-            else:
-                chunk = hasher.transform(part)
-                yield chunk if keep is None else chunk[:, keep]
+            yield ngram_counts(texts.iloc[start:start + CHUNK_ROWS], self.analyzer, self.ngram_range, HASH_DIM, keep)
 
     def fit_transform(self, texts: pd.Series) -> sp.csr_matrix:
         """One hashing pass: chunks are kept (their size is about that of the result) and sliced."""

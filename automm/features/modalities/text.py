@@ -27,7 +27,8 @@ class TextFeatures(ColumnFeatures):
         self.value_ = enc if len(enc.levels_) >= 2 else None  # a text column whose values repeat is also a category
         texts = clean_text(values)
         max_ngrams = settings["max_ngrams"]
-        # character n-grams cost 6x the words' time; a large table's feature plan may leave them out
+        # character n-grams cost about 3x the words' time (hashed_ngrams.py); a large table's feature plan may
+        # leave them out
         self.tfidf_ = (HashedTfidf("word", (1, 2), max_ngrams),) + \
             ((HashedTfidf("char_wb", (2, 4), max_ngrams),) if settings.get("char_ngrams", True) else ())
         mats = sp.hstack([t.fit_transform(texts) for t in self.tfidf_], format="csr")
