@@ -319,3 +319,23 @@ def test_early_fusion_computes_only_the_cls_token_in_its_last_layer():
     net({"numeric:all": {"values": torch.randn(8, 40)}, "categorical:all": {"codes": torch.randint(0, 5, (8, 2))}}
         ).sum().backward()
     assert all(p.grad is not None for p in net.encoder.parameters())
+
+
+def test_the_cpu_image_embedder_runs_a_frozen_trace_with_the_eager_features(table):
+    """On a CPU the CNN runs as a frozen TorchScript trace in channels-last memory (batch norms folded
+    into the convolutions): the features are the eager EfficientNet's, for every batch size."""
+    import torch
+
+    from automm.features.embeddings import ImageEmbedder, uncached
+    df, folder = table
+    embedder = ImageEmbedder("efficientnet-lite0", str(folder), num_threads=2, image_size=64)
+    with uncached():
+        got, missing = embedder.embed(df["photo"].iloc[:40], "image", "photo", report=False)
+    assert all(isinstance(m, torch.jit.ScriptModule) for m in embedder._frozen.values())
+    pix, owner, _ = ImageBatcher("image", folder, 64)(df["photo"].iloc[:40], report=False)
+    with torch.inference_mode():
+        eager = embedder._bb.model(torch.from_numpy(pix)).numpy()
+    want = np.zeros_like(got)
+    np.add.at(want, owner, eager)
+    np.testing.assert_allclose(got[~missing], want[~missing], atol=1e-3, rtol=1e-3)
+    assert missing.sum() == 3 and np.abs(got[~missing]).sum(1).min() > 0
