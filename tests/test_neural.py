@@ -339,3 +339,30 @@ def test_the_cpu_image_embedder_runs_a_frozen_trace_with_the_eager_features(tabl
     np.add.at(want, owner, eager)
     np.testing.assert_allclose(got[~missing], want[~missing], atol=1e-3, rtol=1e-3)
     assert missing.sum() == 3 and np.abs(got[~missing]).sum(1).min() > 0
+
+
+def test_a_fusion_net_takes_its_tokens_from_the_static_tier(tmp_path):
+    """The static tier's tokens of a text array serve a fusion net reading that array with the same
+    backbone: the batches are what the tokenizer makes (special tokens, truncation, padding), and the
+    array is not tokenized again (only a probe and a check of a few rows)."""
+    from transformers import AutoTokenizer
+
+    from automm.models import token_batches
+    tok = AutoTokenizer.from_pretrained(tiny_text_folder(tmp_path / "tok"))
+    words = ["good", "great", "bad", "awful", "fine", "movie", "plot"]
+    texts = np.array([" ".join(words[(i + j) % 7] for j in range(i % 9)) for i in range(40)], dtype=object)
+    plain = tok(list(texts), add_special_tokens=False)["input_ids"]
+    token_batches.remember_plain(texts, "tiny-static", np.array([t for p in plain for t in p], np.int32),
+                                 np.r_[0, np.cumsum([len(p) for p in plain])], 512)
+    calls = []
+
+    def counting(t, **kw):
+        calls.append(len(t) if isinstance(t, list) else 1)
+        return tok(t, **kw)
+    counting.pad_token_id = tok.pad_token_id
+    idx = np.array([5, 0, 17, 8, 39])
+    ids, mask = token_batches.token_batch(counting, (texts,), 6, ("tiny-static", True), idx)
+    want = tok(list(texts[idx]), padding=True, truncation=True, max_length=6, return_tensors="np")
+    np.testing.assert_array_equal(ids, want["input_ids"])
+    np.testing.assert_array_equal(mask, want["attention_mask"])
+    assert max(calls) <= 16 and sum(calls) < len(texts)

@@ -76,8 +76,8 @@ class EmbeddingFeatures:
         self.images_, self.image_sizes_, self.plan_ = [], {}, []
         self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         neural = {}
-        docs = text_document(df, self.text_cols_) if self.text_cols_ else []
-        if docs:
+        docs = np.array(text_document(df, self.text_cols_), dtype=object) if self.text_cols_ else []
+        if len(docs):
             try:
                 neural["text"] = {"all": {"embedding": self._static(docs, say, end)}}
             except (ImportError, OSError, TimeoutError) as exc:
@@ -91,7 +91,7 @@ class EmbeddingFeatures:
                 continue
             neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
         if "text" in neural and self._transformer_wanted():
-            upgraded = self._transformer(docs, end - time.monotonic(), say)
+            upgraded = self._transformer(list(docs), end - time.monotonic(), say)
             if upgraded is not None:
                 neural["text"]["all"]["embedding"] = upgraded
         from .pipeline import fit_sample
@@ -103,7 +103,7 @@ class EmbeddingFeatures:
             if k >= 1:  # PCA by SVD of the centred embeddings: a few dense columns the trees can split on
                 _, _, vt = np.linalg.svd(emb - mean, full_matrices=False)
                 self.pca_[key] = (mean.astype(np.float32), vt[:k].astype(np.float32))
-        return self._finish(df, neural, self.settings.image_dir)
+        return self._finish(df, neural, self.settings.image_dir, docs)
 
     def _say_plan(self, say, line: str) -> None:
         self.plan_.append(line)
@@ -185,19 +185,20 @@ class EmbeddingFeatures:
         if not hasattr(self, "_embedders"):  # loaded once, so that small predict calls stay fast
             self._embedders = {"text": TextEmbedder(s.text_backbone, self.max_tokens_, s.num_threads, s.device, s.int8),
                                "image": ImageEmbedder(s.image_backbone, s.image_dir, s.num_threads, device=s.device)}
+        docs = np.array(text_document(df, self.text_cols_), dtype=object) if self.text_cols_ else None
         if self.text_tier_ == "static":
-            neural["text"] = {"all": {"embedding": self.static_.embed(text_document(df, self.text_cols_))}}
+            neural["text"] = {"all": {"embedding": self.static_.embed(docs)}}
         elif self.text_tier_ == "transformer":
-            neural["text"] = {"all": {"embedding": self._embedders["text"].embed(text_document(df, self.text_cols_))}}
+            neural["text"] = {"all": {"embedding": self._embedders["text"].embed(list(docs))}}
         image = self._embedders["image"]
         image.image_dir = image_dir
         for c in self.images_:
             image.image_size = self.image_sizes_.get(c)
             emb, miss = image.embed(df[c], self.schema[c].kind, c)
             neural.setdefault("image", {})[c] = {"embedding": emb, "missing": miss.astype(np.float32)}
-        return self._finish(df, neural, image_dir)
+        return self._finish(df, neural, image_dir, docs)
 
-    def _finish(self, df: pd.DataFrame, neural: dict, image_dir):
+    def _finish(self, df: pd.DataFrame, neural: dict, image_dir, docs: np.ndarray | None = None):
         """(tree columns, their names, the fusion nets' inputs) with the raw text and paths for fine-tuning:
         {"text": {"all": {"embedding", "raw", "table"}}, "image": {column: {"embedding", "missing", "paths"}}}."""
         blocks, names = [], []
@@ -205,9 +206,8 @@ class EmbeddingFeatures:
         for key, (mean, comps) in self.pca_.items():
             blocks.append((embedded[key] - mean) @ comps.T)
             names += [f"{key}.emb{i}" for i in range(comps.shape[0])]
-        if self.text_cols_ and self.settings.raw_text:
-            neural.setdefault("text", {}).setdefault("all", {})["raw"] = np.array(text_document(df, self.text_cols_),
-                                                                                 dtype=object)
+        if self.text_cols_ and self.settings.raw_text:  # the array the static tier tokenized: a fusion net reuses
+            neural.setdefault("text", {}).setdefault("all", {})["raw"] = docs  # its tokens (token_batches.py)
         table_cols = self.schema.of_kind("numeric") + self.schema.of_kind("categorical")
         if table_cols and self.settings.table_text:  # the table as text, for a fine-tuned backbone (tabular_as_text)
             neural.setdefault("text", {}).setdefault("all", {})["table"] = np.array(

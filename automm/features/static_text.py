@@ -102,8 +102,11 @@ class StaticText:
     def dims(self) -> int:
         return self.table.shape[1]
 
-    def embed(self, texts: list[str], chunk: int = 50_000) -> np.ndarray:
-        out = np.zeros((len(texts), self.dims), np.float32)
+    def embed(self, texts, chunk: int = 50_000) -> np.ndarray:
+        """Each text's mean token vector. Given an array, its tokens are kept for a fusion net that reads
+        the same array with this backbone's tokenizer (models/token_batches.py), which then does not
+        tokenize it again."""
+        out, flats, all_lengths = np.zeros((len(texts), self.dims), np.float32), [], []
         for s in range(0, len(texts), chunk):
             ids = self._token_ids(list(texts[s:s + chunk]))
             lengths = np.fromiter(map(len, ids), np.int64, len(ids))
@@ -111,6 +114,12 @@ class StaticText:
             counts = sp.csr_matrix((np.ones(len(flat), np.float32), flat, np.r_[0, np.cumsum(lengths)]),
                                    shape=(len(ids), len(self.table)))
             out[s:s + len(ids)] = (counts @ self.table) / np.maximum(lengths, 1)[:, None]
+            flats.append(flat.astype(np.int32))
+            all_lengths.append(lengths)
+        if isinstance(texts, np.ndarray) and len(texts):
+            from ..models.token_batches import remember_plain
+            remember_plain(texts, self.backbone, np.concatenate(flats), np.r_[0, np.cumsum(np.concatenate(all_lengths))],
+                           MAX_TOKENS)
         return out
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:

@@ -85,6 +85,9 @@ class TextEncoder(Encoder):
             out = self.proj(x["embedding"]).unsqueeze(1)
             return out, _no_padding(out)
         mask = x["attention_mask"]
+        if not self.early and isinstance(self.backbone, StaticTokens):  # the mean of the tokens' vectors, summed
+            out = self.proj(self.backbone.mean(x["input_ids"], mask)).unsqueeze(1)  # without a (B, T, dim) tensor
+            return out, _no_padding(out)
         states = self.backbone(input_ids=x["input_ids"], attention_mask=mask).last_hidden_state
         if self.early:
             return self.proj(states), mask == 0
@@ -123,6 +126,12 @@ class StaticTokens(nn.Module):
         self.embed = nn.Embedding(vocab, dim)
         if table is not None:
             self.embed.weight.data.copy_(torch.as_tensor(table, dtype=torch.float32))
+
+    def mean(self, input_ids, attention_mask) -> torch.Tensor:
+        """(B, dim): each row's mean token vector, padding left out."""
+        weights = attention_mask.to(self.embed.weight.dtype)
+        summed = nn.functional.embedding_bag(input_ids, self.embed.weight, mode="sum", per_sample_weights=weights)
+        return summed / weights.sum(1, keepdim=True).clamp(min=1)
 
     def forward(self, input_ids, attention_mask):  # the text encoder's LayerNorm takes care of the scale
         from types import SimpleNamespace
