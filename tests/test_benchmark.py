@@ -1,6 +1,8 @@
 import json
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from automm.bench import runner
@@ -12,20 +14,88 @@ needs_mirror = pytest.mark.skipif(not (DEFAULT_MIRRORS[0] / "imdb_genre_predicti
 
 @needs_mirror
 def test_quick_mode_end_to_end_with_rerun_and_report(tmp_path):
+    """Each record says what produced it and keeps its run's log and test predictions beside the results."""
     results = tmp_path / "results.jsonl"
     assert runner.main(["--quick", "--results", str(results), "--report", str(tmp_path / "report")]) == 0
     rows = [json.loads(line) for line in results.read_text().splitlines()]
-    assert {r["system"] for r in rows} == {"automm-fast", "baseline"}
+    assert {r["system"] for r in rows} == {"automm-fast", "lgbm-tfidf-baseline"}
     for r in rows:
         assert r["status"] == "ok", r.get("error")
         assert 0.5 < r["score"] <= 1 and r["metric"] == "roc_auc"
         assert r["fit_s"] > 0 and r["predict_rows_per_s"] > 0 and r["peak_rss_mb"] > 50
+        assert r["commit"] == runner.code_commit() and r["cores"] >= 1 and r["load_at_start"] >= 0
+        assert r["versions"]["lightgbm"] and r["static_text_cache"] in ("warm", "cold")
+        folder = tmp_path / r["run_dir"]
+        assert (folder / "log.txt").exists() and len(pd.read_csv(folder / "predictions.csv")) == r["test_rows"] == 100
+    fast = next(r for r in rows if r["system"] == "automm-fast")
+    assert fast["layer1_expected"] == 2 and fast["layer1_trained"] == 2 and fast["starved"] is False
+    board = pd.read_csv(tmp_path / fast["run_dir"] / "leaderboard.csv")
+    assert {"linear_L1", "lightgbm_L1"} <= set(board.model) and "score_test" not in board  # validation only
     runner.main(["--quick", "--results", str(results)])  # a rerun skips what is done
     assert len(results.read_text().splitlines()) == 2
     md = (tmp_path / "report" / "results.md").read_text()
-    assert "automm-fast" in md and "mean rank" in md
-    assert (tmp_path / "report" / "scores.png").stat().st_size > 1000
-    assert (tmp_path / "report" / "budget.png").stat().st_size > 1000
+    assert "automm-fast" in md and "mean rank" in md and runner.code_commit() in md
+    for plot in ("budget.png", "speed.png", "memory.png"):
+        assert (tmp_path / "report" / plot).stat().st_size > 1000
+
+
+def _run(system, dataset, score, status="ok", seed=0, **extra):
+    return {"system": system, "dataset": dataset, "seed": seed, "time_limit": 300.0, "status": status,
+            "metric": "r2", **({"score": score, "fit_s": 1.0, "predict_rows_per_s": 10.0, "peak_rss_mb": 100.0}
+                               if status == "ok" else {}), **extra}
+
+
+def test_a_failed_run_ranks_last_and_a_starved_one_is_flagged(tmp_path):
+    """Nothing is dropped: a time-out counts as the worst score of its dataset, normalised scores cover
+    only the datasets every system finished, and a starved run is marked with its leaderboard."""
+    from automm.bench.report import load_results, score_table, summarize
+    rows = [_run("a", "d1", 0.9), _run("b", "d1", 0.5), _run("c", "d1", None, "timeout"),
+            _run("a", "d2", 0.2), _run("b", "d2", 0.8, starved=True, layer1_trained=2, layer1_expected=8,
+                                         run_dir="runs/b.d2.s0.300"), _run("c", "d2", 0.7),
+            _run("a", "d2", 0.4, seed=1), _run("b", "d2", 0.6, seed=1), _run("c", "d2", 0.5, seed=1),
+            _run("baseline", "d1", 0.1), _run("baseline", "d2", 0.0)]  # an old record's name
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    df = load_results(tmp_path / "r.jsonl")
+    scores, summary = summarize(df)
+    assert scores.loc[("d1", 300.0), "c"] == 0.1  # the worst score on d1 (lgbm-tfidf-baseline's), not left out
+    assert summary.loc["c", "runs failed"] == 1 and summary.loc["b", "runs starved"] == 1
+    assert summary.loc["a", "mean rank"] == (1 + 3) / 2  # d1: first; d2: 0.3 against 0.7 and 0.6
+    normalised = next(c for c in summary if c.startswith("mean normalised"))
+    assert "1 complete" in normalised and summary.loc["b", normalised] == 1.0  # d2 only: d1 has a time-out
+    table = score_table(df)
+    assert table.loc["d1 (r2, 300 s)", "c"] == "timeout"
+    assert table.loc["d2 (r2, 300 s)", "a"] == "0.3000 ± 0.1414 (2)"
+    assert "[†](runs/b.d2.s0.300/leaderboard.csv) s0: 2 of 8 model kinds" in table.loc["d2 (r2, 300 s)", "b"]
+    assert "lgbm-tfidf-baseline" in table
+
+
+def test_the_paired_bootstrap_compares_the_same_test_rows(tmp_path, monkeypatch):
+    """automm better on every row: the difference is positive, its interval excludes 0 and automm is
+    ahead in every resample; the same predictions for both: a difference of exactly 0."""
+    from types import SimpleNamespace
+
+    from automm import datasets
+    from automm.bench.report import paired_bootstrap
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    test = pd.DataFrame({"y": y, "x": 1.0})
+    monkeypatch.setattr(datasets, "load", lambda name, **kw: SimpleNamespace(
+        spec={"label": "y", "metric": "r2", "problem_type": "regression"}, test=test))
+    rows = []
+    for system, pred in (("automm-best", y + rng.normal(0, 0.3, 300)), ("autogluon-best", y + rng.normal(0, 1, 300)),
+                         ("other", y + rng.normal(0, 1, 300))):
+        for seed in (0, 1):
+            folder = tmp_path / "runs" / f"{system}.{seed}"
+            folder.mkdir(parents=True)
+            pd.DataFrame({"prediction": pred}).to_csv(folder / "predictions.csv", index=False)
+            rows.append(_run(system, "d", 0.0, seed=seed, run_dir=f"runs/{system}.{seed}"))
+    df = pd.DataFrame(rows)
+    out = paired_bootstrap(df, runs_root=tmp_path, resamples=200).iloc[0]
+    assert out["seeds"] == 2 and out["test rows"] == 300 and out["automm-best - autogluon-best"] > 0.5
+    low = float(out["95% interval"].strip("[]").split(",")[0])
+    assert low > 0 and out["automm-best ahead"] == "100%"
+    same = paired_bootstrap(df, runs_root=tmp_path, pair=("autogluon-best", "autogluon-best"), resamples=50)
+    assert same.iloc[0]["autogluon-best - autogluon-best"] == 0
 
 
 @needs_mirror
@@ -64,3 +134,18 @@ def test_retry_failed_reruns_only_what_failed(tmp_path):
     from automm.bench.report import load_results
     df = load_results(results)
     assert len(df) == 2 and df.loc[df.system == "a", "status"].item() == "ok"
+
+
+def test_every_figure_in_the_readme_benchmark_section_is_in_a_committed_record():
+    """Each decimal figure (a score, a speed-up, rows/s with a decimal) in README's Benchmark section
+    appears, as written, in a results file under benchmarks/results: the README quotes records, never
+    numbers typed by hand."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    section = (root / "README.md").read_text().split("\n## Benchmark\n", 1)[1].split("\n## ", 1)[0]
+    figures = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\d.])", section))
+    results = root / "benchmarks" / "results"
+    records = "\n".join(p.read_text() for p in sorted(results.glob("*.md")) + sorted(results.glob("*.jsonl")))
+    assert figures, "the section quotes no figure: this test would check nothing"
+    assert not sorted(f for f in figures if f not in records)

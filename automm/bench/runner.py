@@ -1,8 +1,17 @@
 """systems x datasets x seeds x time budgets, each run in its own capped subprocess.
 
-Results go to a JSON-lines file, one line per run; a rerun skips runs already there; a crash,
-time-out or memory overrun is recorded as such and the rest go on. Every system's predictions
-are scored here, by the same code.
+Results go to a JSON-lines file, one line per run, and each run's folder to runs/ beside it: its
+log, its test predictions (for the paired bootstrap) and its leaderboard (validation scores and fit
+times), small text files meant to be committed. Each line says what produced it: the automm commit,
+the versions, the machine and its load, the cache state, the wall-clock cap, and for a finished
+run how many layer-1 model kinds it trained of those its preset has. A rerun skips runs already
+there; a crash, time-out or memory overrun is recorded as such and the rest go on. Every system's
+predictions are scored here, by the same code.
+
+    automm benchmark --suite --datasets available --report benchmarks/results
+
+runs the published comparison (SUITE), resumably; with `--datasets all --download` it is every
+dataset of datasets.yaml, fetched from its original URLs where no local mirror has it.
 """
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import datasets
@@ -23,16 +33,20 @@ from ..metrics import get_metric
 
 REPO = Path(__file__).resolve().parents[2]
 AG_PYTHON = Path(os.environ.get("AUTOMM_AG_PYTHON", REPO / "benchmarks" / ".venv-autogluon" / "bin" / "python"))
-# system name -> (worker, preset); AutoGluon runs from its own virtual environment
+# system name -> (worker, preset[, options]); AutoGluon runs from its own virtual environment
 SYSTEMS = {
     "automm-fast": ("automm", "fast"), "automm-medium": ("automm", "medium"), "automm-best": ("automm", "best"),
     # the ablation: the best preset without the fusion nets and without text/image embeddings
     "automm-best-noneural": ("automm", "best-noneural"),
     "automm-best-tuned": ("automm", "best_tuned"),  # best plus the Optuna search, at the same time limit
-    "baseline": ("baseline", ""),
+    # one LightGBM on the numeric and categorical columns and TF-IDF of the text: the plain yardstick
+    "lgbm-tfidf-baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
+    # what an AutoGluon user would try when medium's random forests overrun on wide n-gram data
+    "autogluon-medium-norfxt": ("autogluon", "medium_quality", {"excluded_model_types": ["RF", "XT"]}),
 }
-QUICK = {"systems": ["automm-fast", "baseline"], "datasets": ["imdb_genre_prediction"], "time_limits": [15],
+RENAMED = {"baseline": "lgbm-tfidf-baseline"}  # the names older records use
+QUICK = {"systems": ["automm-fast", "lgbm-tfidf-baseline"], "datasets": ["imdb_genre_prediction"], "time_limits": [15],
          "max_train_rows": 300, "max_test_rows": 100}
 
 
@@ -116,30 +130,76 @@ def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int, in
     return proc.returncode, stdout, peak, peak_pss
 
 
-def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str) -> float:
-    metric = get_metric(spec["metric"], problem_type)
+def prediction_arrays(pred: pd.DataFrame, test: pd.DataFrame, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) as the metric reads them: values and a (n, 1) column for regression, class
+    codes and one probability column per class (the predictions' columns name the classes) otherwise."""
     y = test[spec["label"]]
-    if problem_type == "regression":
-        return metric.score(y.to_numpy(dtype=float), pred.iloc[:, 0].to_numpy(dtype=float).reshape(-1, 1))
-    classes = list(pred.columns)
-    lookup = {str(c): i for i, c in enumerate(classes)}
+    if spec["problem_type"] == "regression":
+        return y.to_numpy(dtype=float), pred.iloc[:, 0].to_numpy(dtype=float).reshape(-1, 1)
+    lookup = {str(c): i for i, c in enumerate(pred.columns)}
     codes = y.astype(str).map(lookup)
     if codes.isna().any():
         raise ValueError(f"test labels {sorted(set(y.astype(str)) - set(lookup))[:3]} have no prediction column")
-    return metric.score(codes.to_numpy(dtype=int), pred.to_numpy(dtype=float))
+    return codes.to_numpy(dtype=int), pred.to_numpy(dtype=float)
+
+
+def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str) -> float:
+    return get_metric(spec["metric"], problem_type).score(*prediction_arrays(pred, test, {**spec, "problem_type":
+                                                                                          problem_type}))
+
+
+def provenance() -> dict:
+    """What produced a record: the automm commit (with -dirty), the versions, the machine and its load,
+    and whether the static text table was already distilled (an empty cache adds that to the first fit)."""
+    from importlib import metadata
+
+    from ..features.static_text import static_dir
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+    mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0) \
+        if os.path.exists("/proc/meminfo") else 0
+    return {"commit": code_commit(), "python": sys.version.split()[0],
+            "versions": {d: version(d) for d in ("automm", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu",
+                                                 "catboost", "torch", "transformers")},
+            "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "load_at_start": round(os.getloadavg()[0], 2),
+            "static_text_cache": "warm" if any(static_dir().glob("*.npz")) else "cold",
+            "embedding_cache": "cold (a fresh folder per run)"}
+
+
+def layer1_expected(system: str, meta: dict) -> int | None:
+    """How many layer-1 model kinds the system's preset trains when it has the time: automm's preset
+    models that could run on this data (the worker says which), AutoGluon's model families."""
+    worker, preset, *options = SYSTEMS.get(system, ("", ""))
+    if worker == "automm":
+        return meta.get("layer1_planned")
+    if worker == "autogluon":
+        excluded = set((options[0] if options else {}).get("excluded_model_types", []))
+        return len([f for f in AG_FAMILIES if f not in excluded])
+    return None
+
+
+# the model families of AutoGluon's default portfolio (medium_quality's and, as zeroshot configs, best_quality's)
+AG_FAMILIES = ("GBM", "CAT", "XGB", "NN_TORCH", "FASTAI", "RF", "XT", "KNN")
 
 
 def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memory_gb: float,
             max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None,
-            wall_factor: float = 1.5) -> dict:
-    """wall_factor: the run is killed after time_limit * wall_factor + 180 s (fit, predict, start-up)."""
+            wall_factor: float = 1.5, ag_wall_factor: float | None = None, runs_dir: Path | None = None,
+            download: bool = False) -> dict:
+    """wall_factor: the run is killed after time_limit * wall_factor + 180 s (fit, predict, start-up);
+    ag_wall_factor: AutoGluon's instead, if given (it treats its time limit as a soft target). runs_dir:
+    where the run's folder goes (its log, test predictions and leaderboard: small text files)."""
     record = {"system": system, "dataset": name, "seed": seed, "time_limit": time_limit}
     try:
-        ds = datasets.load(name, data_dir=data_dir, download=False)
-    except FileNotFoundError as exc:
+        ds = datasets.load(name, data_dir=data_dir, download=download)
+    except (FileNotFoundError, OSError) as exc:
         return {**record, "status": "unavailable", "error": str(exc)[:300]}
     spec = ds.spec
-    worker, preset = SYSTEMS[system]
+    worker, preset, *options = SYSTEMS[system]
     with tempfile.TemporaryDirectory(prefix="automm-bench-") as tmp:
         tmp = Path(tmp)
         test = ds.test if not max_test_rows else ds.test.sample(min(max_test_rows, len(ds.test)), random_state=seed)
@@ -156,38 +216,63 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
                 return {**record, "status": "unavailable",
                         "error": f"no AutoGluon environment at {AG_PYTHON}: run benchmarks/setup_autogluon.sh"}
             cmd = [str(AG_PYTHON), str(Path(__file__).with_name("ag_worker.py"))] + args
+            if options:
+                cmd += ["--options", json.dumps(options[0])]
+            wall_factor = ag_wall_factor or wall_factor
         else:
             cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(ds.folder)] + args
-        log = (log_dir or tmp) / f"{system}.{name}.{seed}.{int(time_limit)}.log"
+        run_name = f"{system}.{name}.s{seed}.{int(time_limit)}"
+        folder = (runs_dir / run_name) if runs_dir else None
+        log = folder / "log.txt" if folder else (log_dir or tmp) / f"{run_name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cap = time_limit * wall_factor + 180
+        record.update(provenance())
         status, wall, peak = run_capped(cmd, cap, int(memory_gb * 2**30), log)
-        record.update(status=status, wall_s=round(wall, 1), wall_cap_s=round(cap), peak_rss_mb=round(peak / 2**20, 1))
+        record.update(status=status, wall_s=round(wall, 1), wall_cap_s=round(cap), peak_rss_mb=round(peak / 2**20, 1),
+                      metric=spec["metric"], test_rows=len(test))
+        if folder:
+            record["run_dir"] = f"runs/{run_name}"
+            _trim(log)
         if status != "ok":
-            record["error"] = log.read_text()[-600:] if log.exists() else ""
+            record["error"] = log.read_text(errors="replace")[-600:] if log.exists() else ""
             return record
         meta = json.loads((tmp / "meta.json").read_text())
         pred = pd.read_csv(tmp / "predictions.csv")
-        record.update(score=score(pred, test, spec, spec["problem_type"]), metric=spec["metric"],
+        record.update(score=score(pred, test, spec, spec["problem_type"]),
                       fit_s=round(meta["fit_s"], 1), predict_rows_per_s=round(len(test) / max(meta["predict_s"], 1e-9), 1),
-                      n_models=len(meta.get("models", [])))
-        if "leaderboard" in meta:  # each model's test score, scored by the predictor after the timed predict
-            record["leaderboard"] = meta["leaderboard"]
+                      n_models=len(meta.get("models", [])), versions={**record["versions"], **meta.get("versions", {})})
+        trained, expected = meta.get("layer1_trained"), layer1_expected(system, meta)
+        if expected is not None and trained is not None:
+            record.update(layer1_trained=trained, layer1_expected=expected, starved=trained < expected)
+        if folder:
+            pred.round(6).to_csv(folder / "predictions.csv", index=False)  # for the paired bootstrap over test rows
+            if (tmp / "leaderboard.csv").exists():
+                (folder / "leaderboard.csv").write_text((tmp / "leaderboard.csv").read_text())
         return record
+
+
+def _trim(log: Path, keep: int = 200_000) -> None:
+    """A committed log keeps its first and last 100 kB (a long fit's progress lines are many)."""
+    text = log.read_text(errors="replace")
+    if len(text) > keep:
+        log.write_text(text[: keep // 2] + f"\n[... {len(text) - keep} characters left out ...]\n" + text[-keep // 2:])
 
 
 def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory_gb: float = 20,
         max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None, echo=print,
-        retry_failed: bool = False, wall_factor: float = 1.5) -> list[dict]:
-    """A retried run's new line comes after the failed one; the report keeps the last line per run."""
+        retry_failed: bool = False, wall_factor: float = 1.5, ag_wall_factor: float | None = None,
+        download: bool = False) -> list[dict]:
+    """Budget, then seed, then dataset, then system: a sitting that stops early has covered every
+    dataset at the first seed. Each run's folder goes to runs/ beside `results`. A retried run's new
+    line comes after the failed one; the report keeps the last line per run."""
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"unknown systems {unknown}; choose from {sorted(SYSTEMS)}")
     done, out = finished(results, retry_failed), []
     results.parent.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        for tl in time_limits:
-            for seed in seeds:
+    for tl in time_limits:
+        for seed in seeds:
+            for name in names:
                 for system in systems:
                     key = (system, name, seed, float(tl))
                     if key in done:
@@ -195,7 +280,7 @@ def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory
                         continue
                     echo(f"run {system} on {name}, seed {seed}, {tl}s ...")
                     r = run_one(system, name, seed, float(tl), data_dir, memory_gb, max_train_rows, max_test_rows,
-                                log_dir, wall_factor)
+                                log_dir, wall_factor, ag_wall_factor, results.parent / "runs", download)
                     echo(f"  {r['status']}" + (f": {r['metric']} {r['score']:.4f}, fit {r['fit_s']}s, "
                                                f"peak {r['peak_rss_mb']} MB" if r["status"] == "ok" else ""))
                     with open(results, "a") as f:
@@ -204,9 +289,19 @@ def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory
     return out
 
 
+# the published comparison, in the order it runs (resumable: each block skips what is done)
+SUITE = [
+    (["automm-best", "autogluon-best", "lgbm-tfidf-baseline", "autogluon-medium-norfxt"], [0], [300]),
+    (["automm-best", "autogluon-best", "lgbm-tfidf-baseline"], [1, 2], [300]),
+    (["automm-best", "autogluon-best"], [0], [600]),
+    (["autogluon-medium"], [0], [300]),
+]
+SUITE_AG_WALL_FACTOR = 3.0  # AutoGluon's runs are killed at 3x their time limit + 180 s, not 1.5x
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="automm benchmark", description=__doc__)
-    ap.add_argument("--systems", default="automm-best,autogluon-medium,autogluon-best,baseline")
+    ap.add_argument("--systems", default="automm-best,autogluon-medium,autogluon-best,lgbm-tfidf-baseline")
     ap.add_argument("--datasets", default="available", help="comma-separated names, 'available' or 'all'")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--time-limits", default="300")
@@ -218,7 +313,15 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=None, help="write the report to this folder after the runs")
     ap.add_argument("--retry-failed", action="store_true", help="run again what crashed or timed out")
     ap.add_argument("--wall-factor", type=float, default=1.5,
-                    help="kill a run after time_limit * this + 180 s (AutoGluon can overrun its time_limit)")
+                    help="kill a run after time_limit * this + 180 s")
+    ap.add_argument("--autogluon-wall-factor", type=float, default=None,
+                    help="AutoGluon's wall factor instead, if given: it treats its time_limit as a soft target "
+                         f"(the suite uses {SUITE_AG_WALL_FACTOR}); each record keeps its cap as wall_cap_s")
+    ap.add_argument("--download", action="store_true",
+                    help="fetch a dataset no local mirror has from its original URLs (checksums verified)")
+    ap.add_argument("--suite", action="store_true",
+                    help="the published comparison (SUITE: seeds 0-2 at 300 s, seed 0 at 600 s, the fair AutoGluon "
+                         "variants) on --datasets; resumable")
     a = ap.parse_args(argv)
     systems, max_train, max_test = a.systems.split(","), 0, 0
     names = a.datasets.split(",")
@@ -231,8 +334,12 @@ def main(argv=None) -> int:
         names = sorted(specs)
         if a.datasets == "available":
             names = [n for n in names if any((d / n).is_dir() for d in datasets.mirror_dirs(a.data_dir))]
-    run(systems, names, seeds, limits, Path(a.results), a.data_dir, a.memory_gb, max_train, max_test,
-        Path(a.logs) if a.logs else None, retry_failed=a.retry_failed, wall_factor=a.wall_factor)
+    blocks = SUITE if a.suite else [(systems, seeds, limits)]
+    for block_systems, block_seeds, block_limits in blocks:
+        run(block_systems, names, block_seeds, block_limits, Path(a.results), a.data_dir, a.memory_gb, max_train,
+            max_test, Path(a.logs) if a.logs else None, retry_failed=a.retry_failed, wall_factor=a.wall_factor,
+            ag_wall_factor=a.autogluon_wall_factor or (SUITE_AG_WALL_FACTOR if a.suite else None),
+            download=a.download)
     if a.report:
         from .report import write_report
         print(f"report: {write_report(Path(a.results), Path(a.report))}")
