@@ -243,7 +243,8 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
                       n_models=len(meta.get("models", [])), versions={**record["versions"], **meta.get("versions", {})})
         trained, expected = meta.get("layer1_trained"), layer1_expected(system, meta)
         if expected is not None and trained is not None:
-            record.update(layer1_trained=trained, layer1_expected=expected, starved=trained < expected)
+            record.update(layer1_trained=trained, layer1_expected=expected, starved=trained < expected,
+                          **({"layer1_families": meta["layer1_families"]} if "layer1_families" in meta else {}))
         if folder:
             pred.round(6).to_csv(folder / "predictions.csv", index=False)  # for the paired bootstrap over test rows
             if (tmp / "leaderboard.csv").exists():
