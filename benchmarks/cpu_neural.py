@@ -28,12 +28,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
 
 ONE_FIT = r"""
-import json, sys, tempfile, time
-from pathlib import Path
-import numpy as np
+import json, sys, time
 from automm import MultimodalPredictor, datasets
 from automm.features.embeddings import uncached
-from automm.schema import Modality
 
 name, presets, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 extra = json.loads(sys.argv[4])  # predictor settings of this variant, e.g. {"text_tier": "transformer"}
@@ -45,23 +42,9 @@ p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_m
 p.fit(ds.train, presets=presets, time_limit=limit)
 fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
-test = ds.test.drop(columns=[spec["label"]])
-big = test.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
-kinds = {info.name: info.kind for info in p.schema_.columns}
-texts = [c for c, k in kinds.items() if k == Modality.TEXT]
-repeat = big.duplicated(keep="first").to_numpy()
-if texts:  # a repeated row is a new text: a real batch of 10,000 has few exact repeats
-    c = texts[0]
-    big.loc[repeat, c] = big.loc[repeat, c].astype(str) + " #" + np.flatnonzero(repeat).astype(str)
-copies = tempfile.mkdtemp()
-for c in [c for c, k in kinds.items() if k == Modality.IMAGE]:  # and a new image: one pixel changed
-    from PIL import Image
-    for i in np.flatnonzero(repeat):
-        with Image.open(Path(ds.folder) / big.at[i, c]) as im:
-            im = im.convert("RGBA")
-            im.putpixel((0, 0), (i % 256, (i // 256) % 256, 7, 255))
-            im.save(Path(copies) / f"{i}.png")
-        big.at[i, c] = str(Path(copies) / f"{i}.png")
+sys.path.insert(0, sys.argv[5])  # benchmarks/: the batch of new rows is predict_same_model.py's
+from predict_same_model import new_rows
+test, big = new_rows(p, ds)
 with uncached():
     t1 = time.monotonic(); p.predict(big); batch_s = time.monotonic() - t1
     ones = [test.iloc[[i % len(test)]] for i in range(20)]
@@ -83,7 +66,8 @@ def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": cache, "PYTHONUNBUFFERED": "1"}
         log = Path(cache) / "log.txt"
-        code, stdout, peak, _ = run_sampled([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra)],
+        code, stdout, peak, _ = run_sampled([sys.executable, "-c", ONE_FIT, dataset, presets, str(limit), json.dumps(extra),
+                                             str(Path(__file__).resolve().parent)],
                                          env, log)
         lines = log.read_text().splitlines()
     if code != 0:

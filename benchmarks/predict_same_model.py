@@ -24,7 +24,9 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def new_rows(p, ds) -> "object":
+def new_rows(p, ds) -> tuple:
+    """(the test rows without the label, 10,000 of them drawn with replacement, each repeat made new: a real
+    batch has few exact repeats, and the embedders would reuse them)."""
     from automm.schema import Modality
     test = ds.test.drop(columns=[ds.spec["label"]])
     big = test.sample(10_000, replace=True, random_state=0).reset_index(drop=True)
