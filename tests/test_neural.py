@@ -339,6 +339,11 @@ def test_the_cpu_image_embedder_runs_a_frozen_trace_with_the_eager_features(tabl
     np.add.at(want, owner, eager)
     np.testing.assert_allclose(got[~missing], want[~missing], atol=1e-3, rtol=1e-3)
     assert missing.sum() == 3 and np.abs(got[~missing]).sum(1).min() > 0
+    import pickle
+    again = pickle.loads(pickle.dumps(embedder))  # a predictor that predicted still pickles
+    with uncached():
+        np.testing.assert_allclose(again.embed(df["photo"].iloc[:40], "image", "photo", report=False)[0], got,
+                                   atol=1e-5)
 
 
 def test_a_fusion_net_takes_its_tokens_from_the_static_tier(tmp_path):

@@ -323,6 +323,9 @@ class ImageEmbedder:
                                          f"{projected:.0f}s; {budget:.0f}s were available")
 
 
+    def __getstate__(self) -> dict:  # a TorchScript module does not pickle: traced again after unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
+
     def _cnn(self, pixels):
         """The backbone for inference: on a CPU, a frozen TorchScript trace in channels-last memory, which
         folds each batch norm into its convolution and lets oneDNN fuse the activations (EfficientNet-

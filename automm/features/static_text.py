@@ -28,6 +28,8 @@ from ..persistence import cache_root
 DIMS = 256
 SIF = 1e-4        # Model2Vec's SIF coefficient
 RECIPE = "m2v-1"  # part of the cache key: a change of the recipe makes new tables
+REMEMBER_IDS = 20_000_000  # token ids kept for the fusion nets: 80 MB (a predict's batch; not a large fit's rows,
+                           # whose nets run in the workers and tokenize there)
 MAX_TOKENS = 512  # a row's tokens pooled, at most (the rest of a very long text adds little to a mean)
 
 
@@ -107,6 +109,7 @@ class StaticText:
         the same array with this backbone's tokenizer (models/token_batches.py), which then does not
         tokenize it again."""
         out, flats, all_lengths = np.zeros((len(texts), self.dims), np.float32), [], []
+        keep = isinstance(texts, np.ndarray) and len(texts) > 0
         for s in range(0, len(texts), chunk):
             ids = self._token_ids(list(texts[s:s + chunk]))
             lengths = np.fromiter(map(len, ids), np.int64, len(ids))
@@ -114,9 +117,9 @@ class StaticText:
             counts = sp.csr_matrix((np.ones(len(flat), np.float32), flat, np.r_[0, np.cumsum(lengths)]),
                                    shape=(len(ids), len(self.table)))
             out[s:s + len(ids)] = (counts @ self.table) / np.maximum(lengths, 1)[:, None]
-            flats.append(flat.astype(np.int32))
-            all_lengths.append(lengths)
-        if isinstance(texts, np.ndarray) and len(texts):
+            keep = keep and sum(map(len, flats)) + len(flat) <= REMEMBER_IDS
+            flats, all_lengths = (flats + [flat.astype(np.int32)], all_lengths + [lengths]) if keep else ([], [])
+        if keep:
             from ..models.token_batches import remember_plain
             remember_plain(texts, self.backbone, np.concatenate(flats), np.r_[0, np.cumsum(np.concatenate(all_lengths))],
                            MAX_TOKENS)
