@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ["AUTOMM_EMBEDDING_CACHE"] = "off"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -111,6 +110,7 @@ def main() -> None:
     ap.add_argument("--text-rows", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
+    os.environ["AUTOMM_EMBEDDING_CACHE"] = "off"  # every embedding computed afresh
     if a.report:
         text = report(RESULTS / "embed_speed.jsonl")
         (RESULTS / "embed_speed.md").write_text("# Embedding throughput on this 2-core machine\n\n`python benchmarks/"

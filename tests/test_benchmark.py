@@ -149,3 +149,24 @@ def test_every_figure_in_the_readme_benchmark_section_is_in_a_committed_record()
     records = "\n".join(p.read_text() for p in sorted(results.glob("*.md")) + sorted(results.glob("*.jsonl")))
     assert figures, "the section quotes no figure: this test would check nothing"
     assert not sorted(f for f in figures if f not in records)
+
+
+@needs_mirror  # results.md's paired bootstrap reads the test labels
+def test_the_published_pages_are_what_the_records_make(tmp_path):
+    """results.md, ablation.md, search.md, parallel.md, cpu_neural.md and embed_speed.md are exactly
+    what `python benchmarks/report.py` makes from the committed records: none is edited by hand."""
+    import importlib.util
+    from pathlib import Path
+
+    from automm.bench.report import write_report
+    root = Path(__file__).resolve().parents[1]
+    results = root / "benchmarks" / "results"
+    spec = importlib.util.spec_from_file_location("benchmark_pages", root / "benchmarks" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pages = module.pages()
+    assert set(pages) == {"ablation.md", "search.md", "parallel.md", "cpu_neural.md", "embed_speed.md"}
+    for name, text in pages.items():
+        assert (results / name).read_text() == text, f"{name} differs from what its records make"
+    write_report(results / "results.jsonl", tmp_path)
+    assert (results / "results.md").read_text() == (tmp_path / "results.md").read_text()
