@@ -170,3 +170,15 @@ def test_the_published_pages_are_what_the_records_make(tmp_path):
         assert (results / name).read_text() == text, f"{name} differs from what its records make"
     write_report(results / "results.jsonl", tmp_path)
     assert (results / "results.md").read_text() == (tmp_path / "results.md").read_text()
+
+
+def test_autogluon_layer1_families_come_from_its_leaderboard_names():
+    """Bagged (best_quality, zeroshot names) and plain (medium_quality) names; stackers and ensembles
+    do not count: a run with 4 of the 8 families trained is starved."""
+    best = ["LightGBMXT_BAG_L1", "LightGBM_r131_BAG_L1", "CatBoost_BAG_L1", "NeuralNetFastAI_r145_BAG_L1",
+            "RandomForestGini_BAG_L1", "WeightedEnsemble_L2", "XGBoost_BAG_L2", "KNeighborsDist_BAG_L2"]
+    assert runner.ag_layer1_families(best) == ["CAT", "FASTAI", "GBM", "RF"]
+    medium = ["LightGBM", "CatBoost", "KNeighborsUnif", "NeuralNetTorch", "ExtraTreesEntr", "WeightedEnsemble_L2"]
+    assert runner.ag_layer1_families(medium) == ["CAT", "GBM", "KNN", "NN_TORCH", "XT"]
+    assert runner.layer1_expected("autogluon-best", {}) == 8
+    assert runner.layer1_expected("autogluon-medium-norfxt", {}) == 6  # without RF and XT

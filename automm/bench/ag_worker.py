@@ -10,9 +10,6 @@ import autogluon.tabular
 import pandas as pd
 from autogluon.tabular import TabularPredictor
 
-# AutoGluon's model families (its hyperparameters keys) and the names of their models
-FAMILIES = {"GBM": "LightGBM", "CAT": "CatBoost", "XGB": "XGBoost", "NN_TORCH": "NeuralNetTorch",
-            "FASTAI": "NeuralNetFastAI", "RF": "RandomForest", "XT": "ExtraTrees", "KNN": "KNeighbors"}
 METRICS = {"accuracy": "accuracy", "roc_auc": "roc_auc", "r2": "r2", "rmse": "root_mean_squared_error",
            "mae": "mean_absolute_error", "log_loss": "log_loss", "f1": "f1", "balanced_accuracy": "balanced_accuracy"}
 
@@ -48,12 +45,9 @@ def main():
         board = p.leaderboard(silent=True)  # validation scores, fit and predict times of every model
     out = Path(a.out)
     pred.to_csv(out / "predictions.csv", index=False)
-    board.to_csv(out / "leaderboard.csv", index=False)
-    layer1 = sorted({f for m in board.model if not m.startswith("WeightedEnsemble") and not m.endswith(("_L2", "_L3"))
-                     for f, prefix in FAMILIES.items() if m.startswith(prefix)})
+    board.to_csv(out / "leaderboard.csv", index=False)  # the runner reads the layer-1 families from it
     (out / "meta.json").write_text(json.dumps({
-        "fit_s": fit_s, "predict_s": predict_s, "models": board.model.tolist(), "layer1_trained": len(layer1),
-        "layer1_families": layer1, "options": options,
+        "fit_s": fit_s, "predict_s": predict_s, "models": board.model.tolist(), "options": options,
         "versions": {"autogluon": autogluon.tabular.__version__, "autogluon_torch": _version("torch")}}))
 
 

@@ -182,8 +182,16 @@ def layer1_expected(system: str, meta: dict) -> int | None:
     return None
 
 
-# the model families of AutoGluon's default portfolio (medium_quality's and, as zeroshot configs, best_quality's)
-AG_FAMILIES = ("GBM", "CAT", "XGB", "NN_TORCH", "FASTAI", "RF", "XT", "KNN")
+# the model families of AutoGluon's default portfolio (medium_quality's and, as zeroshot configs, best_quality's):
+# its hyperparameters keys, and how the names of their models begin
+AG_FAMILIES = {"GBM": "LightGBM", "CAT": "CatBoost", "XGB": "XGBoost", "NN_TORCH": "NeuralNetTorch",
+               "FASTAI": "NeuralNetFastAI", "RF": "RandomForest", "XT": "ExtraTrees", "KNN": "KNeighbors"}
+
+
+def ag_layer1_families(models) -> list[str]:
+    """The AutoGluon families that have a layer-1 model among `models` (leaderboard names, bagged or not)."""
+    layer1 = [m for m in models if not m.startswith("WeightedEnsemble") and not m.endswith(("_L2", "_L3", "_L4"))]
+    return sorted({f for m in layer1 for f, prefix in AG_FAMILIES.items() if m.startswith(prefix)})
 
 
 def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memory_gb: float,
@@ -242,6 +250,9 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
                       fit_s=round(meta["fit_s"], 1), predict_rows_per_s=round(len(test) / max(meta["predict_s"], 1e-9), 1),
                       n_models=len(meta.get("models", [])), versions={**record["versions"], **meta.get("versions", {})})
         trained, expected = meta.get("layer1_trained"), layer1_expected(system, meta)
+        if worker == "autogluon" and (tmp / "leaderboard.csv").exists():  # from its leaderboard, here
+            meta["layer1_families"] = ag_layer1_families(pd.read_csv(tmp / "leaderboard.csv").model)
+            trained = len(meta["layer1_families"])
         if expected is not None and trained is not None:
             record.update(layer1_trained=trained, layer1_expected=expected, starved=trained < expected,
                           **({"layer1_families": meta["layer1_families"]} if "layer1_families" in meta else {}))
