@@ -41,7 +41,7 @@ def test_quick_mode_end_to_end_with_rerun_and_report(tmp_path):
 
 def _run(system, dataset, score, status="ok", seed=0, **extra):
     return {"system": system, "dataset": dataset, "seed": seed, "time_limit": 300.0, "status": status,
-            "metric": "r2", **({"score": score, "fit_s": 1.0, "predict_rows_per_s": 10.0, "peak_rss_mb": 100.0}
+            "metric": "r2", **({"score": score, "fit_s": 290.0, "predict_rows_per_s": 10.0, "peak_rss_mb": 100.0}
                                if status == "ok" else {}), **extra}
 
 
@@ -50,7 +50,7 @@ def test_a_failed_run_ranks_last_and_a_starved_one_is_flagged(tmp_path):
     only the datasets every system finished, and a starved run is marked with its leaderboard."""
     from automm.bench.report import load_results, score_table, summarize
     rows = [_run("a", "d1", 0.9), _run("b", "d1", 0.5), _run("c", "d1", None, "timeout"),
-            _run("a", "d2", 0.2), _run("b", "d2", 0.8, starved=True, layer1_trained=2, layer1_expected=8,
+            _run("a", "d2", 0.2, fit_s=900.0), _run("b", "d2", 0.8, starved=True, layer1_trained=2, layer1_expected=8,
                                          run_dir="runs/b.d2.s0.300"), _run("c", "d2", 0.7),
             _run("a", "d2", 0.4, seed=1), _run("b", "d2", 0.6, seed=1), _run("c", "d2", 0.5, seed=1),
             _run("baseline", "d1", 0.1), _run("baseline", "d2", 0.0)]  # an old record's name
@@ -59,12 +59,13 @@ def test_a_failed_run_ranks_last_and_a_starved_one_is_flagged(tmp_path):
     scores, summary = summarize(df)
     assert scores.loc[("d1", 300.0), "c"] == 0.1  # the worst score on d1 (lgbm-tfidf-baseline's), not left out
     assert summary.loc["c", "runs failed"] == 1 and summary.loc["b", "runs starved"] == 1
+    assert summary.loc["a", "runs overran"] == 1 and summary.loc["b", "runs overran"] == 0
     assert summary.loc["a", "mean rank"] == (1 + 3) / 2  # d1: first; d2: 0.3 against 0.7 and 0.6
     normalised = next(c for c in summary if c.startswith("mean normalised"))
     assert "1 complete" in normalised and summary.loc["b", normalised] == 1.0  # d2 only: d1 has a time-out
     table = score_table(df)
     assert table.loc["d1 (r2, 300 s)", "c"] == "timeout"
-    assert table.loc["d2 (r2, 300 s)", "a"] == "0.3000 ± 0.1414 (2)"
+    assert table.loc["d2 (r2, 300 s)", "a"] == "0.3000 ± 0.1414 (2); ⏱ s0: fit 900 s"
     assert "[†](runs/b.d2.s0.300/leaderboard.csv) s0: 2 of 8 model kinds" in table.loc["d2 (r2, 300 s)", "b"]
     assert "lgbm-tfidf-baseline" in table
 

@@ -18,6 +18,7 @@ import pandas as pd
 from .runner import RENAMED
 
 FAILED = ("timeout", "crash", "memory")
+OVERRUN = 1.25  # a finished fit that took longer than this times its time limit is marked (it had more time)
 PAIR = ("automm-best", "autogluon-best")  # the paired bootstrap's systems
 
 
@@ -72,7 +73,8 @@ def summarize(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "runs ok": ok.groupby("system").size(),
         "runs failed": df[df.status.isin(FAILED)].groupby("system").size(),
         "runs starved": ok[ok.starved].groupby("system").size(),
-    }).fillna({"runs ok": 0, "runs failed": 0, "runs starved": 0}).sort_values("mean rank")
+        "runs overran": ok[ok.fit_s > OVERRUN * ok.time_limit].groupby("system").size(),
+    }).fillna({"runs ok": 0, "runs failed": 0, "runs starved": 0, "runs overran": 0}).sort_values("mean rank")
     summary.index.name = "system"
     return scores, summary
 
@@ -101,6 +103,8 @@ def score_table(df: pd.DataFrame) -> pd.DataFrame:
         for r in ok[ok.starved].itertuples():
             link = f"[†]({r.run_dir}/leaderboard.csv)" if isinstance(r.run_dir, str) else "†"
             parts.append(f"{link} s{r.seed}: {int(r.layer1_trained)} of {int(r.layer1_expected)} model kinds")
+        for r in ok[ok.fit_s > OVERRUN * g.name[1]].itertuples():  # g.name: (dataset, time limit, system)
+            parts.append(f"⏱ s{r.seed}: fit {r.fit_s:.0f} s")
         return "; ".join(parts) or "-"
     metric = df.groupby("dataset").metric.first()
     cells = df[df.status.isin(("ok",) + FAILED)].groupby(["dataset", "time_limit", "system"]).apply(cell,
@@ -184,7 +188,8 @@ def write_report(results: Path, out_dir: Path, data_dir=None) -> Path:
              *provenance_lines(df), "",
              "## Score per dataset", "",
              "Mean ± standard deviation over seeds (number of seeds). A failed run is named; † marks a finished "
-             "run that trained fewer layer-1 model kinds than its preset has (starved), linked to its leaderboard.",
+             "run that trained fewer layer-1 model kinds than its preset has (starved), linked to its leaderboard; "
+             f"⏱ a fit that took more than {OVERRUN} times its time limit (its score had that extra time).",
              "", markdown(score_table(df)), "",
              "## Per system", "",
              "Ranks per dataset and budget, a failed run counting as the worst score there; normalised scores "
