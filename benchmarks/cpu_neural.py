@@ -78,7 +78,7 @@ def run_one(dataset: str, presets: str, limit: float, extra: dict) -> dict:
 
 def report(path: Path) -> str:
     """The latest record of each (label, dataset, commit) side by side, with the notes added to records
-    (a figure known to be wrong says so): benchmarks/results/cpu_neural.md."""
+    (a figure known to be wrong says so): cpu_neural.md, written by benchmarks/report.py."""
     latest = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
@@ -101,20 +101,12 @@ def report(path: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("datasets", nargs="*")
-    ap.add_argument("--report", action="store_true", help="only write cpu_neural.md from the raw records")
     ap.add_argument("--time-limit", type=float, default=300)
     ap.add_argument("--presets", default="best")
     ap.add_argument("--label", default="", help="a word for the record (before, after, ...)")
     ap.add_argument("--text-tier", default=None, help="the predictor's text_tier (default: its own default)")
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if a.report:
-        text = report(RESULTS / "cpu_neural.jsonl")
-        (RESULTS / "cpu_neural.md").write_text("# The multimodal half on a CPU (issue 13)\n\n`python benchmarks/"
-                                               "cpu_neural.py --report` from the raw records in cpu_neural.jsonl; "
-                                               "how each was run is in the module's docstring.\n\n" + text + "\n")
-        print(text)
-        return
     sha = code_commit()
     extra = {} if a.text_tier is None else {"text_tier": a.text_tier}
     for name in a.datasets:

@@ -105,20 +105,11 @@ def report(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--report", action="store_true", help="only write embed_speed.md from the raw records")
     ap.add_argument("--label", default="")
     ap.add_argument("--text-rows", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     os.environ["AUTOMM_EMBEDDING_CACHE"] = "off"  # every embedding computed afresh
-    if a.report:
-        text = report(RESULTS / "embed_speed.jsonl")
-        (RESULTS / "embed_speed.md").write_text("# Embedding throughput on this 2-core machine\n\n`python benchmarks/"
-                                                "embed_speed.py --report` from embed_speed.jsonl; women_clothing_review's "
-                                                "first 2,000 reviews at 128 tokens, 2 threads, nothing cached.\n\n"
-                                                + text + "\n")
-        print(text)
-        return
     from automm import datasets
     from automm.features.embeddings import ImageEmbedder
     women = datasets.load("women_clothing_review", download=False).train

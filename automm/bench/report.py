@@ -266,13 +266,3 @@ def _save(plt, fig, path: Path) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
-
-def main(argv=None) -> int:
-    import argparse
-    ap = argparse.ArgumentParser(prog="benchmarks/report.py")
-    ap.add_argument("results", nargs="?", default="benchmarks/results/results.jsonl")
-    ap.add_argument("--out", default=None, help="the report's folder (default: the results file's)")
-    ap.add_argument("--data-dir", default=None, help="the dataset mirror, for the paired bootstrap's test labels")
-    a = ap.parse_args(argv)
-    print(write_report(Path(a.results), Path(a.out) if a.out else Path(a.results).parent, a.data_dir))
-    return 0

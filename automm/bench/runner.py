@@ -195,7 +195,7 @@ def ag_layer1_families(models) -> list[str]:
 
 
 def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memory_gb: float,
-            max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None,
+            max_train_rows: int = 0, max_test_rows: int = 0,
             wall_factor: float = 1.5, ag_wall_factor: float | None = None, runs_dir: Path | None = None,
             download: bool = False) -> dict:
     """wall_factor: the run is killed after time_limit * wall_factor + 180 s (fit, predict, start-up);
@@ -231,7 +231,7 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
             cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(ds.folder)] + args
         run_name = f"{system}.{name}.s{seed}.{int(time_limit)}"
         folder = (runs_dir / run_name) if runs_dir else None
-        log = folder / "log.txt" if folder else (log_dir or tmp) / f"{run_name}.log"
+        log = folder / "log.txt" if folder else tmp / f"{run_name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cap = time_limit * wall_factor + 180
         record.update(provenance())
@@ -271,7 +271,7 @@ def _trim(log: Path, keep: int = 200_000) -> None:
 
 
 def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory_gb: float = 20,
-        max_train_rows: int = 0, max_test_rows: int = 0, log_dir: Path | None = None, echo=print,
+        max_train_rows: int = 0, max_test_rows: int = 0, echo=print,
         retry_failed: bool = False, wall_factor: float = 1.5, ag_wall_factor: float | None = None,
         download: bool = False) -> list[dict]:
     """Budget, then seed, then dataset, then system: a sitting that stops early has covered every
@@ -292,7 +292,7 @@ def run(systems, names, seeds, time_limits, results: Path, data_dir=None, memory
                         continue
                     echo(f"run {system} on {name}, seed {seed}, {tl}s ...")
                     r = run_one(system, name, seed, float(tl), data_dir, memory_gb, max_train_rows, max_test_rows,
-                                log_dir, wall_factor, ag_wall_factor, results.parent / "runs", download)
+                                wall_factor, ag_wall_factor, results.parent / "runs", download)
                     echo(f"  {r['status']}" + (f": {r['metric']} {r['score']:.4f}, fit {r['fit_s']}s, "
                                                f"peak {r['peak_rss_mb']} MB" if r["status"] == "ok" else ""))
                     with open(results, "a") as f:
@@ -320,7 +320,6 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "results.jsonl"))
     ap.add_argument("--data-dir", default=None, help="local mirror folder (default: $AUTOMM_DATA_DIR, ../shared/datasets)")
     ap.add_argument("--memory-gb", type=float, default=20)
-    ap.add_argument("--logs", default=None, help="folder for each run's log")
     ap.add_argument("--quick", action="store_true", help="tiny subsamples and a short budget, AutoGluon excluded")
     ap.add_argument("--report", default=None, help="write the report to this folder after the runs")
     ap.add_argument("--retry-failed", action="store_true", help="run again what crashed or timed out")
@@ -349,7 +348,7 @@ def main(argv=None) -> int:
     blocks = SUITE if a.suite else [(systems, seeds, limits)]
     for block_systems, block_seeds, block_limits in blocks:
         run(block_systems, names, block_seeds, block_limits, Path(a.results), a.data_dir, a.memory_gb, max_train,
-            max_test, Path(a.logs) if a.logs else None, retry_failed=a.retry_failed, wall_factor=a.wall_factor,
+            max_test, retry_failed=a.retry_failed, wall_factor=a.wall_factor,
             ag_wall_factor=a.autogluon_wall_factor or (SUITE_AG_WALL_FACTOR if a.suite else None),
             download=a.download)
     if a.report:

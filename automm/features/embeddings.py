@@ -322,7 +322,6 @@ class ImageEmbedder:
                     raise BudgetExceeded(f"image column {column!r}: embedding {len(values)} rows would take about "
                                          f"{projected:.0f}s; {budget:.0f}s were available")
 
-
     def __getstate__(self) -> dict:  # a TorchScript module does not pickle: traced again after unpickling
         return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
 
@@ -335,10 +334,8 @@ class ImageEmbedder:
         if pixels.device.type != "cpu":
             return self._bb.model(pixels)
         pixels = pixels.contiguous(memory_format=torch.channels_last)
-        frozen = getattr(self, "_frozen", {})
-        key = tuple(pixels.shape[1:])
+        frozen, key = self.__dict__.setdefault("_frozen", {}), tuple(pixels.shape[1:])  # one trace per image size
         if key not in frozen:
-            self._frozen = frozen
             frozen[key] = _frozen(self._bb.model, pixels)
         return frozen[key](pixels)
 
