@@ -1,50 +1,69 @@
-"""An ablation as Markdown: two systems side by side (by default the best preset with and without
-the fusion nets and the text/image embeddings), and each model's test score in the runs with it.
+"""An ablation as Markdown: automm's best preset beside variants of it at the same time limit and seed
+(the fusion nets and embeddings left out, the token net left out, the Optuna search added), and each
+model's score in each run.
 
-    python benchmarks/run.py --systems automm-best,automm-best-noneural \
-        --datasets imdb_genre_prediction,bookprice_prediction,women_clothing_review,pokemon_image_stats \
-        --seeds 0 --time-limits 600 --results benchmarks/results/ablation.jsonl
+    automm benchmark --systems automm-best-noneural,automm-best-notokens --time-limits 600 \
+        --results benchmarks/results/ablation.jsonl
+    automm benchmark --systems automm-best-tuned --time-limits 300 --results benchmarks/results/search.jsonl
     python benchmarks/report.py     # writes ablation.md and search.md (and the other pages) from the records
+
+automm-best itself is not run again: its records are the suite's (results.jsonl), same seed, same limit.
 """
 from __future__ import annotations
 
+import csv
 import json
-import sys
-
-WITH, WITHOUT = "automm-best", "automm-best-noneural"
+from pathlib import Path
 
 
-def render(path: str, without: str = WITHOUT, with_: str = WITH) -> str:
-    """Two systems side by side from a results file, with the commits and the notes its records carry."""
-    rows = [json.loads(line) for line in open(path) if line.strip()]
-    runs = {(r["system"], r["dataset"]): r for r in rows if r.get("status") == "ok"}
-    datasets = sorted({d for _, d in runs})
-    commits = sorted({r["commit"] for r in runs.values() if r.get("commit")})
-    out = [f"`python benchmarks/report.py` from `{path.rsplit('/', 1)[-1]}`; automm commits: "
-           f"{', '.join(commits) or 'not recorded in these records (see the git log of the file)'}.", "",
-           f"| dataset (metric) | {without} | {with_} | change | fit s (without / with) "
-           "| predict rows/s (without / with) | peak MB (without / with) |", "|---|---|---|---|---|---|---|"]
+def records(paths, time_limit: float, seed: int = 0) -> dict:
+    """(system, dataset) -> the last successful record at this time limit and seed in `paths`, in order."""
+    runs = {}
+    for path in map(Path, paths):
+        for line in (path.read_text().splitlines() if path.exists() else []):
+            r = json.loads(line) if line.strip() else {}
+            if r.get("status") == "ok" and float(r["time_limit"]) == time_limit and r.get("seed", 0) == seed:
+                runs[(r["system"], r["dataset"])] = {**r, "_folder": path.parent}
+    return runs
+
+
+def leaderboard(r: dict) -> dict:
+    """A run's validation score per model, from its run folder."""
+    path = r["_folder"] / r.get("run_dir", "-") / "leaderboard.csv"
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        return {row["model"]: float(row["score_val"]) for row in csv.DictReader(f)}
+
+
+def render(paths, base: str, variants: list[str], time_limit: float, seed: int = 0) -> str:
+    runs, systems = records(paths, time_limit, seed), [base, *variants]
+    datasets = sorted({d for s, d in runs if s in systems[1:]})
+    if not datasets:
+        return (f"No run of {', '.join(variants)} at {time_limit:.0f} s on the current code yet (the records of older "
+                f"code are kept beside {', '.join(f'`{Path(p).name}`' for p in paths[:1])}, named by their commit).\n")
+    commits = {s: sorted({r.get("commit") or "not recorded" for (s2, _), r in runs.items() if s2 == s}) for s in systems}
+    sources = ", ".join(f"`{Path(p).name}`" for p in paths)
+    per = " / ".join(systems)
+    out = [f"`python benchmarks/report.py` from {sources}: seed {seed}, time limit {time_limit:.0f} s. automm commits: "
+           + "; ".join(f"{s} {', '.join(c) or '(no run)'}" for s, c in commits.items()) + ".", "",
+           f"| dataset (metric) | {' | '.join(systems)} | fit s ({per}) | predict rows/s | peak MB |",
+           "|---|" + "---|" * (len(systems) + 3)]
     for d in datasets:
-        a, b = runs.get((without, d)), runs.get((with_, d))
-        if not (a and b):
+        rs = [runs.get((s, d)) for s in systems]
+        if rs[0] is None:
             continue
-        out.append(f"| {d} ({b['metric']}) | {a['score']:.4f} | {b['score']:.4f} | {b['score'] - a['score']:+.4f} "
-                   f"| {a['fit_s']:.0f} / {b['fit_s']:.0f} | {a['predict_rows_per_s']:.0f} / "
-                   f"{b['predict_rows_per_s']:.0f} | {a['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} |")
-    out += ["", "Each model's score in the run's leaderboard (layer 1 = on the features, layer 2 = stacked), "
-            "without -> with:", ""]
+        cells = [f"{rs[0]['score']:.4f}"] + [f"{r['score']:.4f} ({r['score'] - rs[0]['score']:+.4f})" if r else "not run"
+                                             for r in rs[1:]]
+        cols = [" / ".join(f"{r[k]:.0f}" if r else "-" for r in rs) for k in ("fit_s", "predict_rows_per_s", "peak_rss_mb")]
+        out.append(f"| {d} ({rs[0]['metric']}) | {' | '.join(cells)} | {' | '.join(cols)} |")
+    out += ["", "Each model's validation score in its run's leaderboard (layer 1 = on the features, layer 2 = stacked), "
+                f"{' -> '.join(systems)}:", ""]
     for d in datasets:
-        board, before = (runs.get((s, d), {}).get("leaderboard") or {} for s in (with_, without))
-        if board:
-            out.append(f"- {d}: " + ", ".join(f"{m} {before[m]:.4f} -> {s:.4f}" if m in before else f"{m} {s:.4f}"
-                                             for m, s in board.items()))
-    notes = sorted({f"- {r['system']}: {r['note']}" for r in runs.values() if r.get("note")})
+        boards = [leaderboard(runs[(s, d)]) if (s, d) in runs else {} for s in systems]
+        names = sorted({m for b in boards for m in b}, key=lambda m: -max(b.get(m, -1e9) for b in boards))
+        if names:
+            out.append(f"- {d}: " + ", ".join(f"{m} " + " -> ".join(f"{b[m]:.4f}" if m in b else "-" for b in boards)
+                                             for m in names))
+    notes = sorted({f"- {r['system']}: {r['note']}" for (s, _), r in runs.items() if s in systems and r.get("note")})
     return "\n".join(out + (["", "Notes:", "", *notes] if notes else [])) + "\n"
-
-
-def main(path: str, without: str = WITHOUT, with_: str = WITH) -> None:
-    print(render(path, without, with_))
-
-
-if __name__ == "__main__":
-    main(*(sys.argv[1:] or ["benchmarks/results/ablation.jsonl"]))

@@ -22,10 +22,12 @@ def pages() -> dict[str, str]:
     import embed_speed
     import parallel
     renders = {
-        "ablation.md": ("# Neural ablation: the best preset with and without the fusion nets and embeddings",
-                        lambda: ablation.render(str(RESULTS / "ablation.jsonl"))),
+        "ablation.md": ("# Ablation: the best preset without the neural half, and without the token net",
+                        lambda: ablation.render([RESULTS / "ablation.jsonl", RESULTS / "results.jsonl"], "automm-best",
+                                                ["automm-best-noneural", "automm-best-notokens"], 600)),
         "search.md": ("# Hyperparameter search: best against best_tuned at the same time limit",
-                      lambda: ablation.render(str(RESULTS / "search.jsonl"), "automm-best", "automm-best-tuned")),
+                      lambda: ablation.render([RESULTS / "search.jsonl", RESULTS / "results.jsonl"], "automm-best",
+                                              ["automm-best-tuned"], 300)),
         "parallel.md": (None, lambda: parallel.render(RESULTS / "parallel.jsonl")),
         "cpu_neural.md": ("# The multimodal half on a CPU (issue 13)\n\nHow each record was run is in "
                           "benchmarks/cpu_neural.py's docstring.", lambda: cpu_neural.report(RESULTS / "cpu_neural.jsonl")),

@@ -183,3 +183,33 @@ def test_autogluon_layer1_families_come_from_its_leaderboard_names():
     assert runner.ag_layer1_families(medium) == ["CAT", "GBM", "KNN", "NN_TORCH", "XT"]
     assert runner.layer1_expected("autogluon-best", {}) == 8
     assert runner.layer1_expected("autogluon-medium-norfxt", {}) == 6  # without RF and XT
+
+
+def test_an_ablation_compares_its_variant_with_the_suites_run_at_the_same_seed_and_limit(tmp_path):
+    """The ablation pages take automm-best from the suite's records (not run twice), match the variant's
+    seed and time limit, and list each model's validation score from both run folders."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "ablation_page", Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    for system, score, lin in (("automm-best", 0.70, 0.61), ("automm-best-notokens", 0.68, 0.62)):
+        folder = tmp_path / "runs" / f"{system}.women.s0.600"
+        folder.mkdir(parents=True)
+        (folder / "leaderboard.csv").write_text(f"model,layer,score_val\nensemble,3,{score + 0.01}\nlinear_L1,1,{lin}\n")
+    suite = [_run("automm-best", "women", 0.70, time_limit=600.0, commit="abc1234", run_dir="runs/automm-best.women.s0.600"),
+             _run("automm-best", "women", 0.99, seed=1, time_limit=600.0),  # another seed: not compared
+             _run("automm-best", "women", 0.98, commit="abc1234")]       # another limit (300 s): not compared
+    variant = [_run("automm-best-notokens", "women", 0.68, time_limit=600.0, commit="abc1234",
+                    run_dir="runs/automm-best-notokens.women.s0.600")]
+    for name, rows in (("results.jsonl", suite), ("ablation.jsonl", variant)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = ablation.render([tmp_path / "ablation.jsonl", tmp_path / "results.jsonl"], "automm-best",
+                           ["automm-best-notokens"], 600)
+    assert "| women (r2) | 0.7000 | 0.6800 (-0.0200) |" in page
+    assert "automm-best abc1234; automm-best-notokens abc1234" in page
+    assert "ensemble 0.7100 -> 0.6900" in page and "linear_L1 0.6100 -> 0.6200" in page
+    empty = ablation.render([tmp_path / "ablation.jsonl", tmp_path / "results.jsonl"], "automm-best",
+                            ["automm-best-noneural"], 600)
+    assert empty.startswith("No run of automm-best-noneural at 600 s")

@@ -39,6 +39,8 @@ SYSTEMS = {
     # the ablation: the best preset without the fusion nets and without text/image embeddings
     "automm-best-noneural": ("automm", "best-noneural"),
     "automm-best-tuned": ("automm", "best_tuned"),  # best plus the Optuna search, at the same time limit
+    # does the token net (the static token vectors fine-tuned on the label) earn its place in best?
+    "automm-best-notokens": ("automm", "best", {"excluded_model_types": ["fusion_tokens"]}),
     # one LightGBM on the numeric and categorical columns and TF-IDF of the text: the plain yardstick
     "lgbm-tfidf-baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
@@ -229,6 +231,8 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
             wall_factor = ag_wall_factor or wall_factor
         else:
             cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(ds.folder)] + args
+            if options:
+                cmd += ["--options", json.dumps(options[0])]
         run_name = f"{system}.{name}.s{seed}.{int(time_limit)}"
         folder = (runs_dir / run_name) if runs_dir else None
         log = folder / "log.txt" if folder else tmp / f"{run_name}.log"

@@ -15,25 +15,28 @@ import numpy as np
 import pandas as pd
 
 
-def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None):
+def fit_predict_automm(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None,
+                       options=None):
+    """options: more arguments to fit (an ablation's excluded_model_types, say)."""
     from automm import MultimodalPredictor
     from automm.models import is_neural
     from automm.models.base import REGISTRY, is_available
     from automm.presets import get_preset
     p = MultimodalPredictor(label, problem_type=problem_type, eval_metric=metric, verbosity=2, seed=seed,
                             image_dir=image_dir)
-    kwargs = {}
+    kwargs = dict(options or {})
     if preset.endswith("-noneural"):
         preset = preset[: -len("-noneural")]
-        kwargs = {"embeddings": False,
+        kwargs |= {"embeddings": False,
                   "hyperparameters": {m: {} for m in get_preset(preset)["models"] if not is_neural(m)}}
     t0 = time.monotonic()
     p.fit(train, time_limit=time_limit, presets=preset, **kwargs)
     fit_s = time.monotonic() - t0
     # what the fit would train given the time: the preset's models whose library is here, less those that
     # read text when the table has none (as the fit leaves them out)
+    excluded = set(kwargs.get("excluded_model_types") or ())
     planned = [m for m in kwargs.get("hyperparameters") or get_preset(preset)["models"] if is_available(m)
-               and not (REGISTRY[m].text_tokens and not p.schema_.of_kind("text"))]
+               and m not in excluded and not (REGISTRY[m].text_tokens and not p.schema_.of_kind("text"))]
     t0 = time.monotonic()
     pred = p.predict_proba(test.drop(columns=[label])) if problem_type != "regression" \
         else p.predict(test.drop(columns=[label])).to_frame("prediction")
@@ -44,7 +47,8 @@ def fit_predict_automm(train, test, label, metric, problem_type, preset, time_li
                                     "layer1_planned": len(planned), "leaderboard_csv": board.to_csv(index=False)}
 
 
-def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None):
+def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None,
+                         options=None):
     """lgbm-tfidf-baseline: one LightGBM on the numeric and categorical columns and scikit-learn's TF-IDF
     of each text column (10,000 1-2-grams), early-stopped on 20% of the training rows; no time limit."""
     import lightgbm as lgb
@@ -100,6 +104,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train-rows", type=int, default=0)
     ap.add_argument("--image-dir", default=None)
+    ap.add_argument("--options", default="{}", help="JSON: more arguments to automm's fit")
     a = ap.parse_args(argv)
     # each run computes its own embeddings: a cache warmed by an earlier run would flatter its time
     os.environ.setdefault("AUTOMM_EMBEDDING_CACHE", str(Path(a.out) / "embedding-cache"))
@@ -107,7 +112,8 @@ def main(argv=None):
     if a.max_train_rows and len(train) > a.max_train_rows:
         train = train.sample(a.max_train_rows, random_state=a.seed).reset_index(drop=True)
     pred, fit_s, predict_s, extra = SYSTEMS[a.system](train, test, a.label, a.metric,
-                                                      a.problem_type, a.preset, a.time_limit, a.seed, a.image_dir)
+                                                      a.problem_type, a.preset, a.time_limit, a.seed, a.image_dir,
+                                                      json.loads(a.options))
     out = Path(a.out)
     pred.to_csv(out / "predictions.csv", index=False)
     board = extra.pop("leaderboard_csv", None)
