@@ -1,5 +1,6 @@
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,6 @@ def test_the_published_pages_are_what_the_records_make(tmp_path):
     """results.md, ablation.md, search.md, parallel.md, cpu_neural.md and embed_speed.md are exactly
     what `python benchmarks/report.py` makes from the committed records: none is edited by hand."""
     import importlib.util
-    from pathlib import Path
 
     from automm.bench.report import write_report
     root = Path(__file__).resolve().parents[1]
@@ -189,7 +189,6 @@ def test_an_ablation_compares_its_variant_with_the_suites_run_at_the_same_seed_a
     """The ablation pages take automm-best from the suite's records (not run twice), match the variant's
     seed and time limit, and list each model's validation score from both run folders."""
     import importlib.util
-    from pathlib import Path
     spec = importlib.util.spec_from_file_location(
         "ablation_page", Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py")
     ablation = importlib.util.module_from_spec(spec)
@@ -213,3 +212,73 @@ def test_an_ablation_compares_its_variant_with_the_suites_run_at_the_same_seed_a
     empty = ablation.render([tmp_path / "ablation.jsonl", tmp_path / "results.jsonl"], "automm-best",
                             ["automm-best-noneural"], 600)
     assert empty.startswith("No run of automm-best-noneural at 600 s")
+
+
+STUB_AUTOGLUON = '''
+import json, os
+import pandas as pd
+__version__ = "0.0-stub"
+
+class TabularPredictor:
+    def __init__(self, label, **kwargs):
+        self.label, self.calls = label, {"init": {k: v for k, v in kwargs.items() if k != "path"}}
+
+    def fit(self, train, **kwargs):
+        self.calls["fit"] = {**kwargs, "rows": len(train)}
+        self.classes = sorted(train[self.label].unique())
+        self.prior = train[self.label].value_counts(normalize=True)
+
+    def predict_proba(self, X):
+        self.calls["predict_columns"] = list(X.columns)
+        with open(os.environ["STUB_CALLS"], "w") as f:
+            json.dump(self.calls, f)
+        return pd.DataFrame({c: [self.prior[c]] * len(X) for c in self.classes})
+
+    def leaderboard(self, silent=True):
+        return pd.DataFrame({"model": ["WeightedEnsemble_L2", "LightGBM_BAG_L1", "CatBoost_r9_BAG_L1"],
+                             "score_val": [0.6, 0.55, 0.5]})
+'''
+
+
+@needs_mirror
+def test_the_autogluon_worker_gets_the_seed_the_preset_and_the_variant_and_its_leaderboard_decides_starved(
+        tmp_path, monkeypatch):
+    """ag_worker.py run as the suite runs it, against a stand-in for AutoGluon that records what it was
+    given: the seed reaches the splits and the models, the variant's exclusions reach fit, predict never
+    sees the label, and two model families of the six a no-RF/XT medium has mean starved."""
+    package = tmp_path / "stub" / "autogluon" / "tabular"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text(STUB_AUTOGLUON)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "stub"))
+    monkeypatch.setenv("STUB_CALLS", str(tmp_path / "calls.json"))
+    monkeypatch.setattr(runner, "AG_PYTHON", Path(sys.executable))
+    r = runner.run_one("autogluon-medium-norfxt", "imdb_genre_prediction", 3, 5.0, None, 4, max_train_rows=120,
+                       max_test_rows=60, runs_dir=tmp_path / "runs")
+    assert r["status"] == "ok", r.get("error")
+    calls = json.loads((tmp_path / "calls.json").read_text())
+    assert calls["init"]["learner_kwargs"] == {"random_state": 3} and calls["init"]["eval_metric"] == "roc_auc"
+    assert calls["fit"]["presets"] == "medium_quality" and calls["fit"]["time_limit"] == 5.0
+    assert calls["fit"]["excluded_model_types"] == ["RF", "XT"] and calls["fit"]["rows"] == 120
+    assert calls["fit"]["ag_args_ensemble"] == {"model_random_seed": 3}
+    assert "Genre_is_Drama" not in calls["predict_columns"]
+    assert r["score"] == 0.5 and r["versions"]["autogluon"] == "0.0-stub"  # a constant prediction's ROC AUC
+    assert (r["layer1_families"], r["layer1_trained"], r["layer1_expected"], r["starved"]) == (["CAT", "GBM"], 2, 6, True)
+    assert len(pd.read_csv(tmp_path / r["run_dir"] / "predictions.csv")) == 60
+    assert "CatBoost_r9_BAG_L1" in (tmp_path / r["run_dir"] / "leaderboard.csv").read_text()
+
+
+def test_scores_map_class_columns_by_name_and_read_regression_as_values():
+    from sklearn.metrics import accuracy_score, r2_score
+    test = pd.DataFrame({"y": ["b", "c", "a", "b"], "v": [1.0, 2.0, 3.0, 4.0]})
+    proba = pd.DataFrame({"c": [0.1, 0.8, 0.1, 0.2], "a": [0.1, 0.1, 0.7, 0.1], "b": [0.8, 0.1, 0.2, 0.7]})
+    spec = {"label": "y", "metric": "accuracy"}
+    assert runner.score(proba, test, spec, "multiclass") == 1.0
+    assert runner.score(proba[["a", "b", "c"]], test, spec, "multiclass") == 1.0  # column order does not matter
+    assert runner.score(proba.rename(columns={"a": "b", "b": "a"}), test, spec, "multiclass") == accuracy_score(
+        test.y, ["a", "c", "b", "a"])
+    pred = pd.DataFrame({"prediction": [1.5, 2.0, 2.5, 4.5]})
+    assert runner.score(pred, test, {"label": "v", "metric": "r2"}, "regression") == pytest.approx(
+        r2_score(test.v, pred.prediction))
+    with pytest.raises(ValueError, match="no prediction column"):
+        runner.score(proba[["a", "b"]], test, spec, "multiclass")
