@@ -282,3 +282,18 @@ def test_scores_map_class_columns_by_name_and_read_regression_as_values():
         r2_score(test.v, pred.prediction))
     with pytest.raises(ValueError, match="no prediction column"):
         runner.score(proba[["a", "b"]], test, spec, "multiclass")
+
+
+@needs_mirror
+def test_the_automm_worker_predicts_the_same_whatever_the_test_labels_are():
+    """The worker is handed the labelled test split (the runner scores it): scrambling those labels
+    must not move a single prediction, or the fit saw them."""
+    from automm import datasets
+    from automm.bench import worker
+    ds = datasets.load("imdb_genre_prediction")
+    label = ds.spec["label"]
+    train, test = ds.train.sample(200, random_state=0).reset_index(drop=True), ds.test.head(80).reset_index(drop=True)
+    scrambled = test.assign(**{label: np.random.default_rng(0).permutation(test[label].to_numpy())})
+    assert (scrambled[label] != test[label]).any()
+    preds = [worker.fit_predict_automm(train, t, label, "roc_auc", "binary", "fast", 30, 0)[0] for t in (test, scrambled)]
+    pd.testing.assert_frame_equal(*preds)

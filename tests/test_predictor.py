@@ -234,3 +234,18 @@ def test_best_preset_stacks_the_fusion_nets_on_text_embeddings(stacked):
     # the default text backbone (MiniLM) embedded the reviews, on the static tier on a CPU
     assert p.pipeline_.emb_.text_tier_ == "static" and p.pipeline_.emb_.static_.dims == 256
     assert any(n.startswith("text.emb") for n in p.pipeline_.transform(test).names)
+
+
+def test_a_stack_on_shuffled_labels_validates_at_chance(binary_df):
+    """The ensemble is chosen on out-of-fold scores: a stacker that saw its own rows' labels (through
+    in-fold predictions, or features fitted with the label) would validate far above chance here.
+    The same fit on the real labels shows that the check can tell."""
+    shuffled = binary_df.assign(y=np.random.default_rng(0).permutation(binary_df["y"].to_numpy()))
+    settings = dict(presets="best", hyperparameters=FAST, num_bag_folds=3, embeddings=False, time_limit=60)
+    scores = {}
+    for name, df in (("shuffled", shuffled), ("real", binary_df)):
+        board = MultimodalPredictor(label="y", eval_metric="roc_auc", verbosity=0, seed=0).fit(df, **settings).leaderboard()
+        scores[name] = board.set_index("model").score_val
+    stacked = scores["shuffled"][scores["shuffled"].index.str.endswith("_L2")]
+    assert len(stacked) == 2 and stacked.max() < 0.62, scores["shuffled"]  # chance is 0.5 (sd about 0.026 here)
+    assert scores["real"][scores["real"].index.str.endswith("_L2")].min() > 0.85, scores["real"]
