@@ -95,6 +95,12 @@ def fit_summary(p, verbosity: int = 1) -> str:
     emb = p.pipeline_.emb_
     if emb is not None and getattr(emb, "plan_", None):
         lines += ["", "embedding plan:"] + [f"  {line}" for line in emb.plan_]
+    second = getattr(p, "second_round_", None)
+    if second:
+        lines.append("second round: " + (f"{', '.join(second['weaker'])} in the first; validation "
+                                         f"{second['val_scores']['first']:.4f} then {second['val_scores']['second']:.4f}, "
+                                         f"kept the {second['kept']} ({second['seconds']:.0f}s)" if second["ran"] else
+                                         f"not run: {second.get('reason')}"))
     board = p.leaderboard()
     board = board[[c for c in ("model", "layer", "score_val", "fit_time", "ensemble_weight", "inference")
                    if c in board.columns]]

@@ -33,7 +33,9 @@ from .progress import Progress
 from .rows import RowOptions
 from .saved import predictor_from, write_predictor
 from .search import TuneSettings
+from .second_round import second_round as run_second_round
 from .training import (
+    RoundSpec,
     bagging,
     check_parallel_args,
     choose_models,
@@ -78,7 +80,8 @@ class MultimodalPredictor:
         text_tier: how text is embedded. "static": token vectors distilled from the text backbone, mean-pooled
         (every row, tens of thousands per second); "transformer": the backbone itself (int8 on a CPU) when
         its projected time fits the embedding budget, else static; "auto": the transformer on a GPU, static
-        on a CPU (where it predicts several times faster)."""
+        on a CPU (where it predicts several times faster), and the transformer in a second round when the
+        time left allows one (fit's second_round)."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -135,7 +138,7 @@ class MultimodalPredictor:
             sample_weight=None, groups=None, folds=None, holdout_frac: float = 0.2, num_bag_sets: int = 1,
             included_model_types: list[str] | None = None, excluded_model_types: list[str] | None = None,
             calibrate_decision_threshold: bool | str = "auto", infer_limit: float | None = None,
-            infer_limit_batch_size: int = 1000) -> "MultimodalPredictor":
+            infer_limit_batch_size: int = 1000, second_round: bool | None = None) -> "MultimodalPredictor":
         """Train within `time_limit` seconds (wall clock; None = no limit).
 
         presets: a name (fast, medium, best, best_tuned, or AutoGluon's *_quality names) or a list,
@@ -162,6 +165,10 @@ class MultimodalPredictor:
         f1, balanced_accuracy or mcc; accuracy keeps 0.5).
         infer_limit: seconds per row that predicting may take (features included), measured on batches
         of infer_limit_batch_size rows; the fit keeps the most accurate ensemble that meets it.
+        second_round: when the fit leaves more time than it took while a modality was embedded on a weaker
+        tier than it could have had (the text on the static tier on a CPU, an image column at a reduced
+        size), fit again with the embeddings planned on the time left and keep the round that validates
+        better (default: the preset's; best does). info()["second_round"] says what happened.
         embeddings: compute frozen text/image embeddings for the trees and the fusion nets (default: the
         preset's). False leaves out the fusion nets that would train on them (all of them on a CPU).
         overwrite: let fit replace a model already saved at the predictor's `path`.
@@ -188,8 +195,7 @@ class MultimodalPredictor:
         problem = learning_problem(self, df, is_tuning, rows, n_folds, progress)
         df, y, schema, metric, labels, task = problem.df, problem.y, problem.schema, problem.metric, problem.labels, \
             problem.task
-        weight, eval_weight, fold_sets, folds = problem.weight, problem.eval_weight, problem.fold_sets, \
-            problem.fold_sets[0]
+        weight, eval_weight, folds = problem.weight, problem.eval_weight, problem.fold_sets[0]
         cut = wants_threshold(calibrate_decision_threshold, metric, task.problem_type)  # a calibrated threshold
         progress.say(2, plan.describe() + ("" if time_limit is None else
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
@@ -206,35 +212,12 @@ class MultimodalPredictor:
         self.failures_: dict[str, dict] = {}
         self.oof_index_ = df.index  # the training rows the out-of-fold predictions belong to
         self.oof_y_, self.oof_weight_ = y, eval_weight  # what the out-of-fold predictions are scored on
-        # the workers start while the features are computed
-        with make_executor(num_workers, ray_address, task.num_threads, lambda m: progress.say(1, m),
-                           executor) as executor:
-            t0 = time.monotonic()
-            self.pipeline_ = FeaturePipeline(schema, seed=self.seed, embeddings=settings)
-            budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
-            X = self.pipeline_.fit_transform(df.reset_index(drop=True), budget, lambda msg: progress.say(1, msg),
-                                             deadline=deadline, budget=plan.feature_budget).with_weight(weight)
-            progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
-                            f"({time.monotonic() - t0:.1f}s)")
-            X = executor.adopt(X)
-            release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
-            timings = {"features": time.monotonic() - t0}
-            finished: list[BaggedModel] = []
-
-            def on_model(bag: BaggedModel | None):  # save as it goes: a crash keeps what finished
-                if bag is not None:
-                    finished.append(bag)
-                if save_to is not None:
-                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight, cut), start)
-                    self._save(save_to, overwrite=True, complete=False)
-
-            bags = fit_layers(models, stack_models if n_stack else [], X, y, fold_sets, task, plan, deadline, hp,
-                              tune, executor, progress, timings, self.device, on_model, self.failures_, eval_weight)
-        for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
-            bag.models = [unpacked(m) for m in bag.models]
-        self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
-        self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, cut), start)
+        spec = RoundSpec(models, stack_models if n_stack else [], hp, tune, plan, deadline, cut, num_workers,
+                         ray_address, executor)
+        embed_budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
+        self._fit_round(problem, spec, settings, embed_budget, progress, start, save_to)
+        self.second_round_ = run_second_round(self, problem, spec, preset if second_round is None else
+                                              {**preset, "second_round": second_round}, progress, start, infer_limit)
         self._fit_data = (df, hp, weight)  # refit_full recomputes the features from it; not saved
         if infer_limit is not None:
             self.ensembles_["bagged"] = limit_inference(self, df, y, folds, infer_limit, infer_limit_batch_size,
@@ -249,6 +232,46 @@ class MultimodalPredictor:
             self._save(save_to, overwrite=True, complete=True)
             progress.say(1, f"saved the model to {self.path}")
         return self
+
+    def _fit_round(self, problem, spec: RoundSpec, settings, embed_budget, progress, start: float, save_to=None,
+                   wanted=None) -> bool:
+        """Features, the layers and the ensemble, into this predictor's fitted state. wanted: a check of
+        the fitted features; when it says no, the round stops there (False) and the state is half made."""
+        df, y, task, eval_weight, folds = problem.df, problem.y, problem.task, problem.eval_weight, problem.fold_sets[0]
+        self.failures_ = {}
+        # the workers start while the features are computed
+        with make_executor(spec.num_workers, spec.ray_address, task.num_threads, lambda m: progress.say(1, m),
+                           spec.executor) as executor:
+            t0 = time.monotonic()
+            self.pipeline_ = FeaturePipeline(problem.schema, seed=self.seed, embeddings=settings)
+            X = self.pipeline_.fit_transform(df.reset_index(drop=True), embed_budget, lambda msg: progress.say(1, msg),
+                                             deadline=spec.deadline, budget=spec.plan.feature_budget
+                                             ).with_weight(problem.weight)
+            progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
+                            f"({time.monotonic() - t0:.1f}s)")
+            if wanted is not None and not wanted(self.pipeline_):
+                return False
+            X = executor.adopt(X)
+            release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
+            timings = {"features": time.monotonic() - t0}
+            finished: list[BaggedModel] = []
+
+            def on_model(bag: BaggedModel | None):  # save as it goes: a crash keeps what finished
+                if bag is not None:
+                    finished.append(bag)
+                if save_to is not None:
+                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight, spec.cut), start)
+                    self._save(save_to, overwrite=True, complete=False)
+
+            bags = fit_layers(spec.models, spec.stack_models, X, y, problem.fold_sets, task, spec.plan, spec.deadline,
+                              spec.hp, spec.tune, executor, progress, timings, self.device, on_model, self.failures_,
+                              eval_weight)
+        for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
+            bag.models = [unpacked(m) for m in bag.models]
+        self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running}
+        self.timings_ = {k: round(v, 2) for k, v in timings.items()}
+        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, spec.cut), start)
+        return True
 
     def _set_ensemble(self, bagged: FittedEnsemble, start: float):
         self.ensembles_ = {"bagged": bagged, "refit": None}
@@ -552,7 +575,7 @@ class MultimodalPredictor:
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
                 "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
-                "digest": getattr(self, "digest_", None),
+                "second_round": getattr(self, "second_round_", None), "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
                                     "fit_time": b.fit_time, "search": b.models[0].info.search if b.models else None}
                            for b in self.models_}}

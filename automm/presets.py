@@ -12,7 +12,9 @@ PRESETS = {
     "best": {"num_bag_folds": 5, "num_stack_levels": 1, "embeddings": True,
              "models": ["linear", "lightgbm", "fusion_late", "fusion_early", "fusion_tokens", "xgboost", "catboost"],
              "stack_models": ["linear", "lightgbm", "catboost"],
-             "gpu_backbones": ("mpnet", "efficientnet-lite2")},
+             "gpu_backbones": ("mpnet", "efficientnet-lite2"),
+             # the time left unused buys the text's transformer tier and larger images (second_round.py)
+             "second_round": True},
 }
 # best, plus an Optuna search of each model's hyperparameters on its first fold (extra "tune")
 PRESETS["best_tuned"] = {**PRESETS["best"], "hyperparameter_tune": True}

@@ -41,7 +41,7 @@ def write_predictor(p, path, overwrite: bool, complete: bool) -> Path:
         "models": bagged.entries(), "models_full": refit.entries() if refit else [],
         "inference": p.inference_, "predict_rows_per_s": p.predict_rows_per_s_,
         "parallel": p.parallel_, "timings": p.timings_, "time_plan": p.time_plan_,
-        "failures": p.failures_,
+        "failures": p.failures_, "second_round": getattr(p, "second_round_", None),
     }
     for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
         arrays[f"oof/{b.name}"] = b.oof
@@ -81,6 +81,7 @@ def predictor_from(cls, path: Path, manifest: dict, arrays: dict, eval_metric=No
     p.parallel_, p.timings_, p.time_plan_ = manifest.get("parallel"), manifest.get("timings"), manifest.get("time_plan")
     p.digest_ = manifest.get("digest")
     p.failures_ = manifest.get("failures", {})
+    p.second_round_ = manifest.get("second_round")
     p.oof_index_ = pd.RangeIndex(len(next(iter(arrays[k] for k in arrays if k.startswith("oof/")))))
     listed, weights = set(manifest["files"]), manifest["weights"]
     bagged = FittedEnsemble.load(path, manifest["models"], "", p.task_, weights, listed, arrays)

@@ -27,6 +27,21 @@ from .search import has_space, require_optuna
 from .validation import as_frame, check_fit_input, check_forced_columns, check_label, check_tuning_input
 
 
+@dataclass(frozen=True)
+class RoundSpec:
+    """What every round of a fit trains (a second round, second_round.py, changes only the embeddings)."""
+    models: list[str]
+    stack_models: list[str]
+    hp: dict
+    tune: object
+    plan: TimePlan
+    deadline: float
+    cut: bool               # a calibrated decision threshold: ensemble selection scores at the best cut
+    num_workers: int | str
+    ray_address: str | None
+    executor: object        # the user's Executor, or None (the fit makes one per round)
+
+
 # ---- the data and what it is ---------------------------------------------------------------------
 def bagging(preset: dict, num_bag_folds: int | None, num_stack_levels: int | None) -> tuple[int, int]:
     n_folds = preset["num_bag_folds"] if num_bag_folds is None else num_bag_folds

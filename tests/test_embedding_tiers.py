@@ -173,3 +173,56 @@ def test_the_token_model_fine_tunes_the_static_table_and_reloads(table, tmp_path
     p.save(tmp_path / "m")
     np.testing.assert_allclose(MultimodalPredictor.load(tmp_path / "m").predict_proba(test), before, atol=1e-6)
     assert torch.is_tensor(net.encoders["text:all"].backbone.embed.weight)
+
+
+def _best(folder, **fit):
+    p = MultimodalPredictor("y", text_backbone="tiny-text", image_backbone="tiny-image", image_dir=str(folder),
+                            verbosity=0, seed=0)
+    return p, dict(presets="best", hyperparameters={"linear": {}, "lightgbm": {}}, num_bag_folds=2,
+                   num_stack_levels=0, **fit)
+
+
+def test_time_left_buys_the_text_a_second_round_on_the_transformer_tier(table, tmp_path):
+    """With time left over (no limit here), best fits again with the text on the transformer tier and
+    keeps the round that validates better; the kept round predicts, saves and loads as itself."""
+    df, folder = table
+    p, fit = _best(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p.fit(df.iloc[:120], **fit)
+        second = p.info()["second_round"]
+        assert second["ran"] and second["weaker"] == ["the text on the static tier"], second
+        assert second["tiers"]["text"] == "transformer" and second["kept"] in ("first", "second")
+        assert p.val_score_ == max(second["val_scores"].values()) == second["val_scores"][second["kept"]]
+        assert p.pipeline_.emb_.text_tier_ == ("transformer" if second["kept"] == "second" else "static")
+        assert p.fit_time_ >= second["seconds"]
+        before = p.predict_proba(df.iloc[120:])
+        p.save(tmp_path / "m")
+        loaded = MultimodalPredictor.load(tmp_path / "m")
+        np.testing.assert_allclose(loaded.predict_proba(df.iloc[120:]), before, rtol=1e-6, atol=1e-7)
+    assert loaded.info()["second_round"] == second and "second round:" in loaded.fit_summary()
+
+
+@pytest.mark.parametrize("fault", ["crash", "no time for the transformer"])
+def test_a_second_round_that_fails_or_cannot_upgrade_leaves_the_first_as_it_was(table, monkeypatch, fault):
+    """A second round never sinks the fit: the first round's models, features and predictions stay,
+    exactly as a fit without a second round makes them."""
+    from automm.features.embeddings import BudgetExceeded
+    df, folder = table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain, fit = _best(folder, second_round=False)
+        expected = plain.fit(df.iloc[:120], **fit).predict_proba(df.iloc[120:])
+        assert plain.info()["second_round"] is None
+        if fault == "crash":
+            monkeypatch.setattr(TextEmbedder, "embed", lambda self, texts: (_ for _ in ()).throw(MemoryError("boom")))
+        else:
+            monkeypatch.setattr(TextEmbedder, "choose_limit", lambda self, texts, budget: (_ for _ in ()).throw(
+                BudgetExceeded("too slow")))
+        p, fit = _best(folder)
+        p.fit(df.iloc[:120], **fit)
+        second = p.info()["second_round"]
+        assert second["ran"] is False and second["kept"] == "first"
+        assert ("MemoryError: boom" if fault == "crash" else "did not allow a stronger tier") in second["reason"]
+        assert p.pipeline_.emb_.text_tier_ == "static" and [b.name for b in p.models_] == [b.name for b in plain.models_]
+        np.testing.assert_allclose(p.predict_proba(df.iloc[120:]), expected, rtol=1e-6, atol=1e-7)

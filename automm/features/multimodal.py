@@ -73,7 +73,7 @@ class EmbeddingFeatures:
         t0 = time.monotonic()
         end = float("inf") if budget is None else t0 + budget
         self.text_cols_, self.text_tier_, self.max_tokens_, self.static_ = self.schema.of_kind("text"), None, None, None
-        self.images_, self.image_sizes_, self.plan_ = [], {}, []
+        self.images_, self.image_sizes_, self.image_best_, self.plan_ = [], {}, {}, []
         self.pca_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         neural = {}
         docs = np.array(text_document(df, self.text_cols_), dtype=object) if self.text_cols_ else []
@@ -156,6 +156,7 @@ class EmbeddingFeatures:
         if native is not None:  # an image upscaled beyond its own size gives the CNN nothing new, at a cost
             sizes = tuple(z for z in sizes if z <= min((z for z in sizes if z >= native), default=sizes[0]))
         size, bounded = sizes[0], share != float("inf")
+        self.image_best_[column] = size  # what it could have had, for a second round (second_round.py)
         cost = {size: embedder.seconds_per_row(values, kind, size) * n} if bounded else {}  # nothing to fit: unmeasured
         if bounded and cost[size] > share - (time.monotonic() - t0) and len(sizes) > 1:
             cost[sizes[-1]] = embedder.seconds_per_row(values, kind, sizes[-1]) * n

@@ -1,0 +1,98 @@
+"""A second round for the time the first one left unused (the best preset).
+
+On a CPU the text is embedded on the static tier, which predicts several times faster than the
+transformer, and an image column gets the largest image size that its share of the embedding budget
+allows. When the first round leaves more time than it took, a modality on a weaker tier than it could
+have had is not left so: the fit runs again with the text on the transformer tier and the images
+planned on the time left, on the same folds, and keeps the round whose ensemble validates better.
+The transformer tier predicts several times slower, so with an infer_limit the second round is kept
+only when it meets it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import replace
+
+from .inference import measure
+
+ROUND_STATE = ("pipeline_", "ensembles_", "failures_", "timings_", "parallel_", "fit_time_")
+MARGIN = 1.25  # the time left must cover the first round this many times over: models stopped by the
+               # deadline validate worse, and the round would be lost time
+
+
+def tiers(pipeline) -> dict:
+    """How each embedded modality was embedded: the text's tier, each image column's size (0: left out)."""
+    emb = getattr(pipeline, "emb_", None)
+    if emb is None:
+        return {}
+    out = {"text": emb.text_tier_} if emb.text_cols_ else {}
+    return out | {f"image {c!r}": emb.image_sizes_.get(c, 0) for c in emb.image_best_}
+
+
+def weaker_tiers(pipeline) -> list[str]:
+    """The modalities embedded below what they could have had, in words."""
+    emb, now = getattr(pipeline, "emb_", None), tiers(pipeline)
+    out = []
+    if now.get("text") == "static" and emb.settings.text_tier == "auto" and importlib.util.find_spec("transformers"):
+        out.append("the text on the static tier")
+    for c, best in (emb.image_best_.items() if emb is not None else ()):
+        size = now[f"image {c!r}"]
+        if size < best:
+            out.append(f"image {c!r} " + (f"at {size} px of {best}" if size else "left out"))
+    return out
+
+
+def upgraded(before: dict, after: dict) -> bool:
+    rank = {"static": 1, "transformer": 2}
+    return any((rank.get(v, 0) if k == "text" else v) > (rank.get(before[k], 0) if k == "text" else before[k])
+               for k, v in after.items() if k in before)
+
+
+def second_round(p, problem, spec, preset: dict, progress, start: float, infer_limit: float | None) -> dict | None:
+    """Runs the second round on the predictor `p` when it is wanted and has the time; what happened,
+    for info() (None: nothing was weaker, or the preset does not run one)."""
+    weaker = weaker_tiers(p.pipeline_)
+    if not (preset.get("second_round") and weaker):
+        return None
+    took, left = time.monotonic() - start, spec.deadline - time.monotonic()
+    record = {"weaker": weaker, "first_round_s": round(took, 1), "ran": False,
+              "left_s": round(left, 1) if left != float("inf") else None}  # None: no time limit
+    if spec.executor is not None:
+        progress.say(1, "second round: not run, as the executor given to fit closed with the first round")
+        return {**record, "reason": "the executor given to fit is closed"}
+    if left < MARGIN * took:
+        progress.say(2, f"second round: not run ({', '.join(weaker)}; {left:.0f}s left, the first round took "
+                        f"{took:.0f}s)")
+        return {**record, "reason": f"{left:.0f}s left, less than {MARGIN} times the first round's {took:.0f}s"}
+    first, before = {k: getattr(p, k) for k in ROUND_STATE}, tiers(p.pipeline_)
+    text_tier = "transformer" if "the text on the static tier" in weaker else p.pipeline_.embeddings.text_tier
+    models_s = took - first["timings_"].get("features", 0.0)  # what the layers and the ensemble took
+    progress.say(1, f"second round: {', '.join(weaker)}, with " + ("no time limit" if left == float("inf") else
+                    f"{left:.0f}s left") + f" (the first round took {took:.0f}s): the embeddings again on the time "
+                    "left, then the same models on the same folds")
+    t0 = time.monotonic()
+    try:
+        ran = p._fit_round(problem, spec, replace(p.pipeline_.embeddings, text_tier=text_tier),
+                           max(left - MARGIN * models_s, 0.0), progress, start,
+                           wanted=lambda pipeline: upgraded(before, tiers(pipeline)))
+        reason = None if ran else "the time left did not allow a stronger tier"
+    except Exception as exc:  # noqa: BLE001 -- a failing second round never sinks the fit: the first stays
+        ran, reason = False, f"{type(exc).__name__}: {exc}"
+    scores = {"first": first["ensembles_"]["bagged"].val_score, "second": p.val_score_ if ran else None}
+    keep = ran and (scores["second"] > scores["first"] if p.metric_.greater_is_better else
+                    scores["second"] < scores["first"])
+    speed = measure(p._raw_predict, problem.df, spec.deadline) if keep and infer_limit is not None else None
+    if keep and infer_limit is not None and (speed is None or 1 / speed > infer_limit):
+        keep, reason = False, f"it predicts {speed} rows/s, slower than infer_limit allows"
+    record.update(ran=ran, tiers=tiers(p.pipeline_) if ran else before, val_scores=scores,
+                  kept="second" if keep else "first", seconds=round(time.monotonic() - t0, 1),
+                  **({"reason": reason} if reason else {}))
+    if not keep:
+        for k, v in first.items():
+            setattr(p, k, v)
+    p.fit_time_ = time.monotonic() - start  # the fit took both rounds, whichever is kept
+    progress.say(1, "second round: " + (f"validation {p.metric_.name} {scores['second']:.4f} against the first "
+                                        f"round's {scores['first']:.4f}: kept the {record['kept']}" if ran else reason)
+                 + (f" ({reason})" if ran and reason else ""))
+    return record
