@@ -78,7 +78,7 @@ class MultimodalPredictor:
         evaluate() weigh rows by it too. groups: the column of row groups (not a feature): the folds keep
         each group whole. positive_class: for a binary label, the class whose probability is the score.
         text_tier: how text is embedded. "static": token vectors distilled from the text backbone, mean-pooled
-        (every row, tens of thousands per second); "transformer": the backbone itself (int8 on a CPU) when
+        (every row, tens of thousands per second); "transformer": the backbone itself as well, when
         its projected time fits the embedding budget, else static; "auto": the transformer on a GPU, static
         on a CPU (where it predicts several times faster), and the transformer in a second round when the
         time left allows one (fit's second_round)."""

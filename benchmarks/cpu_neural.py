@@ -25,7 +25,7 @@ from pathlib import Path
 from automm.bench.runner import code_commit, run_sampled
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PLAN_WORDS = ("embedding", "text tier", "image tier", "plan")
+PLAN_WORDS = ("embedding", "text tier", "image tier", "plan", "second round")
 
 ONE_FIT = r"""
 import json, sys, time
