@@ -44,9 +44,13 @@ def weaker_tiers(pipeline) -> list[str]:
 
 
 def upgraded(before: dict, after: dict) -> bool:
+    """A stronger tier somewhere and a weaker one nowhere (a smaller share of time may shrink an image)."""
     rank = {"static": 1, "transformer": 2}
-    return any((rank.get(v, 0) if k == "text" else v) > (rank.get(before[k], 0) if k == "text" else before[k])
-               for k, v in after.items() if k in before)
+
+    def level(key, value):
+        return rank.get(value, 0) if key == "text" else value
+    pairs = [(level(k, before[k]), level(k, after.get(k, 0))) for k in before]
+    return all(a >= b for b, a in pairs) and any(a > b for b, a in pairs)
 
 
 def second_round(p, problem, spec, preset: dict, progress, start: float, infer_limit: float | None) -> dict | None:

@@ -34,12 +34,13 @@ from automm.features.embeddings import uncached
 
 name, presets, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 extra = json.loads(sys.argv[4])  # predictor settings of this variant, e.g. {"text_tier": "transformer"}
+fit_args = extra.pop("fit", {})  # and fit's, e.g. {"infer_limit": 0.002}
 ds = datasets.load(name, download=False)
 spec = ds.spec
 t0 = time.monotonic()
 p = MultimodalPredictor(spec["label"], problem_type=spec["problem_type"], eval_metric=spec["metric"], verbosity=2,
                         image_dir=str(ds.folder), **extra)  # the tables' image paths are relative to the dataset
-p.fit(ds.train, presets=presets, time_limit=limit)
+p.fit(ds.train, presets=presets, time_limit=limit, **fit_args)
 fit_s = time.monotonic() - t0
 score = p.evaluate(ds.test)["score"]
 sys.path.insert(0, sys.argv[5])  # benchmarks/: the batch of new rows is predict_same_model.py's
@@ -105,10 +106,12 @@ def main() -> None:
     ap.add_argument("--presets", default="best")
     ap.add_argument("--label", default="", help="a word for the record (before, after, ...)")
     ap.add_argument("--text-tier", default=None, help="the predictor's text_tier (default: its own default)")
+    ap.add_argument("--infer-limit", type=float, default=None, help="fit's infer_limit, seconds per row")
     a = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     sha = code_commit()
-    extra = {} if a.text_tier is None else {"text_tier": a.text_tier}
+    extra = ({} if a.text_tier is None else {"text_tier": a.text_tier}) | (
+        {} if a.infer_limit is None else {"fit": {"infer_limit": a.infer_limit}})
     for name in a.datasets:
         row = {"commit": sha, "label": a.label, "dataset": name, "presets": a.presets, "time_limit": a.time_limit,
                "settings": extra,

@@ -226,3 +226,13 @@ def test_a_second_round_that_fails_or_cannot_upgrade_leaves_the_first_as_it_was(
         assert ("MemoryError: boom" if fault == "crash" else "did not allow a stronger tier") in second["reason"]
         assert p.pipeline_.emb_.text_tier_ == "static" and [b.name for b in p.models_] == [b.name for b in plain.models_]
         np.testing.assert_allclose(p.predict_proba(df.iloc[120:]), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_a_second_round_counts_only_if_nothing_got_weaker():
+    from automm.second_round import upgraded
+    before = {"text": "static", "image 'photo'": 128}
+    assert upgraded(before, {"text": "transformer", "image 'photo'": 128})
+    assert upgraded(before, {"text": "static", "image 'photo'": 224})
+    assert not upgraded(before, {"text": "static", "image 'photo'": 128})
+    assert not upgraded(before, {"text": "transformer", "image 'photo'": 96})  # the image shrank
+    assert not upgraded(before, {"text": "transformer", "image 'photo'": 0})   # the image was left out
