@@ -2,7 +2,7 @@
 (the fusion nets and embeddings left out, the token net left out, the Optuna search added), and each
 model's score in each run.
 
-    automm benchmark --systems automm-best-noneural,automm-best-notokens --time-limits 600 \
+    automm benchmark --systems automm-best-noneural,automm-best-notokens --time-limits 300 \
         --results benchmarks/results/ablation.jsonl
     automm benchmark --systems automm-best-tuned --time-limits 300 --results benchmarks/results/search.jsonl
     python benchmarks/report.py     # writes ablation.md and search.md (and the other pages) from the records

@@ -24,7 +24,7 @@ def pages() -> dict[str, str]:
     renders = {
         "ablation.md": ("# Ablation: the best preset without the neural half, and without the token net",
                         lambda: ablation.render([RESULTS / "ablation.jsonl", RESULTS / "results.jsonl"], "automm-best",
-                                                ["automm-best-noneural", "automm-best-notokens"], 600)),
+                                                ["automm-best-noneural", "automm-best-notokens"], 300)),
         "search.md": ("# Hyperparameter search: best against best_tuned at the same time limit",
                       lambda: ablation.render([RESULTS / "search.jsonl", RESULTS / "results.jsonl"], "automm-best",
                                               ["automm-best-tuned"], 300)),
