@@ -2,12 +2,13 @@
 (the fusion nets and embeddings left out, the token net left out, the Optuna search added), and each
 model's score in each run.
 
-    automm benchmark --systems automm-best-noneural,automm-best-notokens --time-limits 300 \
-        --results benchmarks/results/ablation.jsonl
+    automm benchmark --systems automm-best-noneural --time-limits 300 --results benchmarks/results/ablation.jsonl
     automm benchmark --systems automm-best-tuned --time-limits 300 --results benchmarks/results/search.jsonl
     python benchmarks/report.py     # writes ablation.md and search.md (and the other pages) from the records
 
 automm-best itself is not run again: its records are the suite's (results.jsonl), same seed, same limit.
+The token net's ablation (tokens-f95ddfa.jsonl) was run at f95ddfa, when best still had the net, with
+automm-best-notokens = best with excluded_model_types=["fusion_tokens"]; best has left it out since.
 """
 from __future__ import annotations
 

@@ -23,8 +23,11 @@ def pages() -> dict[str, str]:
     import parallel
     renders = {
         "ablation.md": ("# Ablation: the best preset without the neural half, and without the token net",
-                        lambda: ablation.render([RESULTS / "ablation.jsonl", RESULTS / "results.jsonl"], "automm-best",
-                                                ["automm-best-noneural", "automm-best-notokens"], 300)),
+                        lambda: "## Without the neural half\n\n"
+                        + ablation.render([RESULTS / "ablation.jsonl", RESULTS / "results.jsonl"], "automm-best",
+                                          ["automm-best-noneural"], 300)
+                        + "\n## Without the token net (best left it out after these runs)\n\n"
+                        + ablation.render([RESULTS / "tokens-f95ddfa.jsonl"], "automm-best", ["automm-best-notokens"], 300)),
         "search.md": ("# Hyperparameter search: best against best_tuned at the same time limit",
                       lambda: ablation.render([RESULTS / "search.jsonl", RESULTS / "results.jsonl"], "automm-best",
                                               ["automm-best-tuned"], 300)),

@@ -19,7 +19,10 @@ def stacked(binary_df):
     from automm.features.static_text import static_text
     static_text("minilm")  # made once per machine (27 s here): a 40 s fit leaves no time for it (test_embedding_tiers)
     train, test = split(binary_df)
-    p = MultimodalPredictor(label="y", verbosity=0).fit(train, presets="best", time_limit=40, num_bag_folds=3)
+    from automm.presets import PRESETS
+    every = {m: {} for m in [*PRESETS["best"]["models"], "fusion_tokens"]}  # best left the token net out
+    p = MultimodalPredictor(label="y", verbosity=0).fit(train, presets="best", time_limit=40, num_bag_folds=3,
+                                                        hyperparameters=every)
     return p, test
 
 

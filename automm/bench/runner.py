@@ -39,8 +39,10 @@ SYSTEMS = {
     # the ablation: the best preset without the fusion nets and without text/image embeddings
     "automm-best-noneural": ("automm", "best-noneural"),
     "automm-best-tuned": ("automm", "best_tuned"),  # best plus the Optuna search, at the same time limit
-    # does the token net (the static token vectors fine-tuned on the label) earn its place in best?
-    "automm-best-notokens": ("automm", "best", {"excluded_model_types": ["fusion_tokens"]}),
+    # best with the token net (the static token vectors fine-tuned on the label), which best left out at
+    # f95ddfa (the records of automm-best-notokens, best without it then, are in tokens-f95ddfa.jsonl)
+    "automm-best-tokens": ("automm", "best", {"hyperparameters": {m: {} for m in (
+        "linear", "lightgbm", "fusion_late", "fusion_early", "fusion_tokens", "xgboost", "catboost")}}),
     # one LightGBM on the numeric and categorical columns and TF-IDF of the text: the plain yardstick
     "lgbm-tfidf-baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
