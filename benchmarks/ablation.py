@@ -62,7 +62,7 @@ def render(paths, base: str, variants: list[str], time_limit: float, seed: int =
                 f"{' -> '.join(systems)}:", ""]
     for d in datasets:
         boards = [leaderboard(runs[(s, d)]) if (s, d) in runs else {} for s in systems]
-        names = sorted({m for b in boards for m in b}, key=lambda m: -max(b.get(m, -1e9) for b in boards))
+        names = sorted({m for b in boards for m in b}, key=lambda m: (-max(b.get(m, -1e9) for b in boards), m))
         if names:
             out.append(f"- {d}: " + ", ".join(f"{m} " + " -> ".join(f"{b[m]:.4f}" if m in b else "-" for b in boards)
                                              for m in names))
