@@ -30,6 +30,7 @@ import pandas as pd
 
 from .. import datasets
 from ..metrics import get_metric
+from ..presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 AG_PYTHON = Path(os.environ.get("AUTOMM_AG_PYTHON", REPO / "benchmarks" / ".venv-autogluon" / "bin" / "python"))
@@ -41,8 +42,8 @@ SYSTEMS = {
     "automm-best-tuned": ("automm", "best_tuned"),  # best plus the Optuna search, at the same time limit
     # best with the token net (the static token vectors fine-tuned on the label), which best left out at
     # f95ddfa (the records of automm-best-notokens, best without it then, are in tokens-f95ddfa.jsonl)
-    "automm-best-tokens": ("automm", "best", {"hyperparameters": {m: {} for m in (
-        "linear", "lightgbm", "fusion_late", "fusion_early", "fusion_tokens", "xgboost", "catboost")}}),
+    "automm-best-tokens": ("automm", "best", {"hyperparameters": {
+        m: {} for m in [*PRESETS["best"]["models"], "fusion_tokens"]}}),
     # one LightGBM on the numeric and categorical columns and TF-IDF of the text: the plain yardstick
     "lgbm-tfidf-baseline": ("baseline", ""),
     "autogluon-medium": ("autogluon", "medium_quality"), "autogluon-best": ("autogluon", "best_quality"),
