@@ -54,16 +54,21 @@ def test_a_failed_run_ranks_last_and_a_starved_one_is_flagged(tmp_path):
             _run("a", "d2", 0.2, fit_s=900.0), _run("b", "d2", 0.8, starved=True, layer1_trained=2, layer1_expected=8,
                                          run_dir="runs/b.d2.s0.300"), _run("c", "d2", 0.7),
             _run("a", "d2", 0.4, seed=1), _run("b", "d2", 0.6, seed=1), _run("c", "d2", 0.5, seed=1),
-            _run("baseline", "d1", 0.1), _run("baseline", "d2", 0.0)]  # an old record's name
+            _run("baseline", "d1", 0.1), _run("baseline", "d2", 0.0),  # an old record's name
+            _run("a", "d1", 0.3, time_limit=600.0), _run("b", "d1", 0.95, time_limit=600.0)]  # two systems at 600 s
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     df = load_results(tmp_path / "r.jsonl")
     scores, summary = summarize(df)
     assert scores.loc[("d1", 300.0), "c"] == 0.1  # the worst score on d1 (lgbm-tfidf-baseline's), not left out
-    assert summary.loc["c", "runs failed"] == 1 and summary.loc["b", "runs starved"] == 1
-    assert summary.loc["a", "runs overran"] == 1 and summary.loc["b", "runs overran"] == 0
-    assert summary.loc["a", "mean rank"] == (1 + 3) / 2  # d1: first; d2: 0.3 against 0.7 and 0.6
-    normalised = next(c for c in summary if c.startswith("mean normalised"))
-    assert "1 complete" in normalised and summary.loc["b", normalised] == 1.0  # d2 only: d1 has a time-out
+    at300 = summary.xs(300, level="budget s")
+    assert at300.loc["c", "runs failed"] == 1 and at300.loc["b", "runs starved"] == 1
+    assert at300.loc["a", "runs overran"] == 1 and at300.loc["b", "runs overran"] == 0
+    assert at300.loc["a", "mean rank"] == (1 + 3) / 2  # d1: first; d2: 0.3 against 0.7 and 0.6; 600 s apart
+    assert at300.loc["b", "mean normalised score"] == 1.0  # d2 only: d1 has a time-out
+    assert (at300["datasets normalised"] == 1).all()
+    at600 = summary.xs(600, level="budget s")  # only the systems run at 600 s, ranked among themselves
+    assert set(at600.index) == {"a", "b"} and at600.loc["b", "mean rank"] == 1 and at600.loc["a", "mean rank"] == 2
+    assert at600.loc["a", "mean normalised score"] == 0 and at600.loc["a", "runs overran"] == 0
     table = score_table(df)
     assert table.loc["d1 (r2, 300 s)", "c"] == "timeout"
     assert table.loc["d2 (r2, 300 s)", "a"] == "0.3000 ± 0.1414 (2); ⏱ s0: fit 900 s"

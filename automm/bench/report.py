@@ -4,8 +4,9 @@ Nothing is dropped: a run that timed out, crashed or ran out of memory is shown 
 table and counts as the worst score of its dataset and budget in the ranking; a finished run that
 trained fewer layer-1 model kinds than its preset has is flagged as starved (†), with its
 leaderboard and log a link away. Scores are means over seeds with their standard deviation;
-normalised scores are taken only over the datasets that every system finished. The difference
-between automm and AutoGluon on each dataset comes with a paired bootstrap over the test rows.
+each budget is summarised on its own, normalised scores only over the datasets that every system run
+at that budget finished. The difference between automm and AutoGluon on each dataset comes with a
+paired bootstrap over the test rows.
 """
 from __future__ import annotations
 
@@ -55,28 +56,36 @@ def ranked_scores(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(seed-mean scores for ranking per dataset and budget, per-system summary). Every metric here is
-    greater-is-better (accuracy, roc_auc, r2); rank 1 is best."""
+    """(seed-mean scores for ranking per dataset and budget, per-system summary per budget). Every
+    metric here is greater-is-better (accuracy, roc_auc, r2); rank 1 is best. Each budget is summarised
+    on its own: a system run at more budgets would otherwise average over cells the others never had."""
     runs = ranked_scores(df)
     scores = runs.pivot_table(index=["dataset", "time_limit"], columns="system", values="score", aggfunc="mean")
-    ranks = scores.rank(axis=1, ascending=False)
-    complete = _complete_cells(df, scores)
-    norm = scores.loc[complete]
-    lo, hi = norm.min(axis=1), norm.max(axis=1)
-    normalised = norm.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0)
-    ok = df[df.status == "ok"]
-    summary = pd.DataFrame({
-        "mean rank": ranks.mean(), f"mean normalised score ({len(complete)} complete)": normalised.mean(),
-        "fit s (mean)": ok.groupby("system").fit_s.mean(),
-        "predict rows/s (median)": ok.groupby("system").predict_rows_per_s.median(),
-        "peak MB (max)": ok.groupby("system").peak_rss_mb.max(),
-        "runs ok": ok.groupby("system").size(),
-        "runs failed": df[df.status.isin(FAILED)].groupby("system").size(),
-        "runs starved": ok[ok.starved].groupby("system").size(),
-        "runs overran": ok[ok.fit_s > OVERRUN * ok.time_limit].groupby("system").size(),
-    }).fillna({"runs ok": 0, "runs failed": 0, "runs starved": 0, "runs overran": 0}).sort_values("mean rank")
+    parts = []
+    for t, at_t in df.groupby("time_limit"):
+        cells = scores.xs(t, level="time_limit", drop_level=False).dropna(axis=1, how="all")
+        complete = _complete_cells(at_t, cells)
+        norm = cells.loc[complete]
+        lo, hi = norm.min(axis=1), norm.max(axis=1)
+        normalised = norm.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0)
+        ok = at_t[at_t.status == "ok"]
+        part = pd.DataFrame({
+            "mean rank": cells.rank(axis=1, ascending=False).mean(), "mean normalised score": normalised.mean(),
+            "fit s (mean)": ok.groupby("system").fit_s.mean(),
+            "predict rows/s (median)": ok.groupby("system").predict_rows_per_s.median(),
+            "peak MB (max)": ok.groupby("system").peak_rss_mb.max(),
+            "runs ok": ok.groupby("system").size(),
+            "runs failed": at_t[at_t.status.isin(FAILED)].groupby("system").size(),
+            "runs starved": ok[ok.starved].groupby("system").size(),
+            "runs overran": ok[ok.fit_s > OVERRUN * ok.time_limit].groupby("system").size(),
+        }).fillna({"runs ok": 0, "runs failed": 0, "runs starved": 0, "runs overran": 0})
+        part = part[part.index.isin(cells.columns)].sort_values("mean rank")
+        part.insert(0, "budget s", int(t))
+        part.insert(3, "datasets normalised", len(complete))
+        parts.append(part)
+    summary = pd.concat(parts)
     summary.index.name = "system"
-    return scores, summary
+    return scores, summary.set_index("budget s", append=True)
 
 
 def _complete_cells(df: pd.DataFrame, scores: pd.DataFrame) -> list:
@@ -192,8 +201,9 @@ def write_report(results: Path, out_dir: Path, data_dir=None) -> Path:
              f"⏱ a fit that took more than {OVERRUN} times its time limit (its score had that extra time).",
              "", markdown(score_table(df)), "",
              "## Per system", "",
-             "Ranks per dataset and budget, a failed run counting as the worst score there; normalised scores "
-             "(0 = worst, 1 = best system) only over the dataset-budget cells every system finished.", "",
+             "Each budget on its own. Ranks per dataset, a failed run counting as the worst score there; "
+             "normalised scores (0 = worst, 1 = best system) only over the datasets on which every system run at "
+             "that budget finished every run.", "",
              markdown(summary.round(3)), ""]
     if len(boot):
         lines += ["## automm against AutoGluon, paired over test rows", "",
