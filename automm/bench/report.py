@@ -235,8 +235,11 @@ def plots(df: pd.DataFrame, out_dir: Path) -> None:
             by = g.groupby("time_limit").score
             ax.errorbar(by.mean().index, by.mean().values, yerr=by.std().fillna(0).values, marker="o", capsize=3,
                         label=system, color=color[system])
-        for r in df[(df.dataset == d) & df.status.isin(FAILED)].itertuples():
-            ax.annotate(f"{r.system}: {r.status}", (r.time_limit, ax.get_ylim()[0]), fontsize=6, rotation=90)
+        bottom = ax.get_ylim()[0]
+        for r in df[(df.dataset == d) & df.status.isin(FAILED)].itertuples():  # a failure at the axis' floor
+            ax.scatter([r.time_limit], [bottom], marker="x", s=40, color=color[r.system], clip_on=False, zorder=3)
+            ax.annotate(f"{r.system}: {r.status}", (r.time_limit, bottom), xytext=(-4, 6),
+                        textcoords="offset points", fontsize=7, rotation=90, ha="right", va="bottom")
         ax.set_title(d, fontsize=9)
         ax.set_xlabel("time limit (s)")
     axes[0][0].set_ylabel("test score (mean ± sd over seeds)")
