@@ -20,7 +20,7 @@ import numpy as np
 
 from ..persistence import cache_root, file_digest
 from .backbones import image_backbone, require_torch, text_backbone
-from .images import ImageBatcher, cell_paths, resolve
+from .images import ImageBatcher, cell_paths, image_side, resolve
 
 TOKEN_LIMITS = (256, 128, 96, 64, 48, 32)
 BATCH = 64
@@ -248,18 +248,12 @@ class ImageEmbedder:
 
     def native_side(self, values, kind: str, rows: int = 32) -> int | None:
         """The median short side of the first readable images (from their headers, not decoded)."""
-        from PIL import Image
         sides = []
         for v in np.asarray(values, dtype=object)[:rows]:
             for p in cell_paths(v, kind)[:1]:
-                path = resolve(p, self.image_dir)
-                try:
-                    if not path.is_file():  # never open a pipe or a device: reading it could block forever
-                        continue
-                    with Image.open(path) as im:
-                        sides.append(min(im.size))
-                except (OSError, ValueError):
-                    continue
+                side = image_side(resolve(p, self.image_dir))
+                if side is not None:
+                    sides.append(side)
         return int(np.median(sides)) if sides else None
 
     def seconds_per_row(self, values, kind: str, size: int, rows: int = 16) -> float:

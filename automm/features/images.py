@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,18 +46,48 @@ def load_image(path: Path, size: int, rng: np.random.Generator | None = None) ->
     return arr
 
 
+class UnusableImage(Exception):
+    """Why an image file cannot be used: "missing", "not a file", "too large" or "unreadable"."""
+
+
+@contextmanager
+def open_image(path: Path):
+    """The one way automm opens an image file (size planning, embedding, fine-tuning): a PIL image
+    whose header has been read, or UnusableImage with the reason. Never blocks on a pipe or a device
+    (they are refused before opening), and refuses more than MAX_PIXELS, PIL's own bomb error included,
+    before any pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        if not path.is_file():  # is_file follows links and is False for folders, pipes and devices
+            raise UnusableImage("missing" if not path.exists() else "not a file")
+    except OSError:
+        raise UnusableImage("unreadable") from None
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise UnusableImage("too large") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError, EOFError):
+        raise UnusableImage("unreadable") from None
+    with im:
+        if im.width * im.height > MAX_PIXELS:
+            raise UnusableImage("too large")
+        yield im
+
+
+def image_side(path: Path) -> int | None:
+    """The short side of an image from its header (nothing decoded); None when it cannot be used."""
+    try:
+        with open_image(path) as im:
+            return min(im.size)
+    except UnusableImage:
+        return None
+
+
 def read_image(path: Path, size: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray | None, str]:
     """(pixels or None, why not: "missing", "not a file", "too large" or "unreadable")."""
     from PIL import Image, UnidentifiedImageError
     try:
-        if not path.is_file():  # is_file follows links and is False for folders, pipes and devices
-            return None, "missing" if not path.exists() else "not a file"
-    except OSError:
-        return None, "unreadable"
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                return None, "too large"
+        with open_image(path) as im:
             # JPEG: decode at 1/2, 1/4 or 1/8 scale straight away, keeping at least twice the size needed
             im.draft("RGB", (2 * size, 2 * size))
             im = _on_white(im)
@@ -68,10 +99,12 @@ def read_image(path: Path, size: int, rng: np.random.Generator | None = None) ->
                 im = _center_crop(im)
             im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
+    except UnusableImage as why:
+        return None, str(why)
     except Image.DecompressionBombError:
         return None, "too large"
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError, EOFError):
-        return None, "unreadable"
+        return None, "unreadable"  # a truncated or corrupt file fails only when its pixels are decoded
     return ((arr - MEAN) / STD).transpose(2, 0, 1), ""
 
 
