@@ -8,9 +8,25 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from .predictor import MultimodalPredictor  # noqa: E402
-from .schema import ColumnInfo, Schema, detect_schema  # noqa: E402
-
-MultiModalPredictor = MultimodalPredictor  # AutoGluon's spelling, so that a port is a search-and-replace
+# The public names are imported on first use (PEP 562), not here: `automm` on the command line then
+# starts with the standard library only, so Ctrl-C during the heavy imports (pandas, scikit-learn,
+# LightGBM, torch) reaches the command's own handler instead of printing a traceback.
+_PUBLIC = {"MultimodalPredictor": "predictor", "MultiModalPredictor": "predictor", "Schema": "schema",
+           "ColumnInfo": "schema", "detect_schema": "schema"}
 
 __all__ = ["MultimodalPredictor", "MultiModalPredictor", "Schema", "ColumnInfo", "detect_schema", "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'automm' has no attribute {name!r}")
+    import importlib
+    module = importlib.import_module(f".{_PUBLIC[name]}", __name__)
+    # AutoGluon's spelling, so that a port is a search-and-replace
+    value = module.MultimodalPredictor if name == "MultiModalPredictor" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PUBLIC))

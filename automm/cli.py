@@ -7,14 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 
 class UsageError(ValueError):
     """A command line that cannot work; reported in one line with exit status 2."""
 
 
-def _read(path: str, what: str = "data") -> pd.DataFrame:
+def _read(path: str, what: str = "data"):
     from .validation import read_table
     return read_table(path, what)
 
@@ -31,7 +29,7 @@ def _check_out_file(path: str | None) -> None:
         raise UsageError(f"--out {path!r}: {str(parent)!r} is a file, not a folder")
 
 
-def _write(df: pd.DataFrame, path: str | None, index: bool = False):
+def _write(df, path: str | None, index: bool = False):
     if path is None or path == "-":
         df.to_csv(sys.stdout, index=index)
         return
@@ -126,6 +124,7 @@ def cmd_leaderboard(a):
     if a.out:
         _write(board, a.out)
     else:
+        import pandas as pd
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(board.to_string(index=False))
 
@@ -217,8 +216,70 @@ def _positive_int(value: str, flag: str) -> int:
     return int(value)
 
 
+INTERRUPTED = "automm: interrupted; nothing was saved that was not already complete"
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The command line. Nothing heavy is imported before this function runs (automm's package and this
+    module import only the standard library), so that Ctrl-C at any moment after Python itself has
+    started, the heavy imports included, ends in one line and exit status 130."""
+    import signal
+    interrupted = _watch_interrupts()
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv, interrupted)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        code = 130
+    except BaseException:
+        if not interrupted:
+            raise
+        print(INTERRUPTED, file=sys.stderr)  # as in _run, for what fails outside a command (the benchmark's imports)
+        code = 130
+    if argv is not None:
+        if interrupted is not None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a caller's process gets its own back
+        return code
+    # the console command: a second Ctrl-C while Python shuts down would print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if code == 130:
+        _exit_interrupted()
+    return code
+
+
+def _exit_interrupted():
+    """Exit status 130 for certain. An interrupt raised inside Python code that a C extension ran on import
+    (PyRun_*) marks the interpreter, which then kills itself with SIGINT at exit (status -2) even though
+    the interrupt was handled; so the exit handlers run here and the process ends with os._exit."""
+    import atexit
+    import os
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
+
+
+def _watch_interrupts() -> list | None:
+    """A SIGINT handler that raises KeyboardInterrupt as Python's does and remembers that it did (the
+    list is not empty then; None: the handler was left alone), so that an interrupt another library caught and re-raised as something
+    else is still reported as one."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None  # a caller that handles SIGINT itself keeps its handler
+    seen: list = []
+
+    def on_interrupt(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, on_interrupt)
+    return seen
+
+
+def _main(argv: list[str], interrupted) -> int:
     if argv[:1] == ["benchmark"]:
         from .bench.runner import main as benchmark
         return benchmark(argv[1:])
@@ -228,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         from .progress import log_to_file
         log_file = log_to_file(args.log_file)
     try:
-        return _run(args)
+        return _run(args, interrupted)
     finally:
         if log_file is not None:
             from .progress import LOGGER
@@ -236,14 +297,17 @@ def main(argv: list[str] | None = None) -> int:
             log_file.close()
 
 
-def _run(args) -> int:
+def _run(args, interrupted=None) -> int:
     try:
         args.run(args)
     except KeyboardInterrupt:
-        print("automm: interrupted; nothing was saved that was not already complete", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     # every failure the user can act on is one line naming what to change, with exit status 2
     except (ValueError, KeyError, TypeError, ImportError, ConnectionError, OSError, RuntimeError) as exc:
+        if interrupted:  # a library turned the KeyboardInterrupt into its own error (numpy: ImportError)
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"automm: error: {msg}", file=sys.stderr)
         return 2

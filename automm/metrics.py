@@ -7,7 +7,8 @@ from typing import Callable
 import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from .scorers import SklearnScorer, scorer_problem_types
 
 
 @dataclass(frozen=True)
@@ -200,49 +201,6 @@ def library_metric(library: str, metric: Metric, problem_type: str, loss: str) -
     return LIBRARY_METRICS[library].get(metric.name, loss)
 
 
-class _Predictions(ClassifierMixin, BaseEstimator):
-    """What a scikit-learn scorer calls: an estimator whose predictions are already made."""
-
-    def __init__(self, pred=None, classes=None):
-        self.pred, self.classes = pred, classes
-
-    @property
-    def classes_(self):
-        return self.classes
-
-    def predict(self, X):
-        return self.classes[self.pred.argmax(1)]
-
-    def predict_proba(self, X):
-        return self.pred
-
-    def decision_function(self, X):
-        return self.pred[:, 1] if self.pred.shape[1] == 2 else self.pred
-
-
-class _Regression(RegressorMixin, BaseEstimator):
-    def __init__(self, pred=None):
-        self.pred = pred
-
-    def predict(self, X):
-        return self.pred[:, 0]
-
-
-class SklearnScorer:
-    """A scikit-learn scorer (sklearn.metrics.make_scorer(...), or a name from get_scorer_names()) as a
-    metric function: it sees the labels in their own values, and its output is greater-is-better."""
-
-    def __init__(self, scorer, classes=None):
-        self.scorer, self.classes = scorer, None if classes is None else np.asarray(classes, dtype=object)
-
-    def __call__(self, y, p, w):
-        if self.classes is None:
-            est, y_true = _Regression(p), y
-        else:
-            est, y_true = _Predictions(p, self.classes), self.classes[np.asarray(y, dtype=int)]
-        return self.scorer(est, p, y_true, **({} if w is None else {"sample_weight": w}))
-
-
 def _lookup(name) -> Metric | None:
     """One of ours by name or alias; None for anything else."""
     if isinstance(name, Metric):
@@ -263,7 +221,7 @@ def metric_problem_types(name) -> tuple[str, ...]:
         return metric.problem_types
     if isinstance(name, str) and name not in skm.get_scorer_names():
         raise ValueError(f"eval_metric={name!r} is not known; choose one of {_known()}")
-    return ("binary", "multiclass", "regression")
+    return scorer_problem_types(skm.get_scorer(name) if isinstance(name, str) else name, name)
 
 
 def get_metric(name, problem_type: str, classes=None) -> Metric:
@@ -295,7 +253,7 @@ def check_metric(metric: Metric, y: np.ndarray, n_outputs: int) -> None:
     pred = np.full((n, n_outputs), 1.0 / n_outputs) if n_outputs > 1 else np.full((n, 1), float(np.mean(sample)))
     try:
         metric.score(sample, pred)
-    except TypeError as exc:
+    except (TypeError, AttributeError) as exc:
         raise ValueError(f"eval_metric={metric.name!r} could not score predictions ({exc}); a callable must be a "
                          "scikit-learn scorer: sklearn.metrics.make_scorer(fn, greater_is_better=...)") from exc
     except ValueError as exc:
@@ -303,7 +261,9 @@ def check_metric(metric: Metric, y: np.ndarray, n_outputs: int) -> None:
             raise ValueError("eval_metric='rmsle' needs a label >= 0; this one has negative values") from exc
         if "one class" in str(exc) or "Only one class" in str(exc):
             return  # a sample of one class; the folds hold both
-        raise ValueError(f"eval_metric={metric.name!r} cannot score this label: {exc}") from exc
+        hint = "; pass pos_label= to make_scorer" if "pos_label" in str(exc) else ""
+        raise ValueError(f"eval_metric={metric.name!r} cannot score this label: {str(exc).splitlines()[0]}{hint}"
+                         ) from exc
 
 
 def report(y: np.ndarray, pred: np.ndarray, problem_type: str, sample_weight=None, threshold=None

@@ -13,6 +13,7 @@ folder that is a complete automm model, holding nothing else, is ever replaced.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -110,16 +111,20 @@ def write_model_dir(path, manifest: dict, arrays: dict[str, np.ndarray], write_f
     """`write_files(tmpdir)` writes the model files; everything lands in `path` only when complete."""
     target = check_target(path, overwrite)
     cwd = _cwd()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     try:
-        np.savez(tmp / ARRAYS, **arrays)
-        write_files(tmp)
-        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        manifest = {**manifest, "files": {f: sha256(tmp / f) for f in files}}
-        manifest["digest"] = manifest_digest(manifest)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default), encoding="utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    except OSError as exc:
+        _raise_if_full(exc, target, 0, arrays, write_files)
+        raise
+    try:
+        _write_files(tmp, manifest, arrays, write_files)
         _swap_in(tmp, target)
+    except OSError as exc:
+        written = _size(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays; the old model was never touched
+        _raise_if_full(exc, target, written, arrays, write_files)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -127,6 +132,58 @@ def write_model_dir(path, manifest: dict, arrays: dict[str, np.ndarray], write_f
         # this process was inside the old folder, which is gone: step into the same place in the new one
         os.chdir(cwd if cwd.exists() else target)
     return target
+
+
+def _write_files(tmp: Path, manifest: dict, arrays: dict, write_files) -> None:
+    np.savez(tmp / ARRAYS, **arrays)
+    write_files(tmp)
+    files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+    manifest = {**manifest, "files": {f: sha256(tmp / f) for f in files}}
+    manifest["digest"] = manifest_digest(manifest)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default), encoding="utf-8")
+
+
+class DiskFullError(OSError):
+    """No space (or quota) left where a model is saved; the message names the folder and the space needed."""
+
+    def __str__(self):
+        return self.strerror
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _raise_if_full(exc: OSError, target: Path, written: int, arrays: dict, write_files) -> None:
+    if exc.errno not in _FULL:
+        return
+    need = _measured_size(arrays, write_files)
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        free = None
+    size = f"about {need / 1e6:.1f} MB" if need else f"more than the {written / 1e6:.1f} MB written when it ran out"
+    left = "the model already there is unchanged" if target.exists() else "nothing was left there"
+    raise DiskFullError(exc.errno, f"no space left to save the model in {str(target.parent)!r}: it needs {size}"
+                        f"{'' if free is None else f', {free / 1e6:.1f} MB are free there'}; free some space or "
+                        f"save to another folder ({left})") from exc
+
+
+def _measured_size(arrays: dict, write_files) -> int | None:
+    """The model's size on disk, written once more to the system's temporary folder (another disk, as a
+    rule) and deleted; None when that fails too."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="automm-size-") as tmp:
+            _write_files(Path(tmp), {}, arrays, write_files)
+            return _size(Path(tmp))
+    except Exception:  # noqa: BLE001 - only an estimate for the message
+        return None
+
+
+def _size(folder: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    except OSError:
+        return 0
 
 
 def _swap_in(new: Path, target: Path) -> None:

@@ -24,6 +24,7 @@ from .memory import release
 from .metrics import get_metric, report
 from .persistence import (
     MANIFEST,
+    DiskFullError,
     ModelFormatError,
     check_target,
     read_model_dir,
@@ -255,13 +256,18 @@ class MultimodalPredictor:
             release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
             timings = {"features": time.monotonic() - t0}
             finished: list[BaggedModel] = []
+            disk_full: list[DiskFullError] = []
 
             def on_model(bag: BaggedModel | None):  # save as it goes: a crash keeps what finished
                 if bag is not None:
                     finished.append(bag)
-                if save_to is not None:
+                if save_to is not None and not disk_full:
                     self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight, spec.cut), start)
-                    self._save(save_to, overwrite=True, complete=False)
+                    try:
+                        self._save(save_to, overwrite=True, complete=False)
+                    except DiskFullError as exc:  # the fit goes on in memory; its final save says it again
+                        disk_full.append(exc)
+                        warnings.warn(f"{exc}; the fit goes on without saving as it goes", stacklevel=2)
 
             bags = fit_layers(spec.models, spec.stack_models, X, y, problem.fold_sets, task, spec.plan, spec.deadline,
                               spec.hp, spec.tune, executor, progress, timings, self.device, on_model, self.failures_,

@@ -64,11 +64,22 @@ class EmbeddingCache:
         self.file = None if folder is None else folder / f"{tag}.npz"
         self.store: dict[bytes, np.ndarray] = {}
         if self.file is not None and self.file.exists():
-            try:
-                with np.load(self.file, allow_pickle=False) as z:
-                    self.store = dict(zip(z["keys"].tolist(), z["vecs"]))
-            except (OSError, ValueError, KeyError):
-                self.store = {}  # a damaged cache is only lost time
+            self.store = self._read(self.file)
+
+    @staticmethod
+    def _read(file: Path) -> dict[bytes, np.ndarray]:
+        """The stored vectors; a damaged file (truncated, garbled: the zip's CRC fails, keys and vectors
+        that do not match) is only lost time: it is set aside with a warning and rebuilt, never used."""
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                keys, vecs = z["keys"], z["vecs"]
+            if keys.ndim != 1 or vecs.ndim != 2 or len(keys) != len(vecs) or not np.isfinite(vecs).all():
+                raise ValueError(f"{len(keys)} keys for vectors of shape {vecs.shape}")
+            return dict(zip(keys.tolist(), vecs))
+        except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy each raise their own kind
+            warnings.warn(f"embedding cache {file} is damaged ({type(exc).__name__}: {exc}); its embeddings are "
+                          "computed again and the file rewritten", stacklevel=4)
+            return {}
 
     def lookup(self, keys: list[bytes]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         found = {i: self.store[k] for i, k in enumerate(keys) if k in self.store}
@@ -84,10 +95,16 @@ class EmbeddingCache:
         if self.file is None or not getattr(self, "dirty", False):
             return
         self.dirty = False
-        self.file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_name(f"{self.file.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, keys=np.array(list(self.store), dtype="S20"), vecs=np.stack(list(self.store.values())))
-        os.replace(tmp, self.file)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp, keys=np.array(list(self.store), dtype="S20"), vecs=np.stack(list(self.store.values())))
+            os.replace(tmp, self.file)
+        except OSError as exc:  # a full disk or a read-only cache costs the next run time, not this one its fit
+            tmp.unlink(missing_ok=True)
+            warnings.warn(f"embedding cache {self.file.parent} could not be written ({exc.strerror or exc}); "
+                          "the embeddings are kept for this run only (free space there, or set "
+                          "AUTOMM_EMBEDDING_CACHE to another folder or to 'off')", stacklevel=3)
 
 
 def _device(device: str = "auto"):

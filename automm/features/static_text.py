@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -217,18 +218,31 @@ def _identity(name: str):
 
 
 def _read(file: Path) -> np.ndarray | None:
+    """The cached table, or None when there is none or it is damaged (then with a warning: it is
+    distilled again); the checksum beside it means a garbled table is never used."""
+    if not file.exists():
+        return None
     try:
         with np.load(file, allow_pickle=False) as z:
             table = z["table"]
         expected = json.loads(file.with_suffix(".json").read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
+        if _digest(table) != expected:
+            raise ValueError("its checksum does not match")
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib, json and numpy each raise their own kind
+        warnings.warn(f"static text table {file} is damaged ({type(exc).__name__}: {exc}); it is distilled "
+                      "again", stacklevel=3)
         return None
-    return table if _digest(table) == expected else None
+    return table
 
 
 def _write(file: Path, table: np.ndarray) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, table=table)
-    file.with_suffix(".json").write_text(json.dumps({"sha256": _digest(table), "recipe": RECIPE}))
-    os.replace(tmp, file)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, table=table)
+        file.with_suffix(".json").write_text(json.dumps({"sha256": _digest(table), "recipe": RECIPE}))
+        os.replace(tmp, file)
+    except OSError as exc:  # the table is in memory: this fit goes on, the next one distills it again
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"static text table could not be cached in {file.parent} ({exc.strerror or exc}); free "
+                      "space there or set AUTOMM_STATIC_CACHE to another folder", stacklevel=3)
