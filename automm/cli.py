@@ -262,9 +262,9 @@ def _exit_interrupted():
 
 
 def _watch_interrupts() -> list | None:
-    """A SIGINT handler that raises KeyboardInterrupt as Python's does and remembers that it did (the
-    list is not empty then; None: the handler was left alone), so that an interrupt another library caught and re-raised as something
-    else is still reported as one."""
+    """A SIGINT handler that raises KeyboardInterrupt as Python's does and remembers that it did (the list
+    is not empty then; None: the handler was left alone), so that an interrupt another library caught
+    and re-raised as something else is still reported as one."""
     import signal
     import threading
     if threading.current_thread() is not threading.main_thread() or \
