@@ -1,7 +1,9 @@
 """Fold fits (and the searches on first folds) as Ray tasks, for more than one machine.
 
 The same jobs as the local executors, with the same outcomes: a job that raised comes back as an
-"error" outcome, a task whose worker died (Ray's memory monitor, a crash) as "died". The layer's
+"error" outcome, a task whose worker died (Ray's memory monitor, a crash) as "died". A task lost with
+its node (the node died, or its result went with it) is not the job's fault: it runs again on the
+nodes left, up to NODE_RETRIES times, with the same seed and so the same model. The layer's
 data goes to the object store once, the features among it once for the whole fit (`adopt`): the
 fit and the tasks on a node read them from the store's shared memory without copying. Ray does the
 placing; each job asks for `threads` CPUs.
@@ -13,6 +15,7 @@ from dataclasses import replace
 from .base import Executor, FoldJob, LayerData, Outcome, run_outcome
 
 _remote = None
+NODE_RETRIES = 2
 
 
 def run_on_ray(key, job: FoldJob, data: LayerData, X=None) -> Outcome:
@@ -51,7 +54,9 @@ class RayExecutor(Executor):
         self.features = (None, None)  # the adopted features: their object ref, and the fit's view of them
         if _remote is None:
             _remote = ray.remote(max_retries=0)(run_on_ray)  # a retry would hide the failure the caller reports
-        say(f"ray: {cpus} CPUs, up to {self.slots} jobs at once, {self.threads} thread(s) each")
+        self.say, self.node_retries = say, 0
+        self.nodes = self._alive_nodes()
+        say(f"ray: {cpus} CPUs on {self.nodes} node(s), up to {self.slots} jobs at once, {self.threads} thread(s) each")
 
     def adopt(self, X):
         ref = self.ray.put(X)
@@ -67,25 +72,47 @@ class RayExecutor(Executor):
     def can_start(self, job: FoldJob, running: int) -> bool:
         return running < self.slots and not (job.exclusive and running)
 
-    def submit(self, key, job: FoldJob):
+    def submit(self, key, job: FoldJob, attempt: int = 0):
         ref = _remote.options(num_cpus=self.threads).remote(key, job, self.ref, self.x_ref)
-        self.pending[ref] = key
+        self.pending[ref] = (key, job, attempt)
         self.max_running = max(self.max_running, len(self.pending))
 
     def wait(self) -> list[Outcome]:
-        done, _ = self.ray.wait(list(self.pending), num_returns=1)
         out = []
-        for ref in done:
-            key = self.pending.pop(ref)
-            try:
-                out.append(self.ray.get(ref))
-            except self.ray.exceptions.RayError as exc:
-                out.append(Outcome(key, "died", message=f"its Ray task failed: {type(exc).__name__}: "
-                                                        f"{str(exc).splitlines()[0]}"))
+        while not out and self.pending:
+            done, _ = self.ray.wait(list(self.pending), num_returns=1)
+            for ref in done:
+                key, job, attempt = self.pending.pop(ref)
+                try:
+                    out.append(self.ray.get(ref))
+                except self.ray.exceptions.RayError as exc:
+                    first = str(exc).splitlines()[0] if str(exc) else ""
+                    if self._lost_with_its_node(exc) and attempt < NODE_RETRIES:
+                        self.say(f"{key[0]} fold {key[1] + 1}: its Ray node was lost ({type(exc).__name__}); "
+                                 "running it again on the nodes left")
+                        self.node_retries += 1
+                        self.submit(key, job, attempt + 1)
+                        continue
+                    out.append(Outcome(key, "died", message=f"its Ray task failed: {type(exc).__name__}: {first}"))
         return out
+
+    def _lost_with_its_node(self, exc) -> bool:
+        """The node died (or took the task's result with it), rather than the job crashing its own worker:
+        a worker crash counts as the node's only when the cluster has lost a node since the fit began."""
+        errors = self.ray.exceptions
+        if isinstance(exc, (getattr(errors, "NodeDiedError", ()), errors.ObjectLostError)):
+            return True
+        return isinstance(exc, errors.WorkerCrashedError) and self._alive_nodes() < self.nodes
+
+    def _alive_nodes(self) -> int:
+        try:
+            return sum(1 for n in self.ray.nodes() if n.get("Alive"))
+        except Exception:  # noqa: BLE001 - the cluster's state is only a hint here
+            return self.nodes
 
     def close(self, now: bool = False):
         for ref in self.pending:
             self.ray.cancel(ref, force=True)
+        self.pending.clear()
         if self.owned:
             self.ray.shutdown()
