@@ -316,18 +316,28 @@ def _confusion_scores(name: str, tp, fp, pos: float, neg: float):
             out = tp / pos
         elif name == "balanced_accuracy":
             out = (tp / pos + tn / neg) / 2
+        elif name in ("f1_macro", "f1_weighted"):  # the negative class's F1 from the same counts, seen from its side
+            f1_pos, f1_neg = 2 * tp / (2 * tp + fp + fn), 2 * tn / (2 * tn + fn + fp)
+            f1_pos, f1_neg = np.nan_to_num(f1_pos, nan=0.0), np.nan_to_num(f1_neg, nan=0.0)
+            out = (f1_pos + f1_neg) / 2 if name == "f1_macro" else (pos * f1_pos + neg * f1_neg) / (pos + neg)
+        elif name == "f1_micro":
+            out = (tp + tn) / (pos + neg)
+        elif name == "quadratic_kappa":  # two classes: the weights are those of Cohen's plain kappa
+            n = pos + neg
+            out = 1 - (fp + fn) / ((pos * (tn + fn) + neg * (tp + fp)) / n)
         else:  # mcc
             out = (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     return np.nan_to_num(out, nan=0.0)
 
 
-FAST_CUTS = ("f1", "precision", "recall", "balanced_accuracy", "mcc")
+FAST_CUTS = ("f1", "precision", "recall", "balanced_accuracy", "mcc", "f1_macro", "f1_micro", "f1_weighted",
+             "quadratic_kappa")
 
 
 def cut_scores(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None, n: int = 25
                ) -> tuple[np.ndarray, np.ndarray]:
     """Cuts of the positive class's probability (p1 >= cut is positive) and the metric at each, 0.5
-    among them. F1, precision, recall, balanced accuracy and MCC: every cut that changes a prediction
+    among them. F1 (and its averages), precision, recall, balanced accuracy, MCC and kappa: every cut that changes a prediction
     (midway between neighbouring scores), all at once from cumulative counts; other metrics: 0.01 to
     0.99 and `n` quantiles of p1, scored one by one."""
     p1 = np.asarray(p1, dtype=np.float64)
