@@ -68,7 +68,9 @@ class HashedTfidf:
         for chunk in chunks:
             chunk.data = 1 + np.log(chunk.data)
             parts.append(chunk @ sp.diags(self.idf_))
-        return normalize(sp.vstack(parts).tocsr().astype(np.float32))
+        out = sp.vstack(parts).tocsr().astype(np.float32)
+        # no n-gram reached min_df (a few rows of empty or unique strings): no columns, and nothing to normalise
+        return normalize(out) if out.shape[1] else out
 
     def get_state(self):
         return ({"analyzer": self.analyzer, "ngram_range": list(self.ngram_range),
