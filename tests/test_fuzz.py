@@ -152,3 +152,12 @@ def test_random_frames_fit_and_predict_or_get_a_clear_error(df):
 @given(frames())
 def test_many_more_random_frames(df):
     _check(df)
+
+
+def test_found_by_the_fuzz_a_text_column_whose_n_grams_all_fall_below_min_df():
+    """Eight rows of text that share no word: no n-gram reaches min_df, the text model has no columns,
+    and scikit-learn's normalize refused the empty matrix, stopping the fit."""
+    words = ["òλ", "ж2", "ñq", "ζx", "ŧu", "ßk", "ħw", "ŋv"]
+    df = pd.DataFrame({"words": words, "x": np.arange(8.0), "target": [True, False] * 4})
+    p = MultimodalPredictor("target", verbosity=0, column_types={"words": "text"}).fit(df, presets="fast")
+    assert len(p.predict(df.drop(columns="target"))) == 8

@@ -71,7 +71,7 @@ class EmbeddingCache:
         """The stored vectors; a damaged file (truncated, garbled: the zip's CRC fails, keys and vectors
         that do not match) is only lost time: it is set aside with a warning and rebuilt, never used."""
         try:
-            with np.load(file, allow_pickle=False) as z:
+            with open(file, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed even when numpy fails
                 keys, vecs = z["keys"], z["vecs"]
             if keys.ndim != 1 or vecs.ndim != 2 or len(keys) != len(vecs) or not np.isfinite(vecs).all():
                 raise ValueError(f"{len(keys)} keys for vectors of shape {vecs.shape}")

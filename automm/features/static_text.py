@@ -223,7 +223,7 @@ def _read(file: Path) -> np.ndarray | None:
     if not file.exists():
         return None
     try:
-        with np.load(file, allow_pickle=False) as z:
+        with open(file, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed even when numpy fails
             table = z["table"]
         expected = json.loads(file.with_suffix(".json").read_text())["sha256"]
         if _digest(table) != expected:
