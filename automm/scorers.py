@@ -57,42 +57,41 @@ def _natural(classes) -> np.ndarray:
     return arr if arr.dtype != object else np.asarray([str(c) for c in classes])
 
 
+def _left_open(scorer, param: str) -> bool:
+    """Whether the scorer's function takes `param` and the scorer was not given it (make_scorer's kwargs)."""
+    fn, kwargs = _score_func(scorer), getattr(scorer, "_kwargs", None)
+    if fn is None or kwargs is None or param in kwargs:
+        return False
+    try:
+        return param in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _given(scorer, param: str, value):
+    scorer = copy.copy(scorer)  # the caller's scorer stays as it was
+    scorer._kwargs = {**scorer._kwargs, param: value}
+    return scorer
+
+
 def _with_all_classes(scorer, classes: np.ndarray):
     """`scorer`, given labels=classes when its function takes them and was not given them: a fold, or a
     sample of predictions, that lacks a class must still be scored over all of them (log loss, Brier,
     top-k accuracy and the multiclass AUC refuse otherwise)."""
-    fn, kwargs = _score_func(scorer), getattr(scorer, "_kwargs", None)
-    if fn is None or kwargs is None or "labels" in kwargs or len(classes) < 3:
+    if len(classes) < 3 or not _left_open(scorer, "labels"):
         return scorer
-    try:
-        if "labels" not in inspect.signature(fn).parameters:
-            return scorer
-    except (TypeError, ValueError):
-        return scorer
-    scorer = copy.copy(scorer)
-    scorer._kwargs = {**kwargs, "labels": classes}
-    return scorer
+    return _given(scorer, "labels", classes)
 
 
 def _with_positive_class(scorer, classes: np.ndarray):
     """`scorer`, given pos_label=classes[1] when it takes one, was not given one, and its own default
     would not name one of the classes (None works for {0, 1} and {-1, 1} only)."""
-    fn, kwargs = _score_func(scorer), getattr(scorer, "_kwargs", None)
-    if fn is None or kwargs is None or "pos_label" in kwargs or len(classes) != 2:
+    if len(classes) != 2 or not _left_open(scorer, "pos_label"):
         return scorer
-    try:
-        if "pos_label" not in inspect.signature(fn).parameters:
-            return scorer
-    except (TypeError, ValueError):
-        return scorer
-    default = _default(fn, "pos_label")
+    default = _default(_score_func(scorer), "pos_label")
     numeric = classes.dtype.kind in "biuf"
     fine = (numeric and set(classes.tolist()) <= {-1, 0, 1}) if default is None else default in classes.tolist()
-    if fine:
-        return scorer
-    scorer = copy.copy(scorer)
-    scorer._kwargs = {**kwargs, "pos_label": classes[1].item() if hasattr(classes[1], "item") else classes[1]}
-    return scorer
+    return scorer if fine else _given(scorer, "pos_label", classes[1].item())
 
 
 class _Predictions(ClassifierMixin, BaseEstimator):
