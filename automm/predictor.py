@@ -275,7 +275,7 @@ class MultimodalPredictor:
         for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
             bag.models = [unpacked(m) for m in bag.models]
         self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running,
-                          "node_retries": getattr(executor, "node_retries", 0)}
+                          **({"node_retries": executor.node_retries} if hasattr(executor, "node_retries") else {})}
         self.timings_ = {k: round(v, 2) for k, v in timings.items()}
         self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, spec.cut), start)
         return True
