@@ -37,6 +37,7 @@ def test_integer_column_names_get_a_clear_error(small):
         MultimodalPredictor(label=df.columns[-1]).fit(df)
 
 
+@pytest.mark.slow
 def test_dicts_mixed_offsets_and_lone_surrogates_are_read(small):
     df = small.assign(meta=[{"k": i % 3} for i in range(len(small))],
                       ts=[f"2021-0{3 + i % 2}-01T10:00:00+0{1 + i % 2}:00" for i in range(len(small))],

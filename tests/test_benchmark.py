@@ -13,6 +13,7 @@ needs_mirror = pytest.mark.skipif(not (DEFAULT_MIRRORS[0] / "imdb_genre_predicti
                                   reason="the shared dataset mirror is not beside this checkout")
 
 
+@pytest.mark.slow
 @needs_mirror
 def test_quick_mode_end_to_end_with_rerun_and_report(tmp_path):
     """Each record says what produced it and keeps its run's log and test predictions beside the results."""
@@ -158,6 +159,7 @@ def test_every_figure_in_the_readme_benchmark_section_is_in_a_committed_record()
     assert not sorted(f for f in figures if f not in records)
 
 
+@pytest.mark.slow
 @needs_mirror  # results.md's paired bootstrap reads the test labels
 def test_the_published_pages_are_what_the_records_make(tmp_path):
     """results.md, ablation.md, search.md, parallel.md, cpu_neural.md and embed_speed.md are exactly

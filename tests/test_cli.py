@@ -95,6 +95,7 @@ def test_refit_then_fast_submission(files, tmp_path, capsys):
     assert list(sub.columns) == ["id", "yes"] and len(sub) == len(test)
 
 
+@pytest.mark.slow
 def test_image_paths_start_from_each_csv_folder(tmp_path):
     """Fit on a CSV beside its images, predict on a copy kept in another folder with its own images."""
     import shutil
@@ -123,6 +124,7 @@ def test_image_paths_start_from_each_csv_folder(tmp_path):
     assert info["features"]["embeddings"]["images"] == ["photo"]
 
 
+@pytest.mark.slow
 def test_fit_with_search_and_workers(files, tmp_path, capsys):
     d, _ = files
     db = tmp_path / "search.db"

@@ -21,6 +21,7 @@ def _fit(df, label="y", init=None, **kw):
 
 
 # ---- sample weights -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sample_weights_reach_the_models(binary_df):
     """A third of the training labels flipped: weighted 0, they are ignored and the test score recovers."""
     train, test = split(binary_df)
@@ -64,6 +65,7 @@ def test_groups_never_straddle_a_split():
             assert not set(groups[tr]) & set(groups[va])
 
 
+@pytest.mark.slow
 def test_groups_column_is_set_aside_and_used(binary_df):
     df = binary_df.copy()
     df["g"] = np.arange(len(df)) // 25
@@ -72,6 +74,7 @@ def test_groups_column_is_set_aside_and_used(binary_df):
     assert p.predict_oof().notna().all()
 
 
+@pytest.mark.slow
 def test_the_users_folds(binary_df):
     train, _ = split(binary_df)
     ids = np.arange(len(train)) % 3
@@ -86,6 +89,7 @@ def test_the_users_folds(binary_df):
         _fit(train, folds=[1, 2, 3])
 
 
+@pytest.mark.slow
 def test_holdout_frac(binary_df):
     train, _ = split(binary_df)
     p = _fit(train, num_bag_folds=0, holdout_frac=0.4)
@@ -94,6 +98,7 @@ def test_holdout_frac(binary_df):
         _fit(train, holdout_frac=1.5)
 
 
+@pytest.mark.slow
 def test_bag_sets_repeat_the_folds_with_new_seeds(binary_df):
     train, _ = split(binary_df)
     one, two = _fit(train), _fit(train, num_bag_sets=2)
@@ -118,6 +123,7 @@ def test_included_and_excluded_model_types(binary_df):
 
 
 # ---- positive class, thresholds ----------------------------------------------------------------
+@pytest.mark.slow
 def test_positive_class_orders_the_classes(binary_df):
     train, test = split(binary_df)
     p = _fit(train, init={"positive_class": "no"})
@@ -137,6 +143,7 @@ def imbalanced(binary_df):
     return split(df[keep].reset_index(drop=True))
 
 
+@pytest.mark.slow
 def test_threshold_is_calibrated_for_f1_and_used_by_predict(imbalanced, tmp_path):
     train, test = imbalanced
     p = _fit(train, init={"eval_metric": "f1"})
@@ -158,6 +165,7 @@ def test_threshold_is_calibrated_for_f1_and_used_by_predict(imbalanced, tmp_path
 
 
 # ---- inspection -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_predict_multi_and_the_summary(binary_df):
     train, test = split(binary_df)
     p = _fit(train)
@@ -173,6 +181,7 @@ def test_predict_multi_and_the_summary(binary_df):
 
 
 # ---- deployment -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_delete_models_saves_a_smaller_folder_that_predicts_the_same(binary_df, tmp_path):
     train, test = split(binary_df)
     p = _fit(train)
@@ -193,6 +202,7 @@ def test_delete_models_saves_a_smaller_folder_that_predicts_the_same(binary_df, 
         loaded.set_inference("bagged")
 
 
+@pytest.mark.slow
 def test_infer_limit_keeps_the_fastest_blend_that_meets_it(binary_df):
     train, _ = split(binary_df)
     loose = _fit(train, infer_limit=10.0)
@@ -203,6 +213,7 @@ def test_infer_limit_keeps_the_fastest_blend_that_meets_it(binary_df):
         _fit(train, infer_limit=-1)
 
 
+@pytest.mark.slow
 def test_distill_makes_one_fast_model_that_saves_and_loads(binary_df, tmp_path):
     train, test = split(binary_df)
     teacher = _fit(train)
@@ -215,6 +226,7 @@ def test_distill_makes_one_fast_model_that_saves_and_loads(binary_df, tmp_path):
     assert np.allclose(MultimodalPredictor.load(tmp_path / "s").predict_proba(test), student.predict_proba(test))
 
 
+@pytest.mark.slow
 def test_distill_keeps_the_sample_weights(binary_df, monkeypatch):
     """Rows weighted 0 in the teacher's fit weigh 0 in the student's; augmented rows weigh as an average row."""
     from automm import deployment
@@ -237,6 +249,7 @@ def test_distill_keeps_the_sample_weights(binary_df, monkeypatch):
     assert student.evaluate(test)["score"] > 0.85
 
 
+@pytest.mark.slow
 def test_distill_a_regression(regression_df):
     train, test = split(regression_df)
     student = _fit(train).distill()

@@ -18,6 +18,7 @@ from automm.schema import detect_schema
 from .conftest import split
 
 
+@pytest.mark.slow
 def test_fast_never_imports_torch():
     code = ("import sys; from automm import MultimodalPredictor; from automm.synthetic import make_multimodal; "
             "MultimodalPredictor('y', verbosity=0).fit(make_multimodal(200, 'binary'), presets='fast', "
@@ -36,6 +37,7 @@ def test_embeddings_false_is_honoured_and_the_nets_that_need_them_are_left_out(b
     assert p.info()["embeddings"] is None and [b.kind for b in p.models_] == ["linear"]
 
 
+@pytest.mark.slow
 def test_a_time_limit_too_short_for_the_backbones_skips_the_embeddings(binary_df, capsys):
     train, _ = split(binary_df)
     t0 = time.monotonic()
@@ -56,6 +58,7 @@ def test_the_stacking_layer_is_skipped_when_the_time_is_gone(binary_df, capsys):
     assert p.predict(train.head(3)).notna().all()
 
 
+@pytest.mark.slow
 def test_the_linear_solver_stops_at_the_deadline():
     rng = np.random.default_rng(0)
     import pandas as pd

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 from automm import MultimodalPredictor  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1] / "automm"
-FAST_EXAMPLES, SLOW_EXAMPLES = 40, 400
+FAST_EXAMPLES, SLOW_EXAMPLES = 25, 300
 TEXT = st.one_of(st.text(max_size=12), st.just(""), st.text(alphabet="ab ", min_size=300, max_size=2000),
                  st.sampled_from(["naïve café", "日本語のテキスト", "emoji 🙂 here", "a\nb\tc", "\x00nul", "  "]))
 NAMES = st.one_of(st.text(min_size=1, max_size=8), st.sampled_from(["", " ", "a b", "列", "0", "y ", "__index__",
@@ -98,6 +98,15 @@ class Hung(Exception):
 def _raised_by_automm(exc: BaseException) -> bool:
     frames_ = traceback.extract_tb(exc.__traceback__)
     return bool(frames_) and Path(frames_[-1].filename).resolve().is_relative_to(PACKAGE)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap():
+    """Each fit collects garbage once; the test session's heap of earlier fits need not be walked each time."""
+    import gc
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 def _check(df: pd.DataFrame):

@@ -20,6 +20,7 @@ def fitted(binary_df):
     return p, train, test
 
 
+@pytest.mark.slow
 def test_model_names_best_and_one_models_predictions(fitted, tmp_path):
     p, _, test = fitted
     assert p.model_names() == ["linear_L1", "lightgbm_L1", "linear_L2"]

@@ -86,6 +86,7 @@ def test_best_threshold_beats_or_ties_the_half():
     assert m.score(y, cut(t)) >= m.score(y, cut(0.5)) and t < 0.5
 
 
+@pytest.mark.slow
 def test_a_scorer_fits_saves_and_reloads(binary_df, tmp_path):
     train, test = split(binary_df)
     scorer = make_scorer(skm.fbeta_score, beta=2, pos_label="yes")

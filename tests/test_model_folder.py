@@ -155,6 +155,7 @@ def test_a_format_1_model_without_a_digest_still_loads(fitted, tmp_path):
     pd.testing.assert_series_equal(MultimodalPredictor.load(tmp_path / "m").predict(test), p.predict(test))
 
 
+@pytest.mark.slow
 def test_fit_with_a_path_keeps_what_finished_when_it_dies(binary_df, tmp_path, register):
     register("interrupting", "tests.crashing_model:InterruptingModel", "sklearn", "scikit-learn")
     train, test = split(binary_df, 0.8)

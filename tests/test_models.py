@@ -31,6 +31,7 @@ def data(request):
     return prepared(request.param)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_model_fits_predicts_saves_and_loads(name, data, tmp_path):
     X, y, task = data
@@ -74,6 +75,7 @@ def test_registry_reports_missing_library(monkeypatch):
         model_class("nonexistent")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_without_validation_a_model_trains_the_rounds_it_is_given(name):
     X, y, task = prepared("binary")

@@ -33,6 +33,7 @@ def fit(df, **kw):
     return MultimodalPredictor("y", verbosity=1).fit(df, **kw)
 
 
+@pytest.mark.slow
 def test_parallel_fit_gives_the_sequential_predictions(multiclass_df):
     train, test = split(multiclass_df)
     kw = {"num_bag_folds": 3, "hyperparameters": {"linear": {}, "lightgbm": {}}}
@@ -44,6 +45,7 @@ def test_parallel_fit_gives_the_sequential_predictions(multiclass_df):
                                rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_dead_worker_is_reported_and_the_fit_goes_on(binary_df, failing_models, capsys):
     train, test = split(binary_df)
     p = fit(train, num_workers=2, hyperparameters={"linear": {}, "dying": {}, "raising": {}, "lightgbm": {}})
@@ -55,6 +57,7 @@ def test_dead_worker_is_reported_and_the_fit_goes_on(binary_df, failing_models, 
     assert p.evaluate(test)["score"] > 0.8
 
 
+@pytest.mark.slow
 def test_memory_budget_runs_fewer_jobs_at_once(binary_df, monkeypatch, capsys):
     from automm.execution import processes
     # a machine with 400 MB free: a job's estimate and another's (151 MB each at least) beside the two
@@ -87,6 +90,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_fit_matches_sequential_and_survives_failures(binary_df, local_ray, failing_models, capsys):
     train, test = split(binary_df)
     models = {"linear": {}, "lightgbm": {}, "dying": {}, "raising": {}}
@@ -112,6 +116,7 @@ def test_auto_uses_a_worker_per_core_and_the_environment_can_override(monkeypatc
     assert isinstance(make_executor(1, None, threads=2), InlineExecutor)
 
 
+@pytest.mark.slow
 def test_workers_exit_when_their_parent_is_killed(tmp_path):
     """SIGKILL (the OOM killer, a scheduler) gives the parent no chance to stop its workers."""
     import signal
@@ -165,6 +170,7 @@ def test_an_interrupted_fit_stops_busy_workers_at_once(binary_df, register):
     assert time.monotonic() - t0 < 3
 
 
+@pytest.mark.slow
 def test_models_come_back_packed_and_are_unpacked_only_to_predict(binary_df, tmp_path):
     """A worker's model reaches the fit as bytes: saving it (as the fit does after each model) leaves it
     packed, sending it on keeps it packed, and it unpacks to the predictions it made in the worker."""

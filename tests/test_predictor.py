@@ -26,6 +26,7 @@ def stacked(binary_df):
     return p, test
 
 
+@pytest.mark.slow
 def test_fit_returns_self_and_predicts_in_the_label_type(stacked):
     p, test = stacked
     pred = p.predict(test)
@@ -37,6 +38,7 @@ def test_fit_returns_self_and_predicts_in_the_label_type(stacked):
     assert {b.layer for b in p.models_} == {1, 2}
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_ensemble_is_at_least_the_best_single_model_out_of_fold(stacked):
     p, _ = stacked
     board = p.leaderboard()
@@ -44,6 +46,7 @@ def test_ensemble_is_at_least_the_best_single_model_out_of_fold(stacked):
     assert ensemble >= board.loc[board.model != "ensemble", "score_val"].max() - 1e-12
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_leaderboard_with_test_data_has_scores_and_speed(stacked):
     p, test = stacked
     board = p.leaderboard(test)
@@ -52,6 +55,7 @@ def test_leaderboard_with_test_data_has_scores_and_speed(stacked):
     assert len(board) == len(p.models_) + 1
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_save_load_round_trip_is_exact(stacked, tmp_path):
     p, test = stacked
     p.save(tmp_path / "m")
@@ -63,6 +67,7 @@ def test_save_load_round_trip_is_exact(stacked, tmp_path):
     assert not list((tmp_path / "m").rglob("*.pkl"))
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_save_refuses_to_overwrite(stacked, tmp_path):
     p, _ = stacked
     p.save(tmp_path / "m")
@@ -77,6 +82,7 @@ def test_save_refuses_to_overwrite(stacked, tmp_path):
     assert (user_dir / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_tampered_or_incompatible_model_is_refused(stacked, tmp_path):
     p, _ = stacked
     p.save(tmp_path / "m")
@@ -94,6 +100,7 @@ def test_tampered_or_incompatible_model_is_refused(stacked, tmp_path):
         MultimodalPredictor.load(tmp_path)
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_feature_importance_finds_the_text_signal(stacked):
     p, test = stacked
     imp = p.feature_importance(test, num_shuffle_sets=2)
@@ -102,6 +109,7 @@ def test_feature_importance_finds_the_text_signal(stacked):
     assert imp.loc["review", "importance"] > imp.loc["noise", "importance"]
 
 
+@pytest.mark.slow
 def test_text_carries_signal_the_model_uses(binary_df):
     train, test = split(binary_df)
     with_text = MultimodalPredictor("y", verbosity=0).fit(train, presets="fast", hyperparameters=FAST)
@@ -110,6 +118,7 @@ def test_text_carries_signal_the_model_uses(binary_df):
     assert with_text.evaluate(test)["roc_auc"] > no_text.evaluate(test)["roc_auc"] + 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture,metric", [("multiclass_df", "accuracy"), ("regression_df", "r2")])
 def test_multiclass_and_regression(fixture, metric, request):
     train, test = split(request.getfixturevalue(fixture))
@@ -125,6 +134,7 @@ def test_multiclass_and_regression(fixture, metric, request):
         assert p.predict_proba(test).shape == (len(test), 3)
 
 
+@pytest.mark.slow
 def test_time_limit_is_honoured(regression_df):
     big = pd.concat([regression_df] * 4, ignore_index=True)
     start = time.monotonic()
@@ -149,6 +159,7 @@ def test_extra_columns_ignored_and_missing_columns_named(binary_df):
     assert len(p.predict(test.drop(columns=["y", "id", "constant"]))) == len(test)  # unused ones may go
 
 
+@pytest.mark.slow
 def test_missing_labels_are_dropped_and_seed_makes_fits_repeatable(binary_df):
     train, test = split(binary_df)
     train = train.copy()
@@ -176,6 +187,7 @@ def test_failing_model_is_left_out(binary_df, monkeypatch):
     assert [b.kind for b in p.models_] == ["linear"]
 
 
+@pytest.mark.slow
 def test_refit_full_trains_one_model_per_bag_and_keeps_the_original(binary_df, tmp_path):
     train, test = split(binary_df)
     p = MultimodalPredictor("y", verbosity=0).fit(train, presets="best", time_limit=30, num_bag_folds=3)
@@ -230,6 +242,7 @@ def test_polars_frames_are_accepted(binary_df):
     assert p.evaluate(pl.from_pandas(test))["roc_auc"] > 0.8
 
 
+@pytest.mark.slow  # the stacked best fit of every model takes 30 s
 def test_best_preset_stacks_the_fusion_nets_on_text_embeddings(stacked):
     p, test = stacked
     kinds = {b.kind for b in p.models_ if b.layer == 1}
@@ -239,6 +252,7 @@ def test_best_preset_stacks_the_fusion_nets_on_text_embeddings(stacked):
     assert any(n.startswith("text.emb") for n in p.pipeline_.transform(test).names)
 
 
+@pytest.mark.slow
 def test_a_stack_on_shuffled_labels_validates_at_chance(binary_df):
     """The ensemble is chosen on out-of-fold scores: a stacker that saw its own rows' labels (through
     in-fold predictions, or features fitted with the label) would validate far above chance here.

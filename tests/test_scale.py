@@ -64,6 +64,7 @@ def test_fold_rows_copy_only_the_views_a_model_reads(binary_df):
         _ = part.neural["numeric"]
 
 
+@pytest.mark.slow
 def test_a_model_that_reads_an_undeclared_view_is_told_so(binary_df, register):
     register("dense_only", "automm.models.linear:LinearModel", "sklearn", reads=("dense",))
     p = MultimodalPredictor("y", verbosity=0).fit(binary_df, hyperparameters={"dense_only": {}, "lightgbm": {}},
@@ -125,6 +126,7 @@ def test_features_that_cannot_fit_in_memory_are_refused_before_the_work(small_th
         MultimodalPredictor("y", verbosity=0).fit(df, presets="fast", time_limit=60)
 
 
+@pytest.mark.slow
 def test_a_large_table_trains_each_model_once_on_a_holdout(monkeypatch, capsys):
     from automm import training
     monkeypatch.setattr(training, "LARGE_ROWS", 400)
@@ -152,6 +154,7 @@ def test_the_static_tier_tokenizes_without_transformers_and_the_same_ids():
     assert out[0] == str(wrapped)
 
 
+@pytest.mark.slow
 def test_a_recycled_worker_is_a_fresh_process(binary_df, monkeypatch):
     from automm.execution import processes
     monkeypatch.setattr(processes, "RECYCLE_BYTES", 0)

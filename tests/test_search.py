@@ -14,6 +14,7 @@ optuna = pytest.importorskip("optuna")
 TREES = dict(presets="medium", embeddings=False, num_workers=1)
 
 
+@pytest.mark.slow
 def test_search_beats_a_deliberately_bad_default(binary_df):
     train, test = split(binary_df)
     bad = {"lightgbm": {"learning_rate": Real(1e-4, 0.3, log=True, default=1e-4), "num_boost_round": 60}}
@@ -65,6 +66,7 @@ def test_pruning_stops_bad_trials_early():
     assert params["quality"] == max(full) and model.quality == params["quality"]
 
 
+@pytest.mark.slow
 def test_time_budget_holds_with_search(binary_df):
     p = MultimodalPredictor("y", verbosity=0).fit(binary_df, time_limit=15, hyperparameter_tune=True,
                                                   hyperparameters={"linear": {}, "lightgbm": {}}, num_bag_folds=2,
@@ -73,6 +75,7 @@ def test_time_budget_holds_with_search(binary_df):
     assert p.info()["models"]["lightgbm_L1"]["search"]["new_trials"] >= 3  # the search did use the time
 
 
+@pytest.mark.slow
 def test_tight_budget_search_stops_after_the_defaults(binary_df, register):
     """When every fold needs its whole share, the search must not take time from the bagging. The model
     uses its whole time on any machine (on a fast one LightGBM would rightly leave time for more trials)."""
@@ -86,6 +89,7 @@ def test_tight_budget_search_stops_after_the_defaults(binary_df, register):
     assert p.models_[0].models[1].params == defaults  # the other folds fit the defaults
 
 
+@pytest.mark.slow
 def test_search_resumes_from_its_storage(binary_df, tmp_path):
     storage = f"sqlite:///{tmp_path / 'search.db'}"
     hp = {"lightgbm": {"num_boost_round": 30}}
@@ -151,6 +155,7 @@ def test_search_leaves_the_other_folds_the_time_they_need():
     assert time.monotonic() - start < 0.9
 
 
+@pytest.mark.slow
 def test_a_large_fold_is_searched_on_a_sample_and_the_model_kept_trains_on_all_of_it(binary_df, register,
                                                                                      monkeypatch):
     from automm.execution import base

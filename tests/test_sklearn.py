@@ -21,6 +21,7 @@ NOT_APPLICABLE = {"check_array_api_input", "check_sample_weight_equivalence_on_d
 LIGHT = {"hyperparameters": {"lightgbm": {}}, "num_threads": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("est", [AutoMMClassifier(**LIGHT), AutoMMRegressor(**LIGHT)], ids=lambda e: type(e).__name__)
 def test_scikit_learn_estimator_checks(est):
     with warnings.catch_warnings():
@@ -32,6 +33,7 @@ def test_scikit_learn_estimator_checks(est):
     assert len({r["check_name"] for r in results}) > 40
 
 
+@pytest.mark.slow
 def test_pipeline_cross_val_score_and_params_on_text_data(binary_df):
     X, y = binary_df.drop(columns="y"), binary_df["y"]
     pipe = Pipeline([("select", FunctionTransformer(lambda d: d.drop(columns=["id"]))),
@@ -48,11 +50,13 @@ def test_pipeline_cross_val_score_and_params_on_text_data(binary_df):
     assert np.array_equal(again.predict_proba(X), proba)
 
 
+@pytest.mark.slow
 def test_regressor_scores_r2(regression_df):
     X, y = regression_df.drop(columns="y"), regression_df["y"]
     assert AutoMMRegressor().fit(X.iloc[:350], y.iloc[:350]).score(X.iloc[350:], y.iloc[350:]) > 0.5
 
 
+@pytest.mark.slow
 def test_sample_weight_and_random_state(binary_df):
     X, y = binary_df.drop(columns=["y", "id"]), binary_df["y"]
     w = np.where(np.arange(len(y)) % 2 == 0, 1.0, 0.0)  # the odd rows do not count
