@@ -38,6 +38,7 @@ from .second_round import second_round as run_second_round
 from .training import (
     RoundSpec,
     bagging,
+    check_device,
     check_parallel_args,
     choose_models,
     fit_layers,
@@ -185,6 +186,7 @@ class MultimodalPredictor:
         rows.check(df, self.label, n_folds)
         n_folds, n_stack, rows = large_data(len(df), n_folds, n_stack, rows, num_bag_folds, num_stack_levels, progress)
         check_threshold_args(calibrate_decision_threshold, infer_limit, infer_limit_batch_size)
+        check_device(self.device)
         save_to = None if self.path is None else check_target(self.path, overwrite)
         models, stack_models = choose_models(hyperparameters, preset, included_model_types, excluded_model_types)
         check_model_params(hyperparameters)

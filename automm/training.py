@@ -193,6 +193,17 @@ def gpu_available(device: str) -> bool:
     return torch.cuda.is_available()
 
 
+def check_device(device) -> None:
+    """Before any work: device is one automm knows, and "cuda" has a CUDA device to run on (it would
+    otherwise fail deep inside the first net, or quietly train on the CPU)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
+    if device == "cuda" and not gpu_available("cuda"):
+        raise ValueError("device='cuda', but no CUDA device is visible to this process (no NVIDIA driver, a torch "
+                         "without CUDA, or CUDA_VISIBLE_DEVICES empty); use device='auto' to take a GPU when there "
+                         "is one, or device='cpu'")
+
+
 def cores(num_threads: int | None) -> int:
     if num_threads:
         return int(num_threads)

@@ -184,3 +184,14 @@ def test_an_image_edited_in_place_is_embedded_again(tmp_path):
     assert _file_key("a.png", "image", tmp_path, 4) != before
     os.mkfifo(tmp_path / "pipe.png")
     assert _file_key("pipe.png", "image", tmp_path, 4).endswith("missing")  # and never blocks
+
+
+def test_a_device_that_cannot_be_used_is_refused_before_any_work(small, monkeypatch):
+    from automm import training
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda', not 'gpu'"):
+        MultimodalPredictor("y", device="gpu", verbosity=0).fit(small)
+    monkeypatch.setattr(training, "gpu_available", lambda device: False)  # as on this machine: no CUDA
+    p = MultimodalPredictor("y", device="cuda", verbosity=0)
+    with pytest.raises(ValueError, match="device='cuda', but no CUDA device is visible.*device='auto'"):
+        p.fit(small)
+    assert not hasattr(p, "schema_")  # refused before the columns are looked at, let alone a model trained
