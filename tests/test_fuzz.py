@@ -157,7 +157,7 @@ def test_random_frames_fit_and_predict_or_get_a_clear_error(df):
 
 
 @pytest.mark.slow
-@settings(max_examples=SLOW_EXAMPLES, **{**COMMON, "derandomize": False})
+@settings(max_examples=SLOW_EXAMPLES, **COMMON)  # derandomised too: CI sees the same 300 frames each run
 @given(frames())
 def test_many_more_random_frames(df):
     _check(df)
