@@ -8,20 +8,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from . import __version__
+from .after_fit import AfterFitMixin
 from .budget import TimePlan
-from .deployment import delete_models, distill, extract_embedding
 from .ensemble import BaggedModel
 from .execution import Executor, make_executor
 from .execution.base import unpacked
-from .features import FeaturePipeline, FeatureSet
+from .features import FeaturePipeline
 from .fitted import FittedEnsemble
-from .inference import apply_threshold, check_threshold_args, limit_inference, measure, threshold_for, wants_threshold
-from .inspection import FULL, feature_importance, fit_summary, leaderboard
+from .inference import check_threshold_args, limit_inference, measure, wants_threshold
+from .inspection import FULL
 from .memory import release
-from .metrics import get_metric, report
 from .persistence import (
     MANIFEST,
     DiskFullError,
@@ -29,6 +27,7 @@ from .persistence import (
     check_target,
     read_model_dir,
 )
+from .predicting import PredictMixin
 from .presets import get_preset
 from .progress import Progress
 from .rows import RowOptions
@@ -49,13 +48,11 @@ from .training import (
     training_rows,
 )
 from .validation import (
-    as_frame,
     check_model_params,
-    check_predict_input,
 )
 
 
-class MultimodalPredictor:
+class MultimodalPredictor(PredictMixin, AfterFitMixin):
     """Fits an ensemble on a table whose columns mix numbers, categories, free text and images.
 
     >>> p = MultimodalPredictor(label="Price", eval_metric="r2").fit(train_df, time_limit=300)
@@ -285,294 +282,6 @@ class MultimodalPredictor:
     def _set_ensemble(self, bagged: FittedEnsemble, start: float):
         self.ensembles_ = {"bagged": bagged, "refit": None}
         self.fit_time_ = time.monotonic() - start
-
-    # ---- predict ----------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "ensembles_"):
-            raise RuntimeError("this predictor is not fitted yet: call fit() or MultimodalPredictor.load()")
-
-    def _features(self, data) -> FeatureSet:
-        self._check_fitted()
-        df = as_frame(data)
-        check_predict_input(df, self.schema_)
-        # image paths are read from where the predictor is told now
-        return self.pipeline_.transform(df.reset_index(drop=True), image_dir=self.image_dir)
-
-    def _raw_predict(self, data, model: str | None = None) -> np.ndarray:
-        X = self._features(data)  # checks that the predictor is fitted, first
-        if model is None:
-            return self._ensemble().predict(X)
-        ens, name = self._one_model(model)
-        return ens.predict_each(X, {name})[name][0]
-
-    def _one_model(self, model: str) -> tuple[FittedEnsemble, str]:
-        """The ensemble that holds `model` (a name from model_names()) and its name there."""
-        if model not in self.model_names():
-            raise KeyError(f"model {model!r} is not in this predictor; its models are {self.model_names()}")
-        if model.endswith(FULL):
-            return self.ensembles_["refit"], model[: -len(FULL)]
-        return self.ensembles_["bagged"], model
-
-    def predict(self, data, model: str | None = None, decision_threshold: float | None = None) -> pd.Series:
-        """model: one of model_names() instead of the ensemble. decision_threshold: for a binary label,
-        the positive class's probability from which it is predicted (default: the calibrated one, else 0.5)."""
-        return self._decode(self._raw_predict(data, model), data, decision_threshold)
-
-    def _decode(self, raw: np.ndarray, data, decision_threshold=None) -> pd.Series:
-        t = self.decision_threshold_ if decision_threshold is None else decision_threshold
-        return self.labels_.decode(apply_threshold(raw, t) if self.task_.problem_type == "binary" else raw,
-                                   data.index if isinstance(data, pd.DataFrame) else None)
-
-    def predict_proba(self, data, model: str | None = None, as_multiclass: bool = True):
-        """One column per class (as_multiclass=False, for a binary label: a Series of the positive
-        class's probability); model: one of model_names() instead of the ensemble."""
-        self._check_proba()
-        return self._proba_frame(self._raw_predict(data, model), data.index if isinstance(data, pd.DataFrame)
-                                 else None, as_multiclass)
-
-    def _proba_frame(self, raw: np.ndarray, index, as_multiclass: bool = True):
-        if not as_multiclass and self.task_.problem_type == "binary":
-            return pd.Series(raw[:, 1], index=index, name=self.classes_[1])
-        return pd.DataFrame(raw, index=index, columns=list(self.classes_))
-
-    def predict_multi(self, data, models: list[str] | None = None) -> dict[str, pd.Series]:
-        """{model: its predictions} for each of `models` (default: every one of model_names()), the
-        features computed once."""
-        return {m: self._decode(p, data) for m, p in self._each(data, models).items()}
-
-    def predict_proba_multi(self, data, models: list[str] | None = None, as_multiclass: bool = True) -> dict:
-        self._check_proba()
-        index = data.index if isinstance(data, pd.DataFrame) else None
-        return {m: self._proba_frame(p, index, as_multiclass) for m, p in self._each(data, models).items()}
-
-    def _each(self, data, models: list[str] | None) -> dict[str, np.ndarray]:
-        models = self.model_names() if models is None else list(models)
-        wanted = [self._one_model(m) for m in models]  # unknown names fail before the features
-        X = self._features(data)
-        out = {}
-        for mode, suffix in (("bagged", ""), ("refit", FULL)):
-            names = {n for ens, n in wanted if ens is self.ensembles_[mode]}
-            if names:
-                out.update({n + suffix: p for n, (p, _) in self.ensembles_[mode].predict_each(X, names).items()})
-        return {m: out[m] for m in models}
-
-    def _check_proba(self):
-        self._check_fitted()
-        if self.task_.problem_type == "regression":
-            raise ValueError("predict_proba is for classification; this predictor does regression: use predict")
-
-    # ---- what the fit produced ---------------------------------------------------------------
-    def model_names(self) -> list[str]:
-        """The bagged models, then the models refit on all rows (suffix _FULL)."""
-        self._check_fitted()
-        return [b.name for b in self.models_ if b.models] + [b.name + FULL for b in self.models_full_]
-
-    def model_best(self) -> str:
-        """The model, or the ensemble, with the best validation score (out of fold)."""
-        board = self.leaderboard()
-        return str(board.loc[board["score_val"].notna()].iloc[0]["model"])
-
-    def model_failures(self) -> dict[str, dict]:
-        """The models that failed and were left out: {name: {"error": ..., "traceback": ...}}."""
-        self._check_fitted()
-        return {k: dict(v) for k, v in self.failures_.items()}
-
-    def predict_proba_oof(self, model: str | None = None) -> pd.DataFrame:
-        """Out-of-fold class probabilities of the training rows: each row predicted by the models of
-        the fold that did not train on it (model None: the ensemble's blend). Rows no validation fold
-        held (a hold-out fit validates a fifth of them) are NaN."""
-        self._check_proba()
-        return pd.DataFrame(self._oof(model), index=self.oof_index_, columns=list(self.classes_))
-
-    def predict_oof(self, model: str | None = None) -> pd.Series:
-        """Out-of-fold predictions of the training rows, in the label's type (see predict_proba_oof)."""
-        self._check_fitted()
-        raw = self._oof(model)
-        covered = ~np.isnan(raw).any(axis=1)
-        return self._decode(np.nan_to_num(raw), pd.DataFrame(index=self.oof_index_)).where(covered)
-
-    def _oof(self, model: str | None) -> np.ndarray:
-        self._check_fitted()
-        bags = {b.name: b for b in self.models_}
-        if model is None:
-            return sum(w * bags[n].oof for n, w in self.weights_.items() if w > 0)
-        if model not in bags:
-            raise KeyError(f"out-of-fold predictions exist for the bagged models {list(bags)}, not {model!r}")
-        return bags[model].oof
-
-    def submission(self, data, id_column: str | None = None, proba: bool = False, as_multiclass: bool = False
-                   ) -> pd.DataFrame:
-        """What a competition expects: the id column (if named) then the prediction, or the probabilities:
-        for a binary label one column (the positive class's, named by it) unless as_multiclass, else one
-        column per class named by the class."""
-        df = as_frame(data)
-        if id_column is not None and id_column not in df.columns:
-            raise KeyError(f"id column {id_column!r} is not in the data; its columns are {list(df.columns)}")
-        out = self.predict_proba(df, as_multiclass=as_multiclass) if proba else self.predict(df)
-        out = out.to_frame() if isinstance(out, pd.Series) else out
-        out = out.reset_index(drop=True)
-        if id_column is not None:
-            out.insert(0, id_column, df[id_column].to_numpy())
-        return out
-
-    def evaluate(self, data, model: str | None = None) -> dict[str, float]:
-        """Every metric that applies, plus `score`: the eval_metric. Rows weigh by the sample_weight column
-        when the predictor has one and weight_evaluation; hard labels follow the decision threshold."""
-        df = as_frame(data)
-        y, w = self.labels_.encode(df), self._eval_weight(df)
-        raw = self._raw_predict(df, model)
-        scores = report(y, raw, self.task_.problem_type, w, self.decision_threshold_)
-        if self.metric_.name not in scores:  # a scorer of the user's
-            scores[self.metric_.name] = self._score(y, raw, w)
-        return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
-
-    def _score(self, y, raw, w=None) -> float:
-        """The eval_metric, hard labels cut at the decision threshold."""
-        return self.metric_.score(y, raw if self.metric_.needs_proba else apply_threshold(raw, self.decision_threshold_),
-                                  w)
-
-    def _eval_weight(self, df: pd.DataFrame) -> np.ndarray | None:
-        col = self.sample_weight
-        if not (self.weight_evaluation and isinstance(col, str)):
-            return None
-        if col not in df.columns:
-            warnings.warn(f"the data has no sample_weight column {col!r}, so its rows weigh the same in these scores",
-                          stacklevel=3)
-            return None
-        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=np.float64)
-
-    # ---- the decision threshold of a binary label --------------------------------------------
-    def calibrate_decision_threshold(self, data=None, metric=None, model: str | None = None,
-                                     verbose: bool = True) -> float:
-        """The positive class's probability from which a binary label is predicted that scores best on
-        `metric` (default: the eval_metric), on `data` or else on the out-of-fold predictions. It is
-        returned, not applied: pass it to set_decision_threshold (fit(calibrate_decision_threshold=...)
-        does both)."""
-        self._check_fitted()
-        if self.task_.problem_type != "binary":
-            raise ValueError(f"a decision threshold is for binary labels; this is a {self.task_.problem_type} problem")
-        m = self.metric_ if metric is None else get_metric(metric, "binary", self.classes_)
-        if data is None:
-            if self.oof_y_ is None:
-                raise ValueError("this model was saved by an earlier automm without the labels of its out-of-fold "
-                                 "predictions: pass data= (labelled rows) to calibrate on")
-            y, proba, w = self.oof_y_, self._oof(model), self.oof_weight_
-        else:
-            df = as_frame(data)
-            y, proba, w = self.labels_.encode(df), self._raw_predict(df, model), self._eval_weight(df)
-        t, at_half, at_t = threshold_for(m, y, proba, w)
-        if verbose:
-            Progress(self.verbosity).say(1, f"decision threshold {t:.3f}: {m.name} {at_half:.4f} at 0.5, {at_t:.4f} "
-                                            f"at {t:.3f} ({'out of fold' if data is None else 'on the data given'})")
-        return t
-
-    def set_decision_threshold(self, threshold: float | None) -> "MultimodalPredictor":
-        """None: back to 0.5 (argmax)."""
-        self._check_fitted()
-        if threshold is not None and (self.task_.problem_type != "binary" or not 0 <= threshold <= 1):
-            raise ValueError(f"decision_threshold must be between 0 and 1, for a binary label; not {threshold!r} "
-                             f"for a {self.task_.problem_type} problem")
-        self.decision_threshold_ = None if threshold is None else float(threshold)
-        return self
-
-
-    def leaderboard(self, data=None) -> pd.DataFrame:
-        """Each model's validation score, fit time and (given labelled data) test score and predict time,
-        end to end (the features, and a stacker's inputs from layer 1, included)."""
-        return leaderboard(self, data)
-
-    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample_size: int = 1000) -> pd.DataFrame:
-        """Permutation importance per input column: how much the score drops when it is shuffled. A text
-        or image column is one input, so it gets one score however many features it makes."""
-        return feature_importance(self, data, num_shuffle_sets, subsample_size)
-
-    def fit_summary(self, verbosity: int = 1) -> str:
-        """What the fit did, to read: the columns, the time plan and how the time went, each model's
-        validation score, fit time and weight, the ensemble, the decision threshold and predict speed;
-        verbosity 2 adds the failures' tracebacks."""
-        return fit_summary(self, verbosity)
-
-    # ---- refit on all rows --------------------------------------------------------------------
-    def refit_full(self, train_data=None, time_limit: float | None = None, set_default: bool = True
-                   ) -> "MultimodalPredictor":
-        """Retrain the ensemble's models on all training rows, one model per bag.
-
-        Boosting models train for the mean of their folds' best iteration counts; stackers train
-        on the stored out-of-fold predictions. The bagged models are kept: `leaderboard` shows both
-        and `set_inference("bagged" | "refit")` chooses which predict uses. With a `path`, the model
-        saved there is updated.
-        train_data: needed after `load` (a saved model does not keep its training data); it must be
-        the data given to fit (sample weights given to fit as an array, not a column, are not kept).
-        """
-        self._check_fitted()
-        if not self.ensembles_["bagged"].predictable:
-            raise ValueError("the bagged models were deleted (delete_models), so there is nothing to refit")
-        start = time.monotonic()
-        deadline = TimePlan.for_fit(time_limit).fit_deadline(start)
-        if train_data is not None:
-            df, hp = as_frame(train_data, "train_data"), {}
-            df = df[df[self.label].notna()]
-        elif getattr(self, "_fit_data", None) is not None:
-            df, hp, _ = self._fit_data
-        else:
-            raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
-        df = df.reset_index(drop=True)
-        X, y = self._features(df).with_weight(self._training_weights(df)), self.labels_.encode(df)
-        if len(y) != len(self.models_[0].oof):
-            raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
-                             f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
-        progress = Progress(self.verbosity, start)
-        self.ensembles_["refit"] = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
-        mode = self.inference_
-        self.inference_ = "refit"
-        self.predict_rows_per_s_["refit"] = measure(self._raw_predict, df)
-        self.inference_ = "refit" if set_default else mode
-        progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
-                        f"the {self.inference_} models")
-        if self.path is not None:  # kept where fit keeps the model
-            self._save(self.path, overwrite=True, complete=True)
-        return self
-
-    def _training_weights(self, df: pd.DataFrame) -> np.ndarray | None:
-        """The sample weights of the training rows `df` (scaled to mean 1): this session's fit's, or read
-        again from the sample_weight column (weights given to fit as an array are not kept by a save)."""
-        if getattr(self, "_fit_data", None) is not None:
-            return self._fit_data[2]
-        if isinstance(self.sample_weight, str):
-            return RowOptions(self.sample_weight).weights(df, np.arange(len(df)))
-        return None
-
-    def set_inference(self, mode: str) -> "MultimodalPredictor":
-        """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""
-        if mode not in ("bagged", "refit"):
-            raise ValueError(f"inference mode must be 'bagged' or 'refit', not {mode!r}")
-        if mode == "refit" and not self.models_full_:
-            raise ValueError("there are no refit models yet: call refit_full() first")
-        if mode == "bagged" and not self.ensembles_["bagged"].predictable:
-            raise ValueError("the bagged models were deleted (delete_models): predict with the refit models")
-        self.inference_ = mode
-        return self
-
-    # ---- deployment -------------------------------------------------------------------------
-    def delete_models(self, models_to_keep: str | list[str] = "best", dry_run: bool = False) -> list[str]:
-        """Drop the models not in `models_to_keep` ("best": those predict uses now) and return their names;
-        a save() afterwards writes only what is left. The out-of-fold predictions of deleted bagged models
-        that the validation blend needs are kept (they are small), so the threshold and OOF stay."""
-        return delete_models(self, models_to_keep, dry_run)
-
-    def extract_embedding(self, data, as_dict: bool = False):
-        """The frozen embeddings of each row: an (n, d) array of the text embedding (all text columns as
-        one document) and each image column's, side by side; as_dict: {"text" or column: (n, d_i)}.
-        A predictor fitted without embeddings computes them with its (or the default) backbones."""
-        return extract_embedding(self, data, as_dict)
-
-    def distill(self, train_data=None, time_limit: float | None = None, augment_factor: float = 1.0,
-                hyperparameters: dict | None = None) -> "MultimodalPredictor":
-        """A new predictor with one fast student model (LightGBM on the table's own features, no
-        embeddings) trained on this ensemble's soft labels of the training rows and of augmented rows.
-        It predicts, evaluates and saves like any predictor; its validation score and predict speed are
-        logged against the teacher's. train_data: needed after load (the data given to fit)."""
-        return distill(self, train_data, time_limit, augment_factor, hyperparameters=hyperparameters)
 
     # ---- info, save, load -------------------------------------------------------------------
     def info(self) -> dict:

@@ -1,0 +1,155 @@
+"""What a user does with a fitted MultimodalPredictor: calibrate the decision threshold, read the
+leaderboard and the importance, refit on all rows, and slim or distill it for deployment. A mixin of
+the predictor: the fitted state stays the predictor's own."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .budget import TimePlan
+from .deployment import delete_models, distill, extract_embedding
+from .inference import measure, threshold_for
+from .inspection import feature_importance, fit_summary, leaderboard
+from .metrics import get_metric
+from .progress import Progress
+from .rows import RowOptions
+from .validation import (
+    as_frame,
+)
+
+
+class AfterFitMixin:
+    # ---- the decision threshold of a binary label --------------------------------------------
+    def calibrate_decision_threshold(self, data=None, metric=None, model: str | None = None,
+                                     verbose: bool = True) -> float:
+        """The positive class's probability from which a binary label is predicted that scores best on
+        `metric` (default: the eval_metric), on `data` or else on the out-of-fold predictions. It is
+        returned, not applied: pass it to set_decision_threshold (fit(calibrate_decision_threshold=...)
+        does both)."""
+        self._check_fitted()
+        if self.task_.problem_type != "binary":
+            raise ValueError(f"a decision threshold is for binary labels; this is a {self.task_.problem_type} problem")
+        m = self.metric_ if metric is None else get_metric(metric, "binary", self.classes_)
+        if data is None:
+            if self.oof_y_ is None:
+                raise ValueError("this model was saved by an earlier automm without the labels of its out-of-fold "
+                                 "predictions: pass data= (labelled rows) to calibrate on")
+            y, proba, w = self.oof_y_, self._oof(model), self.oof_weight_
+        else:
+            df = as_frame(data)
+            y, proba, w = self.labels_.encode(df), self._raw_predict(df, model), self._eval_weight(df)
+        t, at_half, at_t = threshold_for(m, y, proba, w)
+        if verbose:
+            Progress(self.verbosity).say(1, f"decision threshold {t:.3f}: {m.name} {at_half:.4f} at 0.5, {at_t:.4f} "
+                                            f"at {t:.3f} ({'out of fold' if data is None else 'on the data given'})")
+        return t
+
+    def set_decision_threshold(self, threshold: float | None) -> "AfterFitMixin":
+        """None: back to 0.5 (argmax)."""
+        self._check_fitted()
+        if threshold is not None and (self.task_.problem_type != "binary" or not 0 <= threshold <= 1):
+            raise ValueError(f"decision_threshold must be between 0 and 1, for a binary label; not {threshold!r} "
+                             f"for a {self.task_.problem_type} problem")
+        self.decision_threshold_ = None if threshold is None else float(threshold)
+        return self
+
+
+    def leaderboard(self, data=None) -> pd.DataFrame:
+        """Each model's validation score, fit time and (given labelled data) test score and predict time,
+        end to end (the features, and a stacker's inputs from layer 1, included)."""
+        return leaderboard(self, data)
+
+    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample_size: int = 1000) -> pd.DataFrame:
+        """Permutation importance per input column: how much the score drops when it is shuffled. A text
+        or image column is one input, so it gets one score however many features it makes."""
+        return feature_importance(self, data, num_shuffle_sets, subsample_size)
+
+    def fit_summary(self, verbosity: int = 1) -> str:
+        """What the fit did, to read: the columns, the time plan and how the time went, each model's
+        validation score, fit time and weight, the ensemble, the decision threshold and predict speed;
+        verbosity 2 adds the failures' tracebacks."""
+        return fit_summary(self, verbosity)
+
+    # ---- refit on all rows --------------------------------------------------------------------
+    def refit_full(self, train_data=None, time_limit: float | None = None, set_default: bool = True
+                   ) -> "AfterFitMixin":
+        """Retrain the ensemble's models on all training rows, one model per bag.
+
+        Boosting models train for the mean of their folds' best iteration counts; stackers train
+        on the stored out-of-fold predictions. The bagged models are kept: `leaderboard` shows both
+        and `set_inference("bagged" | "refit")` chooses which predict uses. With a `path`, the model
+        saved there is updated.
+        train_data: needed after `load` (a saved model does not keep its training data); it must be
+        the data given to fit (sample weights given to fit as an array, not a column, are not kept).
+        """
+        self._check_fitted()
+        if not self.ensembles_["bagged"].predictable:
+            raise ValueError("the bagged models were deleted (delete_models), so there is nothing to refit")
+        start = time.monotonic()
+        deadline = TimePlan.for_fit(time_limit).fit_deadline(start)
+        if train_data is not None:
+            df, hp = as_frame(train_data, "train_data"), {}
+            df = df[df[self.label].notna()]
+        elif getattr(self, "_fit_data", None) is not None:
+            df, hp, _ = self._fit_data
+        else:
+            raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
+        df = df.reset_index(drop=True)
+        X, y = self._features(df).with_weight(self._training_weights(df)), self.labels_.encode(df)
+        if len(y) != len(self.models_[0].oof):
+            raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
+                             f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
+        progress = Progress(self.verbosity, start)
+        self.ensembles_["refit"] = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
+        mode = self.inference_
+        self.inference_ = "refit"
+        self.predict_rows_per_s_["refit"] = measure(self._raw_predict, df)
+        self.inference_ = "refit" if set_default else mode
+        progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
+                        f"the {self.inference_} models")
+        if self.path is not None:  # kept where fit keeps the model
+            self._save(self.path, overwrite=True, complete=True)
+        return self
+
+    def _training_weights(self, df: pd.DataFrame) -> np.ndarray | None:
+        """The sample weights of the training rows `df` (scaled to mean 1): this session's fit's, or read
+        again from the sample_weight column (weights given to fit as an array are not kept by a save)."""
+        if getattr(self, "_fit_data", None) is not None:
+            return self._fit_data[2]
+        if isinstance(self.sample_weight, str):
+            return RowOptions(self.sample_weight).weights(df, np.arange(len(df)))
+        return None
+
+    def set_inference(self, mode: str) -> "AfterFitMixin":
+        """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""
+        if mode not in ("bagged", "refit"):
+            raise ValueError(f"inference mode must be 'bagged' or 'refit', not {mode!r}")
+        if mode == "refit" and not self.models_full_:
+            raise ValueError("there are no refit models yet: call refit_full() first")
+        if mode == "bagged" and not self.ensembles_["bagged"].predictable:
+            raise ValueError("the bagged models were deleted (delete_models): predict with the refit models")
+        self.inference_ = mode
+        return self
+
+    # ---- deployment -------------------------------------------------------------------------
+    def delete_models(self, models_to_keep: str | list[str] = "best", dry_run: bool = False) -> list[str]:
+        """Drop the models not in `models_to_keep` ("best": those predict uses now) and return their names;
+        a save() afterwards writes only what is left. The out-of-fold predictions of deleted bagged models
+        that the validation blend needs are kept (they are small), so the threshold and OOF stay."""
+        return delete_models(self, models_to_keep, dry_run)
+
+    def extract_embedding(self, data, as_dict: bool = False):
+        """The frozen embeddings of each row: an (n, d) array of the text embedding (all text columns as
+        one document) and each image column's, side by side; as_dict: {"text" or column: (n, d_i)}.
+        A predictor fitted without embeddings computes them with its (or the default) backbones."""
+        return extract_embedding(self, data, as_dict)
+
+    def distill(self, train_data=None, time_limit: float | None = None, augment_factor: float = 1.0,
+                hyperparameters: dict | None = None) -> "AfterFitMixin":
+        """A new predictor with one fast student model (LightGBM on the table's own features, no
+        embeddings) trained on this ensemble's soft labels of the training rows and of augmented rows.
+        It predicts, evaluates and saves like any predictor; its validation score and predict speed are
+        logged against the teacher's. train_data: needed after load (the data given to fit)."""
+        return distill(self, train_data, time_limit, augment_factor, hyperparameters=hyperparameters)

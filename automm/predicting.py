@@ -1,0 +1,176 @@
+"""Predictions of a fitted MultimodalPredictor, in one shape: labels, probabilities, each model's,
+the out-of-fold ones, a submission frame and the scores on labelled data. A mixin of the predictor:
+the fitted state stays the predictor's own."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .features import FeatureSet
+from .fitted import FittedEnsemble
+from .inference import apply_threshold
+from .inspection import FULL
+from .metrics import report
+from .validation import (
+    as_frame,
+    check_predict_input,
+)
+
+
+class PredictMixin:
+    # ---- predict ----------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "ensembles_"):
+            raise RuntimeError("this predictor is not fitted yet: call fit() or MultimodalPredictor.load()")
+
+    def _features(self, data) -> FeatureSet:
+        self._check_fitted()
+        df = as_frame(data)
+        check_predict_input(df, self.schema_)
+        # image paths are read from where the predictor is told now
+        return self.pipeline_.transform(df.reset_index(drop=True), image_dir=self.image_dir)
+
+    def _raw_predict(self, data, model: str | None = None) -> np.ndarray:
+        X = self._features(data)  # checks that the predictor is fitted, first
+        if model is None:
+            return self._ensemble().predict(X)
+        ens, name = self._one_model(model)
+        return ens.predict_each(X, {name})[name][0]
+
+    def _one_model(self, model: str) -> tuple[FittedEnsemble, str]:
+        """The ensemble that holds `model` (a name from model_names()) and its name there."""
+        if model not in self.model_names():
+            raise KeyError(f"model {model!r} is not in this predictor; its models are {self.model_names()}")
+        if model.endswith(FULL):
+            return self.ensembles_["refit"], model[: -len(FULL)]
+        return self.ensembles_["bagged"], model
+
+    def predict(self, data, model: str | None = None, decision_threshold: float | None = None) -> pd.Series:
+        """model: one of model_names() instead of the ensemble. decision_threshold: for a binary label,
+        the positive class's probability from which it is predicted (default: the calibrated one, else 0.5)."""
+        return self._decode(self._raw_predict(data, model), data, decision_threshold)
+
+    def _decode(self, raw: np.ndarray, data, decision_threshold=None) -> pd.Series:
+        t = self.decision_threshold_ if decision_threshold is None else decision_threshold
+        return self.labels_.decode(apply_threshold(raw, t) if self.task_.problem_type == "binary" else raw,
+                                   data.index if isinstance(data, pd.DataFrame) else None)
+
+    def predict_proba(self, data, model: str | None = None, as_multiclass: bool = True):
+        """One column per class (as_multiclass=False, for a binary label: a Series of the positive
+        class's probability); model: one of model_names() instead of the ensemble."""
+        self._check_proba()
+        return self._proba_frame(self._raw_predict(data, model), data.index if isinstance(data, pd.DataFrame)
+                                 else None, as_multiclass)
+
+    def _proba_frame(self, raw: np.ndarray, index, as_multiclass: bool = True):
+        if not as_multiclass and self.task_.problem_type == "binary":
+            return pd.Series(raw[:, 1], index=index, name=self.classes_[1])
+        return pd.DataFrame(raw, index=index, columns=list(self.classes_))
+
+    def predict_multi(self, data, models: list[str] | None = None) -> dict[str, pd.Series]:
+        """{model: its predictions} for each of `models` (default: every one of model_names()), the
+        features computed once."""
+        return {m: self._decode(p, data) for m, p in self._each(data, models).items()}
+
+    def predict_proba_multi(self, data, models: list[str] | None = None, as_multiclass: bool = True) -> dict:
+        self._check_proba()
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        return {m: self._proba_frame(p, index, as_multiclass) for m, p in self._each(data, models).items()}
+
+    def _each(self, data, models: list[str] | None) -> dict[str, np.ndarray]:
+        models = self.model_names() if models is None else list(models)
+        wanted = [self._one_model(m) for m in models]  # unknown names fail before the features
+        X = self._features(data)
+        out = {}
+        for mode, suffix in (("bagged", ""), ("refit", FULL)):
+            names = {n for ens, n in wanted if ens is self.ensembles_[mode]}
+            if names:
+                out.update({n + suffix: p for n, (p, _) in self.ensembles_[mode].predict_each(X, names).items()})
+        return {m: out[m] for m in models}
+
+    def _check_proba(self):
+        self._check_fitted()
+        if self.task_.problem_type == "regression":
+            raise ValueError("predict_proba is for classification; this predictor does regression: use predict")
+
+    # ---- what the fit produced ---------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """The bagged models, then the models refit on all rows (suffix _FULL)."""
+        self._check_fitted()
+        return [b.name for b in self.models_ if b.models] + [b.name + FULL for b in self.models_full_]
+
+    def model_best(self) -> str:
+        """The model, or the ensemble, with the best validation score (out of fold)."""
+        board = self.leaderboard()
+        return str(board.loc[board["score_val"].notna()].iloc[0]["model"])
+
+    def model_failures(self) -> dict[str, dict]:
+        """The models that failed and were left out: {name: {"error": ..., "traceback": ...}}."""
+        self._check_fitted()
+        return {k: dict(v) for k, v in self.failures_.items()}
+
+    def predict_proba_oof(self, model: str | None = None) -> pd.DataFrame:
+        """Out-of-fold class probabilities of the training rows: each row predicted by the models of
+        the fold that did not train on it (model None: the ensemble's blend). Rows no validation fold
+        held (a hold-out fit validates a fifth of them) are NaN."""
+        self._check_proba()
+        return pd.DataFrame(self._oof(model), index=self.oof_index_, columns=list(self.classes_))
+
+    def predict_oof(self, model: str | None = None) -> pd.Series:
+        """Out-of-fold predictions of the training rows, in the label's type (see predict_proba_oof)."""
+        self._check_fitted()
+        raw = self._oof(model)
+        covered = ~np.isnan(raw).any(axis=1)
+        return self._decode(np.nan_to_num(raw), pd.DataFrame(index=self.oof_index_)).where(covered)
+
+    def _oof(self, model: str | None) -> np.ndarray:
+        self._check_fitted()
+        bags = {b.name: b for b in self.models_}
+        if model is None:
+            return sum(w * bags[n].oof for n, w in self.weights_.items() if w > 0)
+        if model not in bags:
+            raise KeyError(f"out-of-fold predictions exist for the bagged models {list(bags)}, not {model!r}")
+        return bags[model].oof
+
+    def submission(self, data, id_column: str | None = None, proba: bool = False, as_multiclass: bool = False
+                   ) -> pd.DataFrame:
+        """What a competition expects: the id column (if named) then the prediction, or the probabilities:
+        for a binary label one column (the positive class's, named by it) unless as_multiclass, else one
+        column per class named by the class."""
+        df = as_frame(data)
+        if id_column is not None and id_column not in df.columns:
+            raise KeyError(f"id column {id_column!r} is not in the data; its columns are {list(df.columns)}")
+        out = self.predict_proba(df, as_multiclass=as_multiclass) if proba else self.predict(df)
+        out = out.to_frame() if isinstance(out, pd.Series) else out
+        out = out.reset_index(drop=True)
+        if id_column is not None:
+            out.insert(0, id_column, df[id_column].to_numpy())
+        return out
+
+    def evaluate(self, data, model: str | None = None) -> dict[str, float]:
+        """Every metric that applies, plus `score`: the eval_metric. Rows weigh by the sample_weight column
+        when the predictor has one and weight_evaluation; hard labels follow the decision threshold."""
+        df = as_frame(data)
+        y, w = self.labels_.encode(df), self._eval_weight(df)
+        raw = self._raw_predict(df, model)
+        scores = report(y, raw, self.task_.problem_type, w, self.decision_threshold_)
+        if self.metric_.name not in scores:  # a scorer of the user's
+            scores[self.metric_.name] = self._score(y, raw, w)
+        return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
+
+    def _score(self, y, raw, w=None) -> float:
+        """The eval_metric, hard labels cut at the decision threshold."""
+        return self.metric_.score(y, raw if self.metric_.needs_proba else apply_threshold(raw, self.decision_threshold_),
+                                  w)
+
+    def _eval_weight(self, df: pd.DataFrame) -> np.ndarray | None:
+        col = self.sample_weight
+        if not (self.weight_evaluation and isinstance(col, str)):
+            return None
+        if col not in df.columns:
+            warnings.warn(f"the data has no sample_weight column {col!r}, so its rows weigh the same in these scores",
+                          stacklevel=3)
+            return None
+        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=np.float64)
