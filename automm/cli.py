@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         print(INTERRUPTED, file=sys.stderr)
         code = 130
     except BaseException:
-        if not interrupted:
+        if not interrupted:  # an interrupt that a library re-raised as its own error (numpy: ImportError)
             raise
-        print(INTERRUPTED, file=sys.stderr)  # as in _run, for what fails outside a command (the benchmark's imports)
+        print(INTERRUPTED, file=sys.stderr)
         code = 130
     if argv is not None:
         if interrupted is not None:
@@ -299,15 +299,11 @@ def _main(argv: list[str], interrupted) -> int:
 
 def _run(args, interrupted=None) -> int:
     try:
-        args.run(args)
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
+        args.run(args)  # a KeyboardInterrupt goes up to main, which reports it
     # every failure the user can act on is one line naming what to change, with exit status 2
     except (ValueError, KeyError, TypeError, ImportError, ConnectionError, OSError, RuntimeError) as exc:
         if interrupted:  # a library turned the KeyboardInterrupt into its own error (numpy: ImportError)
-            print(INTERRUPTED, file=sys.stderr)
-            return 130
+            raise KeyboardInterrupt from exc  # main reports it
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"automm: error: {msg}", file=sys.stderr)
         return 2
