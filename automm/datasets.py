@@ -11,9 +11,11 @@ import pandas as pd
 
 from .persistence import cache_root, file_digest
 
+# package data, so that automm.datasets and `automm benchmark` work from an installed wheel, not only a clone
+REGISTRY = Path(__file__).resolve().parent / "datasets.yaml"
 REPO = Path(__file__).resolve().parents[1]
-REGISTRY = REPO / "datasets.yaml"
-DEFAULT_MIRRORS = (REPO.parent / "shared" / "datasets",)  # where this repo's CI keeps them
+# where this repo's CI keeps them: beside the clone, or beside the folder the command runs in
+DEFAULT_MIRRORS = tuple(dict.fromkeys((REPO.parent / "shared" / "datasets", Path.cwd().parent / "shared" / "datasets")))
 
 
 class ChecksumError(ValueError):
