@@ -140,6 +140,19 @@ class AfterFitMixin:
         that the validation blend needs are kept (they are small), so the threshold and OOF stay."""
         return delete_models(self, models_to_keep, dry_run)
 
+    def clone_for_deployment(self, path, overwrite: bool = False, archive: bool = False) -> str:
+        """Save a copy at `path` that holds only the models predict uses (delete_models("best") on the
+        copy); this predictor keeps all of its own. archive=True: one .zip file. Returns the path."""
+        import tempfile
+        from pathlib import Path
+        self._check_fitted()
+        with tempfile.TemporaryDirectory(prefix="automm-clone-") as tmp:
+            self.save(Path(tmp) / "model")
+            clone = type(self).load(Path(tmp) / "model", eval_metric=self.metric_ if self.metric_.custom else None,
+                                    require_version_match=False)
+            clone.delete_models("best")
+            return clone.save(path, overwrite=overwrite, archive=archive)
+
     def extract_embedding(self, data, as_dict: bool = False):
         """The frozen embeddings of each row: an (n, d) array of the text embedding (all text columns as
         one document) and each image column's, side by side; as_dict: {"text" or column: (n, d_i)}.

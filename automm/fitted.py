@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from .budget import TimePlan
 from .ensemble import BaggedModel, refit_bag, stack_features
 from .features import FeatureSet
-from .models.base import FitRecord, Task, model_class
+from .models.base import FitRecord, Task, model_class, require_model
 from .persistence import ModelFormatError
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
@@ -31,6 +32,51 @@ def stack_view(X: FeatureSet, layer1_preds: list[np.ndarray], names: list[str], 
     if fill_missing:
         preds = np.where(np.isnan(preds), np.nanmean(preds, axis=0), preds)
     return X.with_stack(preds, cols, task.problem_type != "regression")
+
+
+class DeferredFolds(MutableSequence):
+    """A bag's fold models, read from disk on first use. A loaded model reads only the bags its blend
+    uses: a net beside a trees-only blend costs neither torch's import (seconds, and a dependency a
+    trees-only deployment need not install) nor its files. Its length is known without reading it."""
+
+    def __init__(self, load, records: list[FitRecord]):
+        self._load, self._items, self.records = load, None, records
+
+    @property
+    def loaded(self) -> bool:
+        return self._items is not None
+
+    def _get(self) -> list:
+        if self._items is None:
+            self._items = self._load()
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._items) if self._items is not None else len(self.records)
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __setitem__(self, i, value):
+        self._get()[i] = value
+
+    def __delitem__(self, i):
+        del self._get()[i]
+
+    def insert(self, i, value):
+        self._get().insert(i, value)
+
+    def __add__(self, other):
+        return list(self) + list(other)
+
+    def __reduce__(self):  # a worker process gets the models themselves
+        return list, (list(self),)
+
+
+def fold_records(bag: BaggedModel) -> list[FitRecord]:
+    """What each fold model of a bag recorded at fit, without reading a deferred bag's models."""
+    folds = bag.models
+    return folds.records if isinstance(folds, DeferredFolds) and not folds.loaded else [m.info for m in folds]
 
 
 @dataclass
@@ -110,21 +156,35 @@ class FittedEnsemble:
     def load(cls, folder: Path, entries: list[dict], suffix: str, task: Task, weights: dict, listed: set[str],
              oofs: dict | None = None) -> "FittedEnsemble":
         """oofs: each bag's out-of-fold predictions (the bagged ensemble keeps them; a refit has none)."""
+        used = cls([BaggedModel(e["name"], e["kind"], e["layer"]) for e in entries], weights, task).needed()
         models = []
         for entry in entries:
             name = entry["name"]
             if not isinstance(name, str) or not MODEL_NAME.match(name) or ".." in name:
                 raise ModelFormatError(f"{str(folder)!r} names a model {name!r}, which is not a plain model "
                                        "name; refusing to load it")
-            model_cls = model_class(entry["kind"])
-            bag = BaggedModel(name, entry["kind"], entry["layer"], oof=None if oofs is None else oofs[f"oof/{name}"],
-                              val_score=entry["val_score"], fit_time=entry["fit_time"])
-            for f, fold in enumerate(entry["folds"]):
+            for fold in entry["folds"]:
                 unlisted = [x for x in fold["files"] if x not in listed]
                 if unlisted:
                     raise ModelFormatError(f"{str(folder)!r}: model {name!r} reads files without a checksum "
                                            f"({unlisted}); refusing to load it")
-                bag.models.append(model_cls.load(folder / "models" / f"{name}{suffix}.fold{f}",
-                                                 FitRecord.from_dict(fold["info"]), task))
+            bag = BaggedModel(name, entry["kind"], entry["layer"], oof=None if oofs is None else oofs[f"oof/{name}"],
+                              val_score=entry["val_score"], fit_time=entry["fit_time"])
+            records = [FitRecord.from_dict(fold["info"]) for fold in entry["folds"]]
+
+            def read(entry=entry, records=records, name=name) -> list:
+                model_cls = _model_class(entry["kind"], name + suffix)
+                return [model_cls.load(folder / "models" / f"{name}{suffix}.fold{f}", records[f], task)
+                        for f in range(len(records))]
+            bag.models = read() if name in used else DeferredFolds(read, records)
             models.append(bag)
         return cls(models, weights, task)
+
+
+def _model_class(kind: str, name: str) -> type:
+    """The class of a saved model, or an ImportError that names the model and the extra to install."""
+    try:
+        require_model(kind)
+    except ImportError as exc:
+        raise ImportError(f"this saved model's {name} is a {kind} model: {exc}") from exc
+    return model_class(kind)

@@ -3,6 +3,7 @@ ensembles (fitted.py), the label codec (labels.py) and the model folder (persist
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -11,12 +12,14 @@ import numpy as np
 
 from . import __version__
 from .after_fit import AfterFitMixin
+from .archive import is_archive, save_folder_or_archive, tie, unpack
 from .budget import TimePlan
+from .compat import check_requirements, check_versions
 from .ensemble import BaggedModel
 from .execution import Executor, make_executor
 from .execution.base import unpacked
 from .features import FeaturePipeline
-from .fitted import FittedEnsemble
+from .fitted import FittedEnsemble, fold_records
 from .inference import check_threshold_args, limit_inference, measure, wants_threshold
 from .inspection import FULL
 from .memory import release
@@ -295,14 +298,16 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
                 "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
                 "second_round": getattr(self, "second_round_", None), "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
-                                    "fit_time": b.fit_time, "search": b.models[0].info.search if b.models else None}
+                                    "fit_time": b.fit_time, "search": fold_records(b)[0].search if b.models else None}
                            for b in self.models_}}
 
-    def save(self, path, overwrite: bool = False) -> str:
+    def save(self, path, overwrite: bool = False, archive: bool = False) -> str:
         """Write the model to the folder `path`, atomically; overwrite=True replaces a saved model there
-        (never a folder that holds anything else)."""
+        (never a folder that holds anything else). archive=True: one .zip file at `path` instead, which
+        load reads with the same checks."""
         self._check_fitted()
-        return str(self._save(path, overwrite, complete=True))
+        return str(save_folder_or_archive(path, lambda folder, ow: self._save(folder, ow, complete=True), overwrite,
+                                          archive))
 
     def _save(self, path, overwrite: bool, complete: bool):
         target = write_predictor(self, path, overwrite, complete)
@@ -310,15 +315,29 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         return target
 
     @classmethod
-    def load(cls, path, eval_metric=None) -> "MultimodalPredictor":
-        """A saved model; every file is checked against the manifest's checksums, the manifest against
-        its digest, and nothing outside the folder is read. eval_metric: the scorer of a model fitted
-        with a scorer object (a saved model keeps only its name; without it, the default metric scores)."""
-        manifest, arrays = read_model_dir(path)
+    def load(cls, path, eval_metric=None, require_version_match: bool = True) -> "MultimodalPredictor":
+        """A saved model (a folder, or a .zip from save(archive=True)); every file is checked against the
+        manifest's checksums, the manifest against its digest, and nothing outside the folder is read.
+        The versions that saved it are compared with those installed (automm.compat): another major
+        version is an error unless require_version_match=False, another minor one a warning. Only the
+        models its blend uses are read now (the others on first use), so a blend without a net never
+        imports torch. eval_metric: the scorer of a model fitted with a scorer object (a saved model
+        keeps only its name; without it, the default metric scores)."""
+        folder = unpack(path) if is_archive(path) else Path(path)
         try:
-            p = predictor_from(cls, Path(path), manifest, arrays, eval_metric)
-        except (KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
+            manifest, arrays = read_model_dir(folder)
+            check_versions(manifest, str(path), __version__, require_version_match)
+            try:
+                p = predictor_from(cls, folder, manifest, arrays, eval_metric)
+            except (KeyError, TypeError, IndexError, AttributeError) as exc:
+                raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
+            check_requirements(p)
+        except BaseException:
+            if folder != Path(path):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if folder != Path(path):
+            tie(folder, p)
         if not manifest.get("complete", True):  # saved while fitting: see fit(path=...)
             warnings.warn(f"{str(path)!r} was saved while fitting, after {len(p.models_)} model(s) had finished; "
                           "the fit did not complete (it may have crashed or been stopped)", stacklevel=2)

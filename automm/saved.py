@@ -3,13 +3,13 @@ predictor rebuilt from them. The folder itself (checksums, digest, the atomic sw
 from __future__ import annotations
 
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from .compat import installed_versions
 from .features import FeaturePipeline
 from .fitted import FittedEnsemble
 from .inspection import FULL
@@ -23,7 +23,6 @@ from .training import cores
 PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
           "text_backbone", "image_backbone", "device", "sample_weight", "weight_evaluation", "groups",
           "positive_class", "text_tier")  # saved with the model; `path` is where it was, not what
-LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost")
 
 
 def write_predictor(p, path, overwrite: bool, complete: bool) -> Path:
@@ -32,7 +31,7 @@ def write_predictor(p, path, overwrite: bool, complete: bool) -> Path:
     bagged, refit = p.ensembles_["bagged"], p.ensembles_["refit"]
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "automm_version": __version__,
-        "libraries": _library_versions(), "complete": complete,
+        "libraries": installed_versions(), "complete": complete,
         "params": {**{k: _plain(getattr(p, k)) for k in PARAMS}, "eval_metric": p.metric_.name},
         "schema": p.schema_.to_dict(), "metric": p.metric_.name, "n_classes": p.task_.n_classes,
         "metric_custom": p.metric_.custom, "decision_threshold": p.decision_threshold_,
@@ -100,12 +99,3 @@ def _plain(value):
         return value
     return f"<{type(value).__name__}>"
 
-
-def _library_versions() -> dict[str, str]:
-    out = {}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return out

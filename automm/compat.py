@@ -1,0 +1,85 @@
+"""Whether this installation can serve a saved model, checked once when it is loaded, before any
+request reaches it: the versions that trained it against those installed, and the packages its
+features and blend need.
+
+Versions: a different major version of automm or of a library that wrote model files (LightGBM's
+text format, XGBoost's JSON, CatBoost's binary, torch's state dicts) is an error unless
+`require_version_match=False`, since a file format may have changed with it; a different minor
+version is a warning; a patch release is silent. (A leading 0 counts as semantic versioning's
+unstable line: 0.1 to 0.2 is a major step.) A library recorded at save and not installed now is
+not a version question: the model that needs it says what to install when it is read.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import warnings
+from importlib import metadata
+
+from .features.backbones import TORCH_INSTALL
+
+# the libraries recorded with a saved model (saved.py) and compared at load
+LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost", "torch",
+             "transformers")
+
+
+class VersionMismatchError(RuntimeError):
+    """A saved model was written by a major version of automm or of a library other than the installed one."""
+
+
+def installed_versions(libraries=LIBRARIES) -> dict[str, str]:
+    out = {}
+    for lib in libraries:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _release(version: str) -> tuple[tuple[int, ...], int]:
+    """(the major line, the minor number); 0.x's line is 0.x itself (0.1.2 -> ((0, 1), 2)); local tags dropped."""
+    parts = [int(x) for x in re.findall(r"\d+", str(version).split("+")[0])[:3]] + [0, 0, 0]
+    return ((0, parts[1]), parts[2]) if parts[0] == 0 else ((parts[0],), parts[1])
+
+
+def differences(recorded: dict[str, str], installed: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(major differences, minor differences) as 'name saved -> installed' lines, for the names in both."""
+    major, minor = [], []
+    for name, saved in sorted(recorded.items()):
+        now = installed.get(name)
+        if now is None or now == saved:
+            continue
+        a, b = _release(saved), _release(now)
+        line = f"{name} {saved} -> {now}"
+        if a[0] != b[0]:
+            major.append(line)
+        elif a[1] != b[1]:
+            minor.append(line)
+    return major, minor
+
+
+def check_versions(manifest: dict, path: str, automm_version: str, require_version_match: bool = True) -> None:
+    recorded = {**manifest.get("libraries", {}), "automm": manifest.get("automm_version", automm_version)}
+    major, minor = differences(recorded, {**installed_versions(), "automm": automm_version})
+    if major and require_version_match:
+        raise VersionMismatchError(
+            f"{path!r} was saved with other major versions ({', '.join(major)}); its files may not read the "
+            "same. Install the versions that saved it, refit, or pass require_version_match=False "
+            "(--no-version-check on the command line) to load it anyway")
+    if major or minor:
+        warnings.warn(f"{path!r} was saved with other versions ({', '.join(major + minor)}); it loads, but check "
+                      "its predictions (evaluate) before relying on them", stacklevel=3)
+
+
+def check_requirements(p) -> None:
+    """The predictor's features need torch when they embed images or run the text backbone at predict; its
+    blend's nets are checked when their models are read (fitted.py). Found, not imported."""
+    emb = p.pipeline_.emb_
+    if emb is None or importlib.util.find_spec("torch") is not None:
+        return
+    needs = [f"image column {c!r}" for c in emb.images_] + (
+        ["the text backbone"] if emb.text_tier_ == "transformer" else [])
+    if needs:
+        raise ImportError(f"this saved model embeds {', '.join(needs)} with torch, which is not installed: "
+                          f"{TORCH_INSTALL}")
