@@ -218,7 +218,9 @@ def test_image_embedder_warns_once_per_column_and_caches(table, monkeypatch):
         emb, missing = ImageEmbedder("tiny-image", str(folder)).embed(df["photo"], "image", "photo")
     messages = [str(w.message) for w in caught if "image column" in str(w.message)]
     assert len(messages) == 1 and "3 image(s)" in messages[0]  # 160 rows, 5 batches, one warning
-    assert missing.sum() == 3 and len(list((folder / "fresh-cache").glob("*.npz"))) == 1
+    from automm.features.vector_cache import summary
+    stored = summary(folder / "fresh-cache")["entries"]
+    assert missing.sum() == 3 and len(stored) == 1 and list(stored.values()) == [159]  # one setting; rows 3 and 7 are one file
 
 
 def test_a_plug_in_modality_reaches_the_fusion_nets(monkeypatch, tmp_path):

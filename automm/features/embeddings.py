@@ -21,6 +21,7 @@ import numpy as np
 from ..persistence import cache_root, file_digest
 from .backbones import image_backbone, require_torch, text_backbone
 from .images import ImageBatcher, cell_paths, image_side, resolve
+from .vector_cache import VectorCache
 
 TOKEN_LIMITS = (256, 128, 96, 64, 48, 32)
 BATCH = 64
@@ -45,66 +46,25 @@ def uncached():
         _UNCACHED.on = before
 
 
-def cache_dir() -> Path | None:
-    """$AUTOMM_EMBEDDING_CACHE, else <$AUTOMM_CACHE or ~/.cache/automm>/embeddings; "off" disables it."""
+def cache_dir() -> "Path | str | None":
+    """$AUTOMM_EMBEDDING_CACHE, else <$AUTOMM_CACHE or ~/.cache/automm>/embeddings; "off" disables it,
+    "memory" keeps a bounded store in this process (vector_cache.py)."""
     env = os.environ.get("AUTOMM_EMBEDDING_CACHE")
     if env == "off" or getattr(_UNCACHED, "on", False):
         return None
+    if env == "memory":
+        return "memory"
     if env:
         return Path(env)
     return cache_root() / "embeddings"
 
 
-class EmbeddingCache:
-    """One .npz per backbone and setting: SHA-1 keys and float16 vectors (half the disk, and
-    far more precision than the trees or the fusion head can use)."""
+class EmbeddingCache(VectorCache):
+    """The cached vectors of one backbone and setting: float16 (half the disk, and far more precision
+    than the trees or the fusion head can use), in the store that cache_dir() names."""
 
     def __init__(self, tag: str):
-        folder = cache_dir()
-        self.file = None if folder is None else folder / f"{tag}.npz"
-        self.store: dict[bytes, np.ndarray] = {}
-        if self.file is not None and self.file.exists():
-            self.store = self._read(self.file)
-
-    @staticmethod
-    def _read(file: Path) -> dict[bytes, np.ndarray]:
-        """The stored vectors; a damaged file (truncated, garbled: the zip's CRC fails, keys and vectors
-        that do not match) is only lost time: it is set aside with a warning and rebuilt, never used."""
-        try:
-            with open(file, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed even when numpy fails
-                keys, vecs = z["keys"], z["vecs"]
-            if keys.ndim != 1 or vecs.ndim != 2 or len(keys) != len(vecs) or not np.isfinite(vecs).all():
-                raise ValueError(f"{len(keys)} keys for vectors of shape {vecs.shape}")
-            return dict(zip(keys.tolist(), vecs))
-        except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy each raise their own kind
-            warnings.warn(f"embedding cache {file} is damaged ({type(exc).__name__}: {exc}); its embeddings are "
-                          "computed again and the file rewritten", stacklevel=4)
-            return {}
-
-    def lookup(self, keys: list[bytes]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        found = {i: self.store[k] for i, k in enumerate(keys) if k in self.store}
-        todo = np.array([i for i in range(len(keys)) if i not in found], dtype=np.int64)
-        return todo, found
-
-    def add(self, keys: list[bytes], vecs: np.ndarray) -> None:
-        self.store.update(zip(keys, vecs.astype(np.float16)))
-        self.dirty = True
-
-    def flush(self) -> None:
-        """One write per embedding call, however many batches it added (not one per batch)."""
-        if self.file is None or not getattr(self, "dirty", False):
-            return
-        self.dirty = False
-        tmp = self.file.with_name(f"{self.file.stem}.{os.getpid()}.tmp.npz")
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(tmp, keys=np.array(list(self.store), dtype="S20"), vecs=np.stack(list(self.store.values())))
-            os.replace(tmp, self.file)
-        except OSError as exc:  # a full disk or a read-only cache costs the next run time, not this one its fit
-            tmp.unlink(missing_ok=True)
-            warnings.warn(f"embedding cache {self.file.parent} could not be written ({exc.strerror or exc}); "
-                          "the embeddings are kept for this run only (free space there, or set "
-                          "AUTOMM_EMBEDDING_CACHE to another folder or to 'off')", stacklevel=3)
+        super().__init__(tag, cache_dir())
 
 
 def _device(device: str = "auto"):
@@ -171,7 +131,7 @@ class TextEmbedder:
             vecs = self._run([unique[i] for i in todo])
             out[todo] = vecs
             cache.add([keys[i] for i in todo], vecs)
-            cache.flush()
+        cache.flush()  # the new rows, and the hits marked as used (the least recently used go first)
         return out[inverse]
 
     def _run(self, texts: list[str]) -> np.ndarray:

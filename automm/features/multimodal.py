@@ -181,6 +181,11 @@ class EmbeddingFeatures:
 
     def transform(self, df: pd.DataFrame, image_dir=None):
         """image_dir: where relative image paths start now (the data may sit elsewhere than at fit)."""
+        from .vector_cache import read_only
+        with read_only():  # new rows' embeddings are not written to the cache at predict (unless asked)
+            return self._transform(df, image_dir)
+
+    def _transform(self, df: pd.DataFrame, image_dir=None):
         from .embeddings import ImageEmbedder, TextEmbedder
         s, neural = self.settings, {}
         if not hasattr(self, "_embedders"):  # loaded once, so that small predict calls stay fast

@@ -1,0 +1,98 @@
+"""The embedding cache, measured: embedding 10,000 rows that are all cached, adding 100 new rows to a
+cache of 10,000, and the entries left after two fits that embed at the same time.
+
+    python benchmarks/embed_cache.py                         # the automm this script is run with
+    git worktree add /tmp/before 89f146d && PYTHONPATH=/tmp/before python benchmarks/embed_cache.py
+
+Text: women_clothing_review's reviews (MiniLM, 128 tokens). The two fits are separate processes
+started together, each fitting `medium` with the transformer text tier on its own 300 rows of
+imdb_genre_prediction (no time limit, so both use the same cache setting). One JSON record per run
+is appended to benchmarks/results/embed_cache.jsonl, naming the commit of the automm it measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIT = """
+import sys, warnings
+warnings.simplefilter("ignore")
+from automm import MultimodalPredictor, datasets
+part = int(sys.argv[1])
+train = datasets.load("imdb_genre_prediction", download=False).train.iloc[part * 300:(part + 1) * 300]
+MultimodalPredictor(label="Genre_is_Drama", text_tier="transformer", verbosity=0, num_threads=1).fit(
+    train, presets="medium", num_bag_folds=2, hyperparameters={"lightgbm": {}})
+"""
+
+
+def entries(folder: Path) -> int:
+    """Vectors stored in `folder`, in either cache format (one SQLite file, or an .npz per setting)."""
+    import numpy as np
+    db = folder / "embeddings.sqlite3"
+    if db.exists():
+        import sqlite3
+        return sqlite3.connect(db).execute("SELECT count(*) FROM vectors").fetchone()[0]
+    return sum(len(np.load(f)["keys"]) for f in folder.glob("*.npz"))
+
+
+def cached_rows(texts: list[str]) -> dict:
+    from automm.features.embeddings import EmbeddingCache, TextEmbedder, _sha1
+    emb = TextEmbedder("minilm", max_tokens=128)
+    emb._load()
+    t0 = time.monotonic()
+    vecs = emb.embed(texts[:10_000])  # cold: the backbone computes them and the cache stores them
+    cold = time.monotonic() - t0
+    t0 = time.monotonic()
+    again = emb.embed(texts[:10_000])
+    warm = time.monotonic() - t0
+    assert abs(again - vecs).max() == 0
+    cache = EmbeddingCache(emb.tag)
+    new = texts[10_000:10_100]
+    t0 = time.monotonic()
+    cache.lookup([_sha1(t) for t in new])
+    cache.add([_sha1(t) for t in new], vecs[:len(new)])
+    cache.flush()
+    return {"rows": 10_000, "embed_cold_s": round(cold, 2), "embed_cached_s": round(warm, 3),
+            "add_100_to_10000_s": round(time.monotonic() - t0, 3)}
+
+
+def concurrent_fits(folder: Path) -> dict:
+    env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": str(folder), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", FIT, str(part)], env=env) for part in (0, 1)]
+    assert all(p.wait() == 0 for p in procs)
+    both = entries(folder)
+    alone = {}
+    for part in (0, 1):  # each fit by itself, for what both should have left
+        own = folder.parent / f"alone{part}"
+        subprocess.run([sys.executable, "-c", FIT, str(part)], env={**env, "AUTOMM_EMBEDDING_CACHE": str(own)},
+                       check=True)
+        alone[part] = entries(own)
+    return {"entries_after_two_concurrent_fits": both, "entries_of_each_fit_alone": [alone[0], alone[1]]}
+
+
+def main() -> int:
+    import automm
+    from automm import datasets
+    src = Path(automm.__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    reviews = datasets.load("women_clothing_review", download=False).train["Review Text"].dropna().astype(str)
+    texts = list(dict.fromkeys(reviews))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AUTOMM_EMBEDDING_CACHE"] = str(Path(tmp) / "cache")
+        record = {"commit": commit, "automm_from": str(src), **cached_rows(texts),
+                  **concurrent_fits(Path(tmp) / "fits")}
+    print(json.dumps(record))
+    with open(HERE / "results" / "embed_cache.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
