@@ -1,137 +1,14 @@
-"""`automm fit | refit | predict | evaluate | leaderboard | info | benchmark` from the shell; CSV and Parquet
-in and out."""
+"""`automm fit | refit | predict | evaluate | leaderboard | importance | embed | info | distill | slim | serve |
+cache | benchmark` from the shell; CSV and Parquet in and out."""
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from pathlib import Path
 
+from . import commands
 
-class UsageError(ValueError):
-    """A command line that cannot work; reported in one line with exit status 2."""
-
-
-def _read(path: str, what: str = "data"):
-    from .validation import read_table
-    return read_table(path, what)
-
-
-def _check_out_file(path: str | None) -> None:
-    """Before any long work: an output file can be written there."""
-    if path is None or path == "-":
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--out {path!r} is a folder; give a file name such as {str(p / 'predictions.csv')!r}")
-    parent = next((q for q in p.resolve().parents if q.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise UsageError(f"--out {path!r}: {str(parent)!r} is a file, not a folder")
-
-
-def _write(df, path: str | None, index: bool = False):
-    if path is None or path == "-":
-        df.to_csv(sys.stdout, index=index)
-        return
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(p, index=index)
-    else:
-        df.to_csv(p, index=index)
-    print(f"wrote {len(df)} rows to {p}", file=sys.stderr)
-
-
-def _column_types(pairs: list[str] | None) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    out = {}
-    for pair in pairs:
-        name, sep, kind = pair.rpartition("=")
-        if not sep or not name:
-            raise UsageError(f"--column-type takes COLUMN=TYPE, not {pair!r}")
-        out[name] = kind
-    return out
-
-
-def _image_dir(a, data_file: str) -> str:
-    """Relative image paths in a table start from its own folder unless --image-dir says otherwise."""
-    return a.image_dir or str(Path(data_file).resolve().parent)
-
-
-def cmd_fit(a):
-    from .persistence import check_target
-    from .predictor import MultimodalPredictor
-    check_target(a.out, a.overwrite)  # refused now, not after an hour of fitting
-    train = _read(a.train, "--train")
-    test = _read(a.test, "--test") if a.test else None
-    # the model is saved to --out as it goes (each finished model), so a crash keeps what finished
-    p = MultimodalPredictor(label=a.label, problem_type=a.problem_type, eval_metric=a.eval_metric,
-                            column_types=_column_types(a.column_type), verbosity=a.verbosity, seed=a.seed,
-                            image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
-                            image_backbone=a.image_backbone, path=a.out, text_tier=a.text_tier)
-    tuning = _read(a.tuning, "--tuning") if a.tuning else None
-    tune = None
-    if a.tune or a.tune_trials or a.tune_storage:
-        tune = {k: v for k, v in (("num_trials", a.tune_trials), ("storage", a.tune_storage)) if v is not None} or True
-    workers = a.workers if a.workers == "auto" else _positive_int(a.workers, "--workers")
-    p.fit(train, time_limit=a.time_limit, presets=a.presets, tuning_data=tuning, hyperparameter_tune=tune,
-          num_workers=workers, ray_address=a.ray_address, overwrite=a.overwrite)
-    if a.refit_full:
-        p.refit_full()
-        p.save(a.out, overwrite=True)
-    print(f"saved the model to {a.out}", file=sys.stderr)
-    if test is not None:
-        p.image_dir = _image_dir(a, a.test)
-        print(json.dumps(p.evaluate(test), indent=1))
-
-
-def _load(a):
-    from .predictor import MultimodalPredictor
-    p = MultimodalPredictor.load(a.model)
-    data = getattr(a, "data", None) or getattr(a, "train", None)
-    if data:
-        p.image_dir = _image_dir(a, data)
-    return p
-
-
-def cmd_predict(a):
-    _check_out_file(a.out)
-    data = _read(a.data, "--data")
-    p = _load(a)
-    if a.fast:
-        p.set_inference("refit")
-    _write(p.submission(data, a.id_column, a.proba, as_multiclass=a.all_classes), a.out)
-
-
-def cmd_refit(a):
-    train = _read(a.train, "--train")
-    p = _load(a)
-    p.refit_full(train)
-    p.save(a.model, overwrite=True)  # written beside it first, then swapped in whole
-    print(f"refit {len(p.models_full_)} models on all rows; saved to {a.model}", file=sys.stderr)
-
-
-def cmd_evaluate(a):
-    data = _read(a.data, "--data")
-    print(json.dumps(_load(a).evaluate(data), indent=1))
-
-
-def cmd_leaderboard(a):
-    _check_out_file(a.out)
-    data = _read(a.data, "--data") if a.data else None
-    board = _load(a).leaderboard(data)
-    if a.out:
-        _write(board, a.out)
-    else:
-        import pandas as pd
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(board.to_string(index=False))
-
-
-def cmd_info(a):
-    p = _load(a)
-    print(json.dumps(p.info(), indent=1, default=str) if a.json else p.fit_summary())
+DEFAULTS = argparse.ArgumentDefaultsHelpFormatter  # each option's default shown in its help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,10 +16,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="automm", description=__doc__)
     ap.add_argument("--version", action="version", version=f"automm {_version()}")
     ap.add_argument("--log-file", default=None, help="also write the log to this file")
+    ap.add_argument("--traceback", action="store_true", help="on an error, the full stack (also AUTOMM_DEBUG=1)")
     sub = ap.add_subparsers(dest="command", required=True)
-    defaults = argparse.ArgumentDefaultsHelpFormatter  # each option's default shown in its help
+    _fit_parser(sub)
+    _model_parsers(sub)
+    _deploy_parsers(sub)
+    c = sub.add_parser("cache", help="the caches under ~/.cache/automm (or $AUTOMM_CACHE)", formatter_class=DEFAULTS)
+    c.add_argument("action", choices=("info", "clear"))
+    c.add_argument("--what", default="embeddings", choices=("embeddings", "static", "backbones", "datasets", "all"),
+                   help="with clear: which cache")
+    c.set_defaults(run=commands.cmd_cache)
+    sub.add_parser("benchmark", help="run the benchmark against AutoGluon (automm benchmark --help)", add_help=False)
+    return ap
 
-    f = sub.add_parser("fit", help="train a model and save it to a directory", formatter_class=defaults)
+
+def _fit_parser(sub) -> None:
+    f = sub.add_parser("fit", help="train a model and save it to a directory", formatter_class=DEFAULTS)
     f.add_argument("--train", required=True, help="training data, CSV or Parquet")
     f.add_argument("--label", required=True, help="the column to predict")
     f.add_argument("--out", required=True, help="directory to save the model in")
@@ -164,56 +53,116 @@ def build_parser() -> argparse.ArgumentParser:
                    help="static: token vectors distilled from the text backbone (fast, every row); transformer: "
                         "the backbone itself when it fits the time limit; auto: transformer on a GPU only")
     f.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
+    f.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    f.add_argument("--num-threads", type=int, default=None, help="threads for the models (default: every core)")
+    _fit_plan_options(f)
+    f.set_defaults(run=commands.cmd_fit)
+
+
+def _fit_plan_options(f) -> None:
+    """The options of Python's fit() beyond the data and the predictor's settings."""
+    f.add_argument("--hyperparameters", default=None, metavar="JSON",
+                   help="{model: {param: value}} inline or a .json file; the models named are those trained")
+    f.add_argument("--included-model-types", action="append", metavar="NAMES", help="only these models (comma list)")
+    f.add_argument("--excluded-model-types", action="append", metavar="NAMES", help="leave these models out")
+    f.add_argument("--num-bag-folds", type=int, default=None, help="0: one hold-out split; k >= 2: k-fold bagging")
+    f.add_argument("--num-stack-levels", type=int, default=None, help="0 or 1")
+    f.add_argument("--num-bag-sets", type=int, default=1, help="repeat the k-fold bagging with new fold seeds")
+    f.add_argument("--holdout-frac", type=float, default=0.2, help="the validation share of a fit without bagging")
+    f.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="frozen text and image embeddings as features (default: the preset's)")
+    f.add_argument("--second-round", action=argparse.BooleanOptionalAction, default=None,
+                   help="spend time left over on the transformer text tier and larger images (default: the preset's)")
+    f.add_argument("--sample-weight", default=None, metavar="COLUMN", help="a column of row weights")
+    f.add_argument("--weight-evaluation", action=argparse.BooleanOptionalAction, default=True,
+                   help="weigh validation scores by --sample-weight too")
+    f.add_argument("--groups", default=None, metavar="COLUMN", help="rows of a group stay in one fold")
+    f.add_argument("--folds", default=None, metavar="COLUMN", help="a fold number per row (the column is no feature)")
+    f.add_argument("--positive-class", default=None, help="the positive class of a binary label")
+    f.add_argument("--calibrate-decision-threshold", default="auto", metavar="auto|true|false|METRIC")
+    f.add_argument("--infer-limit", type=float, default=None, help="seconds per row that predict may take at most")
+    f.add_argument("--infer-limit-batch-size", type=int, default=1000)
     f.add_argument("--tune", action="store_true", help="search each model's hyperparameters (Optuna) within its time")
     f.add_argument("--tune-trials", type=int, default=None, help="at most this many search trials per model")
     f.add_argument("--tune-storage", default=None,
                    help="Optuna storage URL (sqlite:///search.db) to resume or share the search")
     f.add_argument("--workers", default="auto", help="fold fits at once in local processes: auto or a number")
     f.add_argument("--ray-address", default=None, help="run the fold fits on Ray: auto, local or ray://host:port")
-    f.set_defaults(run=cmd_fit)
 
-    r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows", formatter_class=defaults)
-    r.add_argument("--model", required=True, help="directory of a saved model (updated in place)")
+
+def _model_option(p, data: str | None = None) -> None:
+    p.add_argument("--model", required=True, help="directory or .zip of a saved model")
+    p.add_argument("--no-version-check", action="store_true",
+                   help="load a model saved with other major versions of automm or its libraries")
+    if data:
+        p.add_argument("--data", required=data == "required", help="CSV or Parquet")
+    p.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
+
+
+def _model_parsers(sub) -> None:
+    r = sub.add_parser("refit", help="refit a saved model's ensemble on all its training rows", formatter_class=DEFAULTS)
+    _model_option(r)
     r.add_argument("--train", required=True, help="the training data it was fitted on")
-    r.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
-    r.set_defaults(run=cmd_refit)
-
-    for name, fn, hlp in (("predict", cmd_predict, "predict with a saved model"),
-                          ("evaluate", cmd_evaluate, "score a saved model on labelled data"),
-                          ("leaderboard", cmd_leaderboard, "each model's scores and speed"),
-                          ("info", cmd_info, "what a saved model is and how it was trained")):
-        p = sub.add_parser(name, help=hlp, formatter_class=defaults)
-        p.add_argument("--model", required=True, help="directory of a saved model")
-        if name in ("predict", "evaluate"):
-            p.add_argument("--data", required=True, help="CSV or Parquet")
-        if name == "leaderboard":
-            p.add_argument("--data", default=None, help="labelled CSV or Parquet for test scores")
+    r.set_defaults(run=commands.cmd_refit)
+    for name, fn, hlp, data in (
+            ("predict", commands.cmd_predict, "predict with a saved model", "required"),
+            ("evaluate", commands.cmd_evaluate, "score a saved model on labelled data", "required"),
+            ("leaderboard", commands.cmd_leaderboard, "each model's scores and speed", "optional"),
+            ("importance", commands.cmd_importance, "permutation importance of each input column", "required"),
+            ("embed", commands.cmd_embed, "the frozen text and image embeddings of each row", "required"),
+            ("info", commands.cmd_info, "what a saved model is and how it was trained", None)):
+        p = sub.add_parser(name, help=hlp, formatter_class=DEFAULTS)
+        _model_option(p, data)
+        if name in ("predict", "leaderboard", "importance", "embed"):
+            p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
         if name == "info":
             p.add_argument("--json", action="store_true", help="everything as JSON instead of the summary to read")
-        if name != "info":
-            p.add_argument("--image-dir", default=None, help="folder relative image paths start from (default: the CSV's)")
-        if name in ("predict", "leaderboard"):
-            p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
+        if name in ("predict", "embed"):
+            p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
         if name == "predict":
             p.add_argument("--proba", action="store_true",
                            help="class probabilities: for a binary label the positive class's only")
             p.add_argument("--all-classes", action="store_true", help="with --proba: one column per class, binary too")
-            p.add_argument("--id-column", default=None, help="copy this column first, as in a submission file")
             p.add_argument("--fast", action="store_true", help="use the refit-full models (see automm refit)")
+        if name == "importance":
+            p.add_argument("--shuffle-sets", type=int, default=3, help="shuffles per column, averaged")
+            p.add_argument("--subsample", type=int, default=1000, help="rows scored at most")
         p.set_defaults(run=fn)
-    sub.add_parser("benchmark", help="run the benchmark against AutoGluon (automm benchmark --help)", add_help=False)
-    return ap
+
+
+def _deploy_parsers(sub) -> None:
+    d = sub.add_parser("distill", help="one fast model trained on a saved ensemble's predictions",
+                       formatter_class=DEFAULTS)
+    _model_option(d)
+    d.add_argument("--train", required=True, help="the training data the ensemble was fitted on")
+    d.add_argument("--out", required=True, help="directory to save the distilled model in")
+    d.add_argument("--time-limit", type=float, default=None)
+    d.add_argument("--augment-factor", type=float, default=1.0, help="augmented rows per training row")
+    d.add_argument("--overwrite", action="store_true")
+    d.set_defaults(run=commands.cmd_distill)
+    s = sub.add_parser("slim", help="keep only the models predict uses (in place, or a copy with --out)",
+                       formatter_class=DEFAULTS)
+    _model_option(s)
+    s.add_argument("--out", default=None, help="a folder (or .zip with --archive) for the copy")
+    s.add_argument("--archive", action="store_true", help="write the copy as one .zip file")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(run=commands.cmd_slim)
+    v = sub.add_parser("serve", help="serve a saved model over HTTP (pip install 'automm[serve]')",
+                       formatter_class=DEFAULTS)
+    v.add_argument("--model", required=True, help="directory or .zip of a saved model")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--workers", type=int, default=1, help="worker processes, each with the model loaded")
+    v.add_argument("--threads", type=int, default=None, help="threads per worker (default: the cores shared out)")
+    v.add_argument("--max-body-mb", type=float, default=16.0, help="larger request bodies get 413")
+    v.add_argument("--max-rows", type=int, default=100_000, help="requests with more rows get 413")
+    v.add_argument("--access-log", action="store_true", help="log every request")
+    v.set_defaults(run=commands.cmd_serve)
 
 
 def _version() -> str:
     from . import __version__
     return __version__
-
-
-def _positive_int(value: str, flag: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"{flag} must be 'auto' or a whole number of at least 1, not {value!r}")
-    return int(value)
 
 
 INTERRUPTED = "automm: interrupted; nothing was saved that was not already complete"
@@ -297,6 +246,21 @@ def _main(argv: list[str], interrupted) -> int:
             log_file.close()
 
 
+# Python's words in a library message, and what a command-line user types instead
+CLI_WORDS = (("pass overwrite=True", "pass --overwrite"), ("overwrite=True", "--overwrite"),
+             ("call refit_full() first", "run automm refit first"),
+             ("pass require_version_match=False (--no-version-check on the command line)", "pass --no-version-check"),
+             ("first set_inference() to the other ensemble", "first predict with --fast (or without it)"),
+             ("load(path, eval_metric=<the scorer>)", "the Python API's load(path, eval_metric=...)"))
+
+
+def cli_message(exc: BaseException) -> str:
+    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    for python, cli in CLI_WORDS:
+        msg = msg.replace(python, cli)
+    return msg
+
+
 def _run(args, interrupted=None) -> int:
     try:
         args.run(args)  # a KeyboardInterrupt goes up to main, which reports it
@@ -304,8 +268,10 @@ def _run(args, interrupted=None) -> int:
     except (ValueError, KeyError, TypeError, ImportError, ConnectionError, OSError, RuntimeError) as exc:
         if interrupted:  # a library turned the KeyboardInterrupt into its own error (numpy: ImportError)
             raise KeyboardInterrupt from exc  # main reports it
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"automm: error: {msg}", file=sys.stderr)
+        if getattr(args, "traceback", False) or os.environ.get("AUTOMM_DEBUG", "") not in ("", "0"):
+            import traceback
+            traceback.print_exc()
+        print(f"automm: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -315,18 +315,22 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         return target
 
     @classmethod
-    def load(cls, path, eval_metric=None, require_version_match: bool = True) -> "MultimodalPredictor":
+    def load(cls, path, eval_metric=None, require_version_match: bool = True,
+             num_threads: int | None = None) -> "MultimodalPredictor":
         """A saved model (a folder, or a .zip from save(archive=True)); every file is checked against the
         manifest's checksums, the manifest against its digest, and nothing outside the folder is read.
         The versions that saved it are compared with those installed (automm.compat): another major
         version is an error unless require_version_match=False, another minor one a warning. Only the
         models its blend uses are read now (the others on first use), so a blend without a net never
         imports torch. eval_metric: the scorer of a model fitted with a scorer object (a saved model
-        keeps only its name; without it, the default metric scores)."""
+        keeps only its name; without it, the default metric scores). num_threads: the threads predict
+        uses here (default: those it was fitted with, or every core)."""
         folder = unpack(path) if is_archive(path) else Path(path)
         try:
             manifest, arrays = read_model_dir(folder)
             check_versions(manifest, str(path), __version__, require_version_match)
+            if num_threads is not None:
+                manifest["params"]["num_threads"] = int(num_threads)
             try:
                 p = predictor_from(cls, folder, manifest, arrays, eval_metric)
             except (KeyError, TypeError, IndexError, AttributeError) as exc:

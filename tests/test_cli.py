@@ -171,11 +171,11 @@ def test_bad_files_and_arguments_exit_2_with_one_line_naming_them(files, tmp_pat
 
 def test_ctrl_c_is_one_line(files, monkeypatch, capsys):
     d, _ = files
-    import automm.cli as cli
+    import automm.commands as commands
 
     def interrupted(a):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    monkeypatch.setattr(commands, "cmd_info", interrupted)
     assert main(["info", "--model", str(d / "model")]) == 130
     assert capsys.readouterr().err.strip() == "automm: interrupted; nothing was saved that was not already complete"
 
