@@ -5,8 +5,9 @@ cache of 10,000, and the entries left after two fits that embed at the same time
     git worktree add /tmp/before 89f146d && PYTHONPATH=/tmp/before python benchmarks/embed_cache.py
 
 Text: women_clothing_review's reviews (MiniLM, 128 tokens). The two fits are separate processes
-started together, each fitting `medium` with the transformer text tier on its own 300 rows of
-imdb_genre_prediction (no time limit, so both use the same cache setting). One JSON record per run
+started together, each fitting `medium` with the transformer text tier on its own 1,000 rows of
+women_clothing_review (no time limit, so both use the same cache setting; about a minute of
+embedding each, so the two overlap), then each alone into an empty cache for the count expected. One JSON record per run
 is appended to benchmarks/results/embed_cache.jsonl, naming the commit of the automm it measured.
 """
 from __future__ import annotations
@@ -25,8 +26,8 @@ import sys, warnings
 warnings.simplefilter("ignore")
 from automm import MultimodalPredictor, datasets
 part = int(sys.argv[1])
-train = datasets.load("imdb_genre_prediction", download=False).train.iloc[part * 300:(part + 1) * 300]
-MultimodalPredictor(label="Genre_is_Drama", text_tier="transformer", verbosity=0, num_threads=1).fit(
+train = datasets.load("women_clothing_review", download=False).train.iloc[part * 1000:(part + 1) * 1000]
+MultimodalPredictor(label="Rating", text_tier="transformer", verbosity=0, num_threads=1).fit(
     train, presets="medium", num_bag_folds=2, hyperparameters={"lightgbm": {}})
 """
 
