@@ -255,10 +255,23 @@ CLI_WORDS = (("pass overwrite=True", "pass --overwrite"), ("overwrite=True", "--
 
 
 def cli_message(exc: BaseException) -> str:
+    """The message with Python's spelling of an option (problem_type='regression') as the flag that sets
+    it (--problem-type regression), for the options `fit` has."""
+    import re
     msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     for python, cli in CLI_WORDS:
         msg = msg.replace(python, cli)
-    return msg
+    flags = {"hyperparameter_tune": "tune", "num_workers": "workers", **{d: d for d in _fit_dests()}}
+
+    def as_flag(m: re.Match) -> str:
+        flag, value = "--" + flags[m.group(1)].replace("_", "-"), m.group(3)
+        return flag if value == "True" else f"--no-{flag[2:]}" if value == "False" else f"{flag} {value}"
+    return re.sub(r"\b(" + "|".join(sorted(flags, key=len, reverse=True)) + r")=(['\"]?)([^\s,;'\")]+)\2", as_flag, msg)
+
+
+def _fit_dests() -> list[str]:
+    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
+    return [a.dest for a in fit._actions if "_" in a.dest]
 
 
 def _run(args, interrupted=None) -> int:

@@ -125,3 +125,11 @@ def test_the_fit_log_says_saved_once(files, tmp_path):
                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert run.stderr.count("saved the model") == 1, run.stderr
+
+
+def test_python_spellings_of_options_become_flags():
+    from automm.cli import cli_message
+    assert cli_message(ValueError("set problem_type='regression' to predict numbers")) == \
+        "set --problem-type regression to predict numbers"
+    assert cli_message(ValueError("pass hyperparameter_tune=True, or embeddings=False")) == "pass --tune, or --no-embeddings"
+    assert cli_message(KeyError("pass overwrite=True to replace a saved model")) == "pass --overwrite to replace a saved model"
