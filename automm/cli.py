@@ -271,7 +271,7 @@ def cli_message(exc: BaseException) -> str:
 
 def _fit_dests() -> list[str]:
     fit = build_parser()._subparsers._group_actions[0].choices["fit"]
-    return [a.dest for a in fit._actions if "_" in a.dest]
+    return [a.dest for a in fit._actions if a.dest != "help"]
 
 
 def _run(args, interrupted=None) -> int:

@@ -104,9 +104,11 @@ def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "embeddings").exists()
 
 
-def test_errors_speak_the_command_line_and_traceback_shows_the_stack(files, capsys):
+def test_errors_speak_the_command_line_and_traceback_shows_the_stack(files, tmp_path, capsys):
     d, _, _ = files
-    args = ["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(d / "m")]
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    args = ["fit", "--train", str(d / "train.csv"), "--label", "y", "--out", str(tmp_path / "taken")]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--overwrite" in err and "overwrite=True" not in err and "Traceback" not in err
