@@ -120,6 +120,7 @@ def test_errors_speak_the_command_line_and_traceback_shows_the_stack(files, tmp_
     assert "--hyperparameters takes JSON" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_fit_log_says_saved_once(files, tmp_path):
     d, _, _ = files
     run = subprocess.run([sys.executable, "-m", "automm", "fit", "--train", str(d / "train.csv"), "--label", "y",

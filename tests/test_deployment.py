@@ -135,6 +135,7 @@ def _run(code: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300, env={"PATH": "", "PYTHONPATH": str(ROOT), "HOME": str(cwd)})
 
 
+@pytest.mark.slow
 def test_a_trees_only_model_loads_and_predicts_without_torch(fitted, tmp_path):
     p, test = fitted
     p.save(tmp_path / "m")

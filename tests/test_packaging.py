@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # pip builds a wheel, and a fresh interpreter reads it
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,12 @@ def test_the_wheel_carries_the_datasets_registry_and_reads_it_outside_the_clone(
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["True", "True", "True"]
+    code = "from automm.bench.runner import default_results, main; print(default_results()); main(['--help'])"
+    bench = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env={"PYTHONPATH": str(site), "PATH": ""},
+                           capture_output=True, text=True, timeout=120)
+    assert "usage: automm benchmark" in bench.stdout, bench.stderr
+    # the records go beside the user, not into site-packages
+    assert bench.stdout.splitlines()[0] == str(elsewhere / "automm-benchmark" / "results.jsonl")
 
 
 def test_the_neural_extra_leaves_torch_uncapped(wheel):

@@ -20,6 +20,7 @@ from tests.conftest import split
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # real server processes
 
 
 def free_port() -> int:

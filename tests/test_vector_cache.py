@@ -36,6 +36,7 @@ def cache_here(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_two_writers_at_once_lose_no_entry(cache_here):
     env = {"AUTOMM_EMBEDDING_CACHE": str(cache_here), "PYTHONPATH": str(ROOT), "PATH": ""}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(who), "2000"], env=env, stderr=subprocess.PIPE)
@@ -123,6 +124,7 @@ def test_a_folder_that_cannot_hold_the_file_costs_a_warning(tmp_path, monkeypatc
     assert len(found) == 3  # kept for this run
 
 
+@pytest.mark.slow
 def test_a_fitted_model_predicts_without_writing_its_new_rows(cache_here, tmp_path):
     pytest.importorskip("torch")
     from automm import MultimodalPredictor

@@ -318,13 +318,19 @@ SUITE = [
 SUITE_AG_WALL_FACTOR = 3.0  # AutoGluon's runs are killed at 3x their time limit + 180 s, not 1.5x
 
 
+def default_results() -> Path:
+    """The clone's benchmarks/results when run from one; else (an installed wheel) a folder here."""
+    in_clone = REPO / "benchmarks" / "results"
+    return in_clone / "results.jsonl" if in_clone.is_dir() else Path.cwd() / "automm-benchmark" / "results.jsonl"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="automm benchmark", description=__doc__)
     ap.add_argument("--systems", default="automm-best,autogluon-medium,autogluon-best,lgbm-tfidf-baseline")
     ap.add_argument("--datasets", default="available", help="comma-separated names, 'available' or 'all'")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--time-limits", default="300")
-    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "results.jsonl"))
+    ap.add_argument("--results", default=str(default_results()), help="the JSON-lines file the records go to")
     ap.add_argument("--data-dir", default=None, help="local mirror folder (default: $AUTOMM_DATA_DIR, ../shared/datasets)")
     ap.add_argument("--memory-gb", type=float, default=20)
     ap.add_argument("--quick", action="store_true", help="tiny subsamples and a short budget, AutoGluon excluded")
