@@ -1,7 +1,7 @@
 """The embedding cache, measured: embedding 10,000 rows that are all cached, adding 100 new rows to a
 cache of 10,000, and the entries left after two fits that embed at the same time.
 
-    python benchmarks/embed_cache.py                         # the automm this script is run with
+    python benchmarks/embed_cache.py [--only-fits]          # the automm this script is run with
     git worktree add /tmp/before 89f146d && PYTHONPATH=/tmp/before python benchmarks/embed_cache.py
 
 Text: women_clothing_review's reviews (MiniLM, 128 tokens). The two fits are separate processes
@@ -32,14 +32,14 @@ MultimodalPredictor(label="Rating", text_tier="transformer", verbosity=0, num_th
 """
 
 
-def entries(folder: Path) -> int:
-    """Vectors stored in `folder`, in either cache format (one SQLite file, or an .npz per setting)."""
+def keys(folder: Path) -> set[bytes]:
+    """The keys stored in `folder`, in either cache format (one SQLite file, or an .npz per setting)."""
     import numpy as np
     db = folder / "embeddings.sqlite3"
     if db.exists():
         import sqlite3
-        return sqlite3.connect(db).execute("SELECT count(*) FROM vectors").fetchone()[0]
-    return sum(len(np.load(f)["keys"]) for f in folder.glob("*.npz"))
+        return {bytes(t.encode()) + bytes(k) for t, k in sqlite3.connect(db).execute("SELECT tag, key FROM vectors")}
+    return {f.stem.encode() + bytes(k) for f in folder.glob("*.npz") for k in np.load(f)["keys"].tolist()}
 
 
 def cached_rows(texts: list[str]) -> dict:
@@ -67,17 +67,20 @@ def concurrent_fits(folder: Path) -> dict:
     env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": str(folder), "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", FIT, str(part)], env=env) for part in (0, 1)]
     assert all(p.wait() == 0 for p in procs)
-    both = entries(folder)
-    alone = {}
+    both = keys(folder)
+    alone = []
     for part in (0, 1):  # each fit by itself, for what both should have left
         own = folder.parent / f"alone{part}"
         subprocess.run([sys.executable, "-c", FIT, str(part)], env={**env, "AUTOMM_EMBEDDING_CACHE": str(own)},
                        check=True)
-        alone[part] = entries(own)
-    return {"entries_after_two_concurrent_fits": both, "entries_of_each_fit_alone": [alone[0], alone[1]]}
+        alone.append(keys(own))
+    union = alone[0] | alone[1]
+    return {"entries_after_two_concurrent_fits": len(both), "entries_of_each_fit_alone": [len(a) for a in alone],
+            "entries_expected": len(union), "entries_lost": len(union - both)}
 
 
 def main() -> int:
+    only_fits = "--only-fits" in sys.argv
     import automm
     from automm import datasets
     src = Path(automm.__file__).resolve().parents[1]
@@ -87,7 +90,7 @@ def main() -> int:
     texts = list(dict.fromkeys(reviews))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["AUTOMM_EMBEDDING_CACHE"] = str(Path(tmp) / "cache")
-        record = {"commit": commit, "automm_from": str(src), **cached_rows(texts),
+        record = {"commit": commit, "automm_from": str(src), **({} if only_fits else cached_rows(texts)),
                   **concurrent_fits(Path(tmp) / "fits")}
     print(json.dumps(record))
     with open(HERE / "results" / "embed_cache.jsonl", "a") as f:
