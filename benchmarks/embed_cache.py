@@ -1,14 +1,15 @@
 """The embedding cache, measured: embedding 10,000 rows that are all cached, adding 100 new rows to a
 cache of 10,000, and the entries left after two fits that embed at the same time.
 
-    python benchmarks/embed_cache.py [--only-fits]          # the automm this script is run with
+    python benchmarks/embed_cache.py [--only-fits | --only-writers]   # the automm it is run with
     git worktree add /tmp/before 89f146d && PYTHONPATH=/tmp/before python benchmarks/embed_cache.py
 
 Text: women_clothing_review's reviews (MiniLM, 128 tokens). The two fits are separate processes
 started together, each fitting `medium` with the transformer text tier on its own 1,000 rows of
 women_clothing_review (no time limit, so both use the same cache setting; about a minute of
-embedding each, so the two overlap), then each alone into an empty cache for the count expected. One JSON record per run
-is appended to benchmarks/results/embed_cache.jsonl, naming the commit of the automm it measured.
+embedding each, so the two overlap), then each alone into an empty cache for the count expected.
+Last, two processes that each add 2,000 rows in 20 calls at the same time ("interleaved"). One JSON
+record per run is appended to benchmarks/results/embed_cache.jsonl, naming the commit measured.
 """
 from __future__ import annotations
 
@@ -30,6 +31,29 @@ train = datasets.load("women_clothing_review", download=False).train.iloc[part *
 MultimodalPredictor(label="Rating", text_tier="transformer", verbosity=0, num_threads=1).fit(
     train, presets="medium", num_bag_folds=2, hyperparameters={"lightgbm": {}})
 """
+
+
+WRITER = """
+import sys, numpy as np
+from automm.features.embeddings import EmbeddingCache
+who = int(sys.argv[1])
+for batch in range(0, 2000, 100):  # 20 calls that each add 100 rows, as 20 embedding calls of a fit do
+    c = EmbeddingCache("t")
+    new = [bytes([who]) + i.to_bytes(4, "big") + bytes(15) for i in range(batch, batch + 100)]
+    c.lookup(new)
+    c.add(new, np.random.default_rng(batch).normal(size=(100, 384)).astype(np.float32))
+    c.flush()
+"""
+
+
+def interleaved_writers(folder: Path) -> dict:
+    """Two processes adding 2,000 rows each in 20 calls, at the same time."""
+    env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": str(folder)}
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(who)], env=env) for who in (1, 2)]
+    assert all(p.wait() == 0 for p in procs)
+    return {"writers": 2, "rows_each": 2000, "calls_each": 20, "entries_present": len(keys(folder)),
+            "entries_expected": 4000, "seconds": round(time.monotonic() - t0, 2)}
 
 
 def keys(folder: Path) -> set[bytes]:
@@ -80,7 +104,7 @@ def concurrent_fits(folder: Path) -> dict:
 
 
 def main() -> int:
-    only_fits = "--only-fits" in sys.argv
+    only_fits, only_writers = "--only-fits" in sys.argv, "--only-writers" in sys.argv
     import automm
     from automm import datasets
     src = Path(automm.__file__).resolve().parents[1]
@@ -90,8 +114,12 @@ def main() -> int:
     texts = list(dict.fromkeys(reviews))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["AUTOMM_EMBEDDING_CACHE"] = str(Path(tmp) / "cache")
-        record = {"commit": commit, "automm_from": str(src), **({} if only_fits else cached_rows(texts)),
-                  **concurrent_fits(Path(tmp) / "fits")}
+        record = {"commit": commit, "automm_from": str(src)}
+        if not (only_fits or only_writers):
+            record.update(cached_rows(texts))
+        if not only_writers:
+            record.update(concurrent_fits(Path(tmp) / "fits"))
+        record["interleaved"] = interleaved_writers(Path(tmp) / "writers")
     print(json.dumps(record))
     with open(HERE / "results" / "embed_cache.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
