@@ -34,23 +34,28 @@ MultimodalPredictor(label="Rating", text_tier="transformer", verbosity=0, num_th
 
 
 WRITER = """
-import sys, numpy as np
+import sys, time, numpy as np
 from automm.features.embeddings import EmbeddingCache
-who = int(sys.argv[1])
+who, start = int(sys.argv[1]), float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # both begin at the same instant, imports done
 for batch in range(0, 2000, 100):  # 20 calls that each add 100 rows, as 20 embedding calls of a fit do
     c = EmbeddingCache("t")
     new = [bytes([who]) + i.to_bytes(4, "big") + bytes(15) for i in range(batch, batch + 100)]
     c.lookup(new)
+    time.sleep(0.05)  # the backbone embedding the 100 rows that were not found
     c.add(new, np.random.default_rng(batch).normal(size=(100, 384)).astype(np.float32))
     c.flush()
 """
 
 
 def interleaved_writers(folder: Path) -> dict:
-    """Two processes adding 2,000 rows each in 20 calls, at the same time."""
+    """Two processes adding 2,000 rows each in 20 calls (each looks up, embeds for 50 ms, stores), started
+    at the same instant."""
     env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": str(folder)}
     t0 = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(who)], env=env) for who in (1, 2)]
+    start = str(time.time() + 5)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(who), start], env=env, cwd=folder.parent)
+             for who in (1, 2)]
     assert all(p.wait() == 0 for p in procs)
     return {"writers": 2, "rows_each": 2000, "calls_each": 20, "entries_present": len(keys(folder)),
             "entries_expected": 4000, "seconds": round(time.monotonic() - t0, 2)}
@@ -89,14 +94,16 @@ def cached_rows(texts: list[str]) -> dict:
 
 def concurrent_fits(folder: Path) -> dict:
     env = {**os.environ, "AUTOMM_EMBEDDING_CACHE": str(folder), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", FIT, str(part)], env=env) for part in (0, 1)]
+    # from a folder of their own: `python -c` puts the current folder first on sys.path, which would
+    # import the clone's automm instead of the one being measured
+    procs = [subprocess.Popen([sys.executable, "-c", FIT, str(part)], env=env, cwd=folder.parent) for part in (0, 1)]
     assert all(p.wait() == 0 for p in procs)
     both = keys(folder)
     alone = []
     for part in (0, 1):  # each fit by itself, for what both should have left
         own = folder.parent / f"alone{part}"
         subprocess.run([sys.executable, "-c", FIT, str(part)], env={**env, "AUTOMM_EMBEDDING_CACHE": str(own)},
-                       check=True)
+                       check=True, cwd=folder.parent)
         alone.append(keys(own))
     union = alone[0] | alone[1]
     return {"entries_after_two_concurrent_fits": len(both), "entries_of_each_fit_alone": [len(a) for a in alone],
