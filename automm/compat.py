@@ -18,9 +18,12 @@ from importlib import metadata
 
 from .features.backbones import TORCH_INSTALL
 
-# the libraries recorded with a saved model (saved.py) and compared at load
+# the libraries recorded with a saved model (saved.py); those a model uses are compared at load
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost", "torch",
              "transformers")
+CORE = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm")  # the features and the linear model
+# a model's `requires` (the module it imports) and the distributions whose files it reads
+DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost", "xgboost-cpu"), "torch": ("torch", "transformers")}
 
 
 class VersionMismatchError(RuntimeError):
@@ -59,8 +62,26 @@ def differences(recorded: dict[str, str], installed: dict[str, str]) -> tuple[li
     return major, minor
 
 
+def used_libraries(manifest: dict) -> set[str]:
+    """The libraries a saved model reads files of or runs at predict: the core, each stored model's, and
+    torch's when its features embed images or run the text backbone. torch installed beside a trees-only
+    model is not its concern."""
+    from .models.base import REGISTRY
+    libs = set(CORE)
+    for entry in manifest.get("models", []) + manifest.get("models_full", []):
+        spec = REGISTRY.get(entry.get("kind"))
+        if spec is not None:
+            libs |= set(DISTRIBUTIONS.get(spec.requires, (spec.requires,)))
+    emb = (manifest.get("features") or {}).get("embeddings") or {}
+    if emb.get("images") or emb.get("text_tier") == "transformer":
+        libs |= set(DISTRIBUTIONS["torch"])
+    return libs
+
+
 def check_versions(manifest: dict, path: str, automm_version: str, require_version_match: bool = True) -> None:
-    recorded = {**manifest.get("libraries", {}), "automm": manifest.get("automm_version", automm_version)}
+    used = used_libraries(manifest)
+    recorded = {**{k: v for k, v in manifest.get("libraries", {}).items() if k in used},
+                "automm": manifest.get("automm_version", automm_version)}
     major, minor = differences(recorded, {**installed_versions(), "automm": automm_version})
     if major and require_version_match:
         raise VersionMismatchError(

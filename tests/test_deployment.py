@@ -195,3 +195,18 @@ def test_a_model_that_embeds_images_names_the_extra_at_load_without_torch(tmp_pa
     run = _run("from automm import MultimodalPredictor\nMultimodalPredictor.load('m')", tmp_path)
     assert run.returncode != 0
     assert "image column 'photo'" in run.stderr and "automm[neural]" in run.stderr, run.stderr[-2000:]
+
+
+def test_only_the_libraries_a_model_uses_are_compared(fitted, tmp_path, monkeypatch):
+    p, test = fitted
+    folder = p.save(tmp_path / "m")
+    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    assert compat.used_libraries(manifest) == set(compat.CORE)  # linear and LightGBM on tables and n-grams
+    real = compat.installed_versions
+    monkeypatch.setattr(compat, "installed_versions",
+                        lambda libraries=compat.LIBRARIES: {**real(libraries), "torch": "99.0", "catboost": "99.0"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a warning: this model reads no torch or CatBoost file
+        assert MultimodalPredictor.load(folder).predict(test).equals(p.predict(test))
+    with_net = {**manifest, "models": manifest["models"] + [{"kind": "fusion_late"}]}
+    assert {"torch", "transformers"} <= compat.used_libraries(with_net)
