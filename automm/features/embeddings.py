@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ..persistence import cache_root, file_digest
 from .backbones import image_backbone, require_torch, text_backbone
 from .images import ImageBatcher, cell_paths, image_side, resolve
-from .vector_cache import VectorCache
+from .vector_cache import VectorCache, thread_flag
 
 TOKEN_LIMITS = (256, 128, 96, 64, 48, 32)
 BATCH = 64
@@ -34,16 +33,10 @@ class BudgetExceeded(RuntimeError):
 _UNCACHED = threading.local()
 
 
-@contextmanager
 def uncached():
     """Embeddings computed afresh inside the block (and not stored): what a predict speed on rows seen
     in training must measure, since new rows are not in the cache."""
-    before = getattr(_UNCACHED, "on", False)
-    _UNCACHED.on = True
-    try:
-        yield
-    finally:
-        _UNCACHED.on = before
+    return thread_flag(_UNCACHED, "on")
 
 
 def cache_dir() -> "Path | str | None":

@@ -36,17 +36,24 @@ _MEMORY_LOCK = threading.Lock()
 
 
 @contextmanager
+def thread_flag(state: threading.local, name: str):
+    """`state.name` is True inside the block, in this thread only, and as it was after it."""
+    before = getattr(state, name, False)
+    setattr(state, name, True)
+    try:
+        yield
+    finally:
+        setattr(state, name, before)
+
+
+@contextmanager
 def read_only():
     """Lookups only inside the block: no entry is added or touched (predict, unless asked)."""
     if os.environ.get("AUTOMM_EMBEDDING_CACHE_PREDICT") == "write":
         yield
         return
-    before = getattr(_STATE, "read_only", False)
-    _STATE.read_only = True
-    try:
+    with thread_flag(_STATE, "read_only"):
         yield
-    finally:
-        _STATE.read_only = before
 
 
 def limit_bytes() -> int:
