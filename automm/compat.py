@@ -93,14 +93,23 @@ def check_versions(manifest: dict, path: str, automm_version: str, require_versi
                       "its predictions (evaluate) before relying on them", stacklevel=3)
 
 
-def check_requirements(p) -> None:
-    """The predictor's features need torch when they embed images or run the text backbone at predict; its
-    blend's nets are checked when their models are read (fitted.py). Found, not imported."""
-    emb = p.pipeline_.emb_
-    if emb is None or importlib.util.find_spec("torch") is not None:
-        return
-    needs = [f"image column {c!r}" for c in emb.images_] + (
-        ["the text backbone"] if emb.text_tier_ == "transformer" else [])
-    if needs:
+def check_requirements(manifest: dict) -> None:
+    """The packages a saved model needs at predict, from its manifest: each model its blend uses (a stacker
+    in the blend uses all of layer 1), and torch when its features embed images or run the text backbone.
+    Found, not imported; an ImportError names what needs it and the extra to install."""
+    from .models.base import REGISTRY, is_available
+    entries = manifest.get("models", [])
+    used = {n for n, w in (manifest.get("weights") or {}).items() if w > 0}
+    if any(e["layer"] == 2 and e["name"] in used for e in entries):
+        used |= {e["name"] for e in entries if e["layer"] == 1}
+    for e in entries:
+        if e["name"] in used and e.get("kind") in REGISTRY and not is_available(e["kind"]):
+            spec = REGISTRY[e["kind"]]
+            raise ImportError(f"this saved model's {e['name']} is a {e['kind']} model, which needs the {spec.requires} "
+                              f"package: pip install '{spec.install}'")
+    emb = (manifest.get("features") or {}).get("embeddings") or {}
+    needs = [f"image column {c!r}" for c in emb.get("images") or []] + (
+        ["the text backbone"] if emb.get("text_tier") == "transformer" else [])
+    if needs and importlib.util.find_spec("torch") is None:
         raise ImportError(f"this saved model embeds {', '.join(needs)} with torch, which is not installed: "
                           f"{TORCH_INSTALL}")

@@ -329,13 +329,13 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         try:
             manifest, arrays = read_model_dir(folder)
             check_versions(manifest, str(path), __version__, require_version_match)
+            check_requirements(manifest)
             if num_threads is not None:
                 manifest["params"]["num_threads"] = int(num_threads)
             try:
                 p = predictor_from(cls, folder, manifest, arrays, eval_metric)
             except (KeyError, TypeError, IndexError, AttributeError) as exc:
                 raise ModelFormatError(f"{MANIFEST} in {str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
-            check_requirements(p)
         except BaseException:
             if folder != Path(path):
                 shutil.rmtree(folder, ignore_errors=True)

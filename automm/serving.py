@@ -224,8 +224,7 @@ def serve(settings: ServeSettings) -> None:
         import uvicorn
     except ImportError:
         raise ImportError("automm serve needs FastAPI and uvicorn: pip install 'automm[serve]'") from None
-    from . import MultimodalPredictor
-    MultimodalPredictor.load(settings.model)  # digest, versions and packages, once, with a clear error
+    check_model(settings.model)
     threads = str(settings.threads_per_worker())
     os.environ.update({SETTINGS_ENV: json.dumps(settings.__dict__), "OMP_NUM_THREADS": threads,
                        "AUTOMM_EMBEDDING_CACHE": "memory"})
@@ -239,6 +238,27 @@ def serve(settings: ServeSettings) -> None:
                     timeout_graceful_shutdown=60)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def check_model(path: str) -> None:
+    """What load checks (every file's digest, the versions, the packages), without building the predictor:
+    a model that cannot be served fails here with its own message before any worker starts, and this
+    process, which only supervises the workers, stays small."""
+    import shutil
+    from pathlib import Path
+
+    from . import __version__
+    from .archive import is_archive, unpack
+    from .compat import check_requirements, check_versions
+    from .persistence import read_model_dir
+    folder = unpack(path) if is_archive(path) else Path(path)
+    try:
+        manifest, _ = read_model_dir(folder)
+    finally:
+        if folder != Path(path):
+            shutil.rmtree(folder, ignore_errors=True)
+    check_versions(manifest, str(path), __version__)
+    check_requirements(manifest)
 
 
 def _drained(signum, frame) -> None:

@@ -178,3 +178,12 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits(model):
     assert status == 200 and got["predictions"] == p.predict(big).tolist()
     with pytest.raises(OSError):
         s.get("/health")  # and it no longer listens
+
+
+def test_a_folder_that_is_no_model_is_refused_before_any_worker_starts(tmp_path):
+    (tmp_path / "empty").mkdir()
+    run = subprocess.run([sys.executable, "-m", "automm", "serve", "--model", str(tmp_path / "empty"), "--workers", "2",
+                          "--port", str(free_port())], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "is not a saved automm model" in run.stderr and str(tmp_path / "empty") in run.stderr
