@@ -4,7 +4,8 @@ predict time and peak memory, in a fresh virtual environment made with `pip inst
 
     python benchmarks/torch_free.py --dataset imdb_genre_prediction --time-limit 120
 
-The model: `medium` without its net (the static text tier needs no torch at predict). One JSON
+The model: `medium` with the core's models only, LightGBM and the linear model, on the table, the
+n-grams and the static text tier's embeddings (which need no torch at predict). One JSON
 record per run is appended to benchmarks/results/torch_free.jsonl, naming the commit.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="automm-torch-free-"))
     label = ds.spec["label"]
     p = MultimodalPredictor(label=label, verbosity=0).fit(ds.train, presets="medium", time_limit=a.time_limit,
-                                                          excluded_model_types=["fusion_late"])
+                                                          hyperparameters={"linear": {}, "lightgbm": {}})
     p.save(work / "model")
     rows = work / "rows.csv"
     ds.test.drop(columns=[label]).head(100).to_csv(rows, index=False)
