@@ -13,14 +13,16 @@ from automm.features.embeddings import EmbeddingCache
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = """
-import sys, numpy as np
+import sys, time, numpy as np
 from automm.features.embeddings import EmbeddingCache
-who, n = int(sys.argv[1]), int(sys.argv[2])
+who, n, start = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 rng = np.random.default_rng(who)
-for batch in range(0, n, 100):  # many small transactions, interleaved with the other writer's
+time.sleep(max(0.0, start - time.time()))  # both open the new file at the same instant
+for batch in range(0, n, 100):  # many small calls, interleaved with the other writer's
     c = EmbeddingCache("t")
     keys = [bytes([who]) + i.to_bytes(4, "big") + bytes(15) for i in range(batch, batch + 100)]
     c.lookup(keys)
+    time.sleep(0.02)  # the embedding, between the lookup and the write
     c.add(keys, rng.normal(size=(100, 64)).astype(np.float32))
     c.flush()
 """
@@ -37,15 +39,17 @@ def cache_here(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_writers_at_once_lose_no_entry(cache_here):
+def test_four_writers_at_once_lose_no_entry(cache_here):
+    import time
     env = {"AUTOMM_EMBEDDING_CACHE": str(cache_here), "PYTHONPATH": str(ROOT), "PATH": ""}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(who), "2000"], env=env, stderr=subprocess.PIPE)
-             for who in (1, 2)]
+    start = str(time.time() + 5)  # after both interpreters have imported automm
+    procs = [subprocess.Popen([sys.executable, "-W", "error", "-c", WRITER, str(who), "1000", start], env=env,
+                              stderr=subprocess.PIPE, cwd=cache_here) for who in (1, 2, 3, 4)]
     for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
-    for who in (1, 2):
-        todo, found = EmbeddingCache("t").lookup(keys_of(who, 2000))
-        assert len(todo) == 0 and len(found) == 2000
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()  # a warning (a lost write) fails it too
+    for who in (1, 2, 3, 4):
+        todo, found = EmbeddingCache("t").lookup(keys_of(who, 1000))
+        assert len(todo) == 0 and len(found) == 1000
     assert vc.summary(cache_here)["entries"] == {"t": 4000}
 
 

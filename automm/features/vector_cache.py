@@ -83,11 +83,7 @@ class VectorCache:
                 db = sqlite3.connect(file, timeout=60, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA busy_timeout = 60000")
                 if not self.read_only:
-                    db.execute("PRAGMA journal_mode = WAL")
-                    db.execute("CREATE TABLE IF NOT EXISTS vectors (tag TEXT NOT NULL, key BLOB NOT NULL, "
-                               "vec BLOB NOT NULL, crc INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (tag, key)) "
-                               "WITHOUT ROWID")
-                    db.execute("CREATE INDEX IF NOT EXISTS by_use ON vectors (used)")
+                    _while_busy(_create, db)
                 db.execute("SELECT count(*) FROM vectors WHERE tag = ? AND key = x''", (self.tag,)).fetchone()
                 return db
             except sqlite3.DatabaseError as exc:
@@ -204,6 +200,29 @@ class VectorCache:
                 self.db.close()
             except sqlite3.Error:
                 pass
+
+
+def _create(db: sqlite3.Connection) -> None:
+    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS vectors (tag TEXT NOT NULL, key BLOB NOT NULL, vec BLOB NOT NULL, "
+               "crc INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (tag, key)) WITHOUT ROWID")
+    db.execute("CREATE INDEX IF NOT EXISTS by_use ON vectors (used)")
+
+
+def _while_busy(step, db: sqlite3.Connection, seconds: float = 60.0) -> None:
+    """`step(db)`, tried again while another process holds the lock. Switching a new file to WAL needs the
+    file to itself, and SQLite answers that with "database is locked" at once, without its busy wait:
+    two fits that create the cache together would otherwise lose one call's rows."""
+    deadline, pause = time.monotonic() + seconds, 0.01
+    while True:
+        try:
+            return step(db)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(0.2, pause * 2)
 
 
 def _is_damaged(exc: sqlite3.DatabaseError) -> bool:
