@@ -11,7 +11,7 @@ import pandas as pd
 from .budget import TimePlan
 from .deployment import delete_models, distill, extract_embedding
 from .inference import measure, threshold_for
-from .inspection import feature_importance, fit_summary, leaderboard
+from .inspection import leaderboard
 from .metrics import get_metric
 from .progress import Progress
 from .rows import RowOptions
@@ -60,17 +60,6 @@ class AfterFitMixin:
         """Each model's validation score, fit time and (given labelled data) test score and predict time,
         end to end (the features, and a stacker's inputs from layer 1, included)."""
         return leaderboard(self, data)
-
-    def feature_importance(self, data, num_shuffle_sets: int = 3, subsample_size: int = 1000) -> pd.DataFrame:
-        """Permutation importance per input column: how much the score drops when it is shuffled. A text
-        or image column is one input, so it gets one score however many features it makes."""
-        return feature_importance(self, data, num_shuffle_sets, subsample_size)
-
-    def fit_summary(self, verbosity: int = 1) -> str:
-        """What the fit did, to read: the columns, the time plan and how the time went, each model's
-        validation score, fit time and weight, the ensemble, the decision threshold and predict speed;
-        verbosity 2 adds the failures' tracebacks."""
-        return fit_summary(self, verbosity)
 
     # ---- refit on all rows --------------------------------------------------------------------
     def refit_full(self, train_data=None, time_limit: float | None = None, set_default: bool = True

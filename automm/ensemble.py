@@ -27,6 +27,7 @@ class BaggedModel:
     val_score: float = float("nan")
     fit_time: float = 0.0
     sets: int = 1                        # bag sets (repeated k-fold) its fold models come from
+    started_at: float | None = None      # when its first fold started (time.time()), for the fit's timeline
 
     def predict(self, X: FeatureSet) -> np.ndarray:
         return np.mean([m.predict(X) for m in self.models], axis=0)
@@ -46,6 +47,7 @@ class _Run:
     searching: bool = False
     failed: bool = False
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
 
 
 def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
@@ -204,6 +206,7 @@ class _Layer:
         bag, rows = run.bag, covered(self.folds)
         bag.models = [run.done[f] for f in range(len(self.folds))]
         bag.fit_time = time.monotonic() - run.started
+        bag.started_at = run.started_at
         bag.val_score = self.task.metric.score(self.y[rows], bag.oof[rows], _at(self.eval_weight, rows))
         self.progress.say(1, f"{bag.name}: validation {self.task.metric.name} {bag.val_score:.4f} in "
                              f"{bag.fit_time:.1f}s" + (" (stopped by the deadline)" if any(

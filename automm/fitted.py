@@ -143,7 +143,7 @@ class FittedEnsemble:
     # ---- persistence: a manifest entry per bag, each fold model in its library's own files ----
     def entries(self) -> list[dict]:
         return [{"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score,
-                 "fit_time": b.fit_time, "folds": []} for b in self.models]
+                 "fit_time": b.fit_time, "started_at": b.started_at, "folds": []} for b in self.models]
 
     def write_files(self, folder: Path, entries: list[dict], suffix: str) -> None:
         """Each fold model into `folder/models`; the files it wrote are listed in its entry."""
@@ -169,7 +169,8 @@ class FittedEnsemble:
                     raise ModelFormatError(f"{str(folder)!r}: model {name!r} reads files without a checksum "
                                            f"({unlisted}); refusing to load it")
             bag = BaggedModel(name, entry["kind"], entry["layer"], oof=None if oofs is None else oofs[f"oof/{name}"],
-                              val_score=entry["val_score"], fit_time=entry["fit_time"])
+                              val_score=entry["val_score"], fit_time=entry["fit_time"],
+                              started_at=entry.get("started_at"))
             records = [FitRecord.from_dict(fold["info"]) for fold in entry["folds"]]
 
             def read(entry=entry, records=records, name=name) -> list:

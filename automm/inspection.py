@@ -1,5 +1,5 @@
-"""What a fitted predictor can tell about itself: the leaderboard, permutation feature importance and
-a readable summary of the fit. Functions of a predictor, behind its methods of the same names."""
+"""What a fitted predictor can tell about itself: the leaderboard and a readable summary of the fit.
+Functions of a predictor, behind its methods of the same names (permutation importance: automm.explain)."""
 from __future__ import annotations
 
 import time
@@ -56,27 +56,6 @@ def leaderboard(p, data=None) -> pd.DataFrame:
         board["rows_per_s"] = len(df) / board["pred_time_test"]
     key = "score_test" if data is not None else "score_val"
     return board.sort_values(key, ascending=not p.metric_.greater_is_better).reset_index(drop=True)
-
-
-def feature_importance(p, data, num_shuffle_sets: int = 3, subsample_size: int = 1000) -> pd.DataFrame:
-    df = as_frame(data)
-    if len(df) > subsample_size:
-        df = df.sample(subsample_size, random_state=p.seed)
-    df = df.reset_index(drop=True)
-    y, w = p.labels_.encode(df), p._eval_weight(df)
-    base = p._score(y, p._raw_predict(df), w)
-    rng = np.random.default_rng(p.seed)
-    rows = []
-    for col in p.schema_.used_columns:
-        drops = []
-        for _ in range(num_shuffle_sets):
-            shuffled = df.copy()
-            shuffled[col] = df[col].to_numpy()[rng.permutation(len(df))]
-            drops.append(p.metric_.sign * (base - p._score(y, p._raw_predict(shuffled), w)))
-        rows.append({"column": col, "type": p.schema_[col].kind, "importance": float(np.mean(drops)),
-                     "stddev": float(np.std(drops))})
-    return pd.DataFrame(rows).sort_values("importance", ascending=False).set_index("column")
-
 
 
 def fit_summary(p, verbosity: int = 1) -> str:

@@ -13,6 +13,7 @@ from .fitted import FittedEnsemble
 from .inference import apply_threshold
 from .inspection import FULL
 from .metrics import report
+from .progress import with_bars
 from .validation import (
     as_frame,
     check_predict_input,
@@ -47,6 +48,7 @@ class PredictMixin:
             return self.ensembles_["refit"], model[: -len(FULL)]
         return self.ensembles_["bagged"], model
 
+    @with_bars
     def predict(self, data, model: str | None = None, decision_threshold: float | None = None) -> pd.Series:
         """model: one of model_names() instead of the ensemble. decision_threshold: for a binary label,
         the positive class's probability from which it is predicted (default: the calibrated one, else 0.5)."""
@@ -57,6 +59,7 @@ class PredictMixin:
         return self.labels_.decode(apply_threshold(raw, t) if self.task_.problem_type == "binary" else raw,
                                    data.index if isinstance(data, pd.DataFrame) else None)
 
+    @with_bars
     def predict_proba(self, data, model: str | None = None, as_multiclass: bool = True):
         """One column per class (as_multiclass=False, for a binary label: a Series of the positive
         class's probability); model: one of model_names() instead of the ensemble."""
@@ -149,6 +152,7 @@ class PredictMixin:
             out.insert(0, id_column, df[id_column].to_numpy())
         return out
 
+    @with_bars
     def evaluate(self, data, model: str | None = None) -> dict[str, float]:
         """Every metric that applies, plus `score`: the eval_metric. Rows weigh by the sample_weight column
         when the predictor has one and weight_evaluation; hard labels follow the decision threshold."""

@@ -18,6 +18,7 @@ from .compat import check_requirements, check_versions
 from .ensemble import BaggedModel
 from .execution import Executor, make_executor
 from .execution.base import unpacked
+from .explaining import ExplainMixin
 from .features import FeaturePipeline
 from .fitted import FittedEnsemble, fold_records
 from .inference import check_threshold_args, limit_inference, measure, wants_threshold
@@ -32,7 +33,7 @@ from .persistence import (
 )
 from .predicting import PredictMixin
 from .presets import get_preset
-from .progress import Progress
+from .progress import Progress, with_bars
 from .rows import RowOptions
 from .saved import predictor_from, write_predictor
 from .search import TuneSettings
@@ -55,7 +56,7 @@ from .validation import (
 )
 
 
-class MultimodalPredictor(PredictMixin, AfterFitMixin):
+class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
     """Fits an ensemble on a table whose columns mix numbers, categories, free text and images.
 
     >>> p = MultimodalPredictor(label="Price", eval_metric="r2").fit(train_df, time_limit=300)
@@ -67,7 +68,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
                  num_threads: int | None = None, image_dir: str | None = None, text_backbone: str | None = None,
                  image_backbone: str | None = None, device: str = "auto", path: str | None = None,
                  sample_weight: str | None = None, weight_evaluation: bool = True, groups: str | None = None,
-                 positive_class=None, text_tier: str = "auto"):
+                 positive_class=None, text_tier: str = "auto", progress_bar: bool | None = None):
         """eval_metric: a name (automm.metrics.METRICS, or a scikit-learn scorer name) or a scikit-learn
         scorer (sklearn.metrics.make_scorer); default roc_auc, accuracy or rmse.
         image_dir: the folder relative image paths start from (default: the current folder; it can be
@@ -83,7 +84,8 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         (every row, tens of thousands per second); "transformer": the backbone itself as well, when
         its projected time fits the embedding budget, else static; "auto": the transformer on a GPU, static
         on a CPU (where it predicts several times faster), and the transformer in a second round when the
-        time left allows one (fit's second_round)."""
+        time left allows one (fit's second_round). progress_bar: a tqdm bar over the long loops that log
+        nothing while they run (embedding, importance, explain); None: on in a notebook only."""
         self.label = label
         self.problem_type = problem_type
         self.eval_metric = eval_metric
@@ -101,6 +103,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         self.groups = groups
         self.positive_class = positive_class
         self.text_tier = text_tier
+        self.progress_bar = progress_bar
 
     # ---- fitted state: the two ensembles, and views of them --------------------------------------
     @property
@@ -132,6 +135,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin):
         return self.ensembles_["refit" if self.inference_ == "refit" else "bagged"]
 
     # ---- fit ------------------------------------------------------------------------------
+    @with_bars
     def fit(self, train_data, time_limit: float | None = None, presets: str | list[str] = "medium",
             tuning_data=None, hyperparameters: dict | None = None, num_bag_folds: int | None = None,
             num_stack_levels: int | None = None, embeddings: bool | None = None,

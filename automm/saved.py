@@ -22,7 +22,7 @@ from .training import cores
 
 PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
           "text_backbone", "image_backbone", "device", "sample_weight", "weight_evaluation", "groups",
-          "positive_class", "text_tier")  # saved with the model; `path` is where it was, not what
+          "positive_class", "text_tier", "progress_bar")  # saved with the model; `path` is where it was, not what
 
 
 def write_predictor(p, path, overwrite: bool, complete: bool) -> Path:

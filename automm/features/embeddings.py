@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..persistence import cache_root, file_digest
+from ..progress import bar
 from .backbones import image_backbone, require_torch, text_backbone
 from .images import ImageBatcher, cell_paths, image_side, resolve
-from .vector_cache import VectorCache, thread_flag
+from .vector_cache import VectorCache, in_scratch, thread_flag
 
 TOKEN_LIMITS = (256, 128, 96, 64, 48, 32)
 BATCH = 64
@@ -45,7 +46,7 @@ def cache_dir() -> "Path | str | None":
     env = os.environ.get("AUTOMM_EMBEDDING_CACHE")
     if env == "off" or getattr(_UNCACHED, "on", False):
         return None
-    if env == "memory":
+    if env == "memory" or in_scratch():
         return "memory"
     if env:
         return Path(env)
@@ -132,7 +133,7 @@ class TextEmbedder:
         bb = self._load()
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), bb.hidden), np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), bar(total=len(order), desc="embedding text", unit="row") as progress:
             for s in range(0, len(order), BATCH):
                 idx = order[s:s + BATCH]
                 tokens = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
@@ -140,6 +141,7 @@ class TextEmbedder:
                 hidden = bb.model(**tokens.to(_device(self.device))).last_hidden_state
                 mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 out[idx] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy()
+                progress.update(len(idx))
         return _as_cached(out)
 
     def projection(self, texts: list[str]) -> tuple[float, dict[int, float]]:
@@ -261,8 +263,12 @@ class ImageEmbedder:
         return out, missing
 
     def _embed_chunks(self, values, kind, column, budget, batcher, cache, out, missing) -> None:
-        torch, bb = require_torch(), self._bb
         t0, step = time.monotonic(), 32
+        with bar(total=len(values), desc=f"embedding {column}", unit="row") as progress:
+            self._embed_steps(values, kind, column, budget, batcher, cache, out, missing, t0, step, progress)
+
+    def _embed_steps(self, values, kind, column, budget, batcher, cache, out, missing, t0, step, progress) -> None:
+        torch, bb = require_torch(), self._bb
         for s in range(0, len(values), step):
             chunk = values[s:s + step]
             keys = [_sha1(_file_key(v, kind, self.image_dir, self.max_per_row)) for v in chunk]
@@ -280,6 +286,7 @@ class ImageEmbedder:
                 out[s + todo], missing[s + todo] = vecs, miss
                 cache.add([keys[i] for i in todo], np.hstack([vecs, miss[:, None].astype(np.float32)]))
             done = s + len(chunk)
+            progress.update(len(chunk))
             if budget is not None and done < len(values):
                 projected = (time.monotonic() - t0) / done * len(values)
                 if projected > budget:

@@ -47,9 +47,22 @@ def thread_flag(state: threading.local, name: str):
 
 
 @contextmanager
+def scratch():
+    """Inside the block, embeddings go to the process's memory store, never to the disk, and predict
+    may add to it: explain() predicts the same values many times over in new combinations, and each
+    distinct value is embedded once."""
+    with thread_flag(_STATE, "scratch"):
+        yield
+
+
+def in_scratch() -> bool:
+    return getattr(_STATE, "scratch", False)
+
+
+@contextmanager
 def read_only():
     """Lookups only inside the block: no entry is added or touched (predict, unless asked)."""
-    if os.environ.get("AUTOMM_EMBEDDING_CACHE_PREDICT") == "write":
+    if os.environ.get("AUTOMM_EMBEDDING_CACHE_PREDICT") == "write" or in_scratch():
         yield
         return
     with thread_flag(_STATE, "read_only"):

@@ -85,6 +85,12 @@ class CatBoostModel(BaseModel):
         present = np.asarray(self.model_.classes_).astype(int)
         return expand_classes(proba, present, self._task.n_classes)
 
+    def shap_values(self, X: FeatureSet) -> np.ndarray:
+        """TreeSHAP of a regression model on the core features: (n, n_core + 1), the last column the
+        expected value."""
+        pool = cb.Pool(self._frame(X), cat_features=[f"f{i}" for i in X.cat_cols])
+        return np.asarray(self.model_.get_feature_importance(pool, type="ShapValues"), dtype=np.float64)
+
     def save(self, prefix: Path) -> list[str]:
         path = model_file(prefix, ".cbm")
         self.model_.save_model(str(path), format="cbm")

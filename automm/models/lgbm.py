@@ -92,6 +92,10 @@ class LightGBMModel(BaseModel):
     def predict(self, X: FeatureSet) -> np.ndarray:
         return to_matrix(self.booster_.predict(X.dense), self._task)
 
+    def shap_values(self, X: FeatureSet) -> np.ndarray:
+        """TreeSHAP of a regression model: (n, features + 1), the last column the expected value."""
+        return np.asarray(self.booster_.predict(X.dense, pred_contrib=True), dtype=np.float64)
+
     def save(self, prefix: Path) -> list[str]:
         path = model_file(prefix, ".lgb.txt")
         self.booster_.save_model(str(path))

@@ -99,6 +99,15 @@ class LinearModel(BaseModel):
             coef, intercept = full_c, full_i
         self.coef_, self.intercept_ = coef, intercept
 
+    def decision_function(self, X: FeatureSet) -> np.ndarray:
+        """(n, 1) log-odds of the positive class, (n, K) class scores, or (n, 1) values: the scale on which
+        the model is linear in its inputs."""
+        z = np.asarray(X.linear @ self.coef_.T) + self.intercept_
+        t = self._task
+        if t.problem_type == "regression":
+            return z[:, :1] * self.y_std_ + self.y_mean_
+        return z[:, :1] if t.problem_type == "binary" else z
+
     def predict(self, X: FeatureSet) -> np.ndarray:
         z = np.asarray(X.linear @ self.coef_.T) + self.intercept_
         t = self._task

@@ -94,6 +94,10 @@ class XGBoostModel(BaseModel):
     def predict(self, X: FeatureSet) -> np.ndarray:
         return to_matrix(self.booster_.predict(self._dmatrix(X)), self._task)
 
+    def shap_values(self, X: FeatureSet) -> np.ndarray:
+        """TreeSHAP of a regression model: (n, features + 1), the last column the expected value."""
+        return np.asarray(self.booster_.predict(self._dmatrix(X), pred_contribs=True), dtype=np.float64)
+
     def save(self, prefix: Path) -> list[str]:
         path = model_file(prefix, ".xgb.json")
         self.booster_.save_model(str(path))
