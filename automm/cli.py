@@ -1,5 +1,5 @@
-"""`automm fit | refit | predict | evaluate | leaderboard | importance | embed | info | distill | slim | serve |
-cache | benchmark` from the shell; CSV and Parquet in and out."""
+"""`automm fit | refit | predict | evaluate | leaderboard | importance | explain | report | embed | info |
+distill | slim | serve | cache | benchmark` from the shell; CSV and Parquet in and out."""
 from __future__ import annotations
 
 import argparse
@@ -45,6 +45,8 @@ def _fit_parser(sub) -> None:
     f.add_argument("--test", default=None, help="labelled data to evaluate on after fitting")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--verbosity", type=int, default=2)
+    f.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=None,
+                   help="a bar over the embedding passes (default: none outside a notebook)")
     f.add_argument("--overwrite", action="store_true", help="replace a model already saved at --out")
     f.add_argument("--refit-full", action="store_true", help="also refit the chosen models on all rows")
     f.add_argument("--text-backbone", default=None, help="minilm, mpnet, a local checkpoint folder or a Hub id")
@@ -109,12 +111,22 @@ def _model_parsers(sub) -> None:
             ("evaluate", commands.cmd_evaluate, "score a saved model on labelled data", "required"),
             ("leaderboard", commands.cmd_leaderboard, "each model's scores and speed", "optional"),
             ("importance", commands.cmd_importance, "permutation importance of each input column", "required"),
+            ("explain", commands.cmd_explain, "each input column's contribution to each row's prediction", "required"),
+            ("report", commands.cmd_report, "the model card as one self-contained HTML file", "optional"),
             ("embed", commands.cmd_embed, "the frozen text and image embeddings of each row", "required"),
             ("info", commands.cmd_info, "what a saved model is and how it was trained", None)):
         p = sub.add_parser(name, help=hlp, formatter_class=DEFAULTS)
         _model_option(p, data)
-        if name in ("predict", "leaderboard", "importance", "embed"):
+        if name in ("predict", "leaderboard", "importance", "embed", "explain"):
             p.add_argument("--out", default=None, help="CSV or Parquet file (default: standard output)")
+        if name == "report":
+            p.add_argument("--out", required=True, help="the HTML file to write")
+        if name in ("importance", "explain", "report"):
+            p.add_argument("--time-limit", type=float, default=None if name == "importance" else 120.0,
+                           help="seconds for the whole computation")
+        if name == "explain":
+            p.add_argument("--rows", type=int, default=100, help="explain the first ROWS rows of --data")
+            p.add_argument("--method", choices=("auto", "sampling", "tree"), default="auto")
         if name == "info":
             p.add_argument("--json", action="store_true", help="everything as JSON instead of the summary to read")
         if name in ("predict", "embed"):
@@ -125,7 +137,7 @@ def _model_parsers(sub) -> None:
             p.add_argument("--all-classes", action="store_true", help="with --proba: one column per class, binary too")
             p.add_argument("--fast", action="store_true", help="use the refit-full models (see automm refit)")
         if name == "importance":
-            p.add_argument("--shuffle-sets", type=int, default=3, help="shuffles per column, averaged")
+            p.add_argument("--shuffle-sets", type=int, default=5, help="shuffles per column, averaged")
             p.add_argument("--subsample", type=int, default=1000, help="rows scored at most")
         p.set_defaults(run=fn)
 

@@ -105,7 +105,8 @@ def cmd_fit(a):
                             num_threads=a.num_threads, image_dir=_image_dir(a, a.train), text_backbone=a.text_backbone,
                             image_backbone=a.image_backbone, device=a.device, path=a.out,
                             sample_weight=a.sample_weight, weight_evaluation=a.weight_evaluation, groups=a.groups,
-                            positive_class=a.positive_class, text_tier=a.text_tier)
+                            positive_class=a.positive_class, text_tier=a.text_tier,
+                            progress_bar=a.progress_bar)
     tuning = _read(a.tuning, "--tuning") if a.tuning else None
     tune = None
     if a.tune or a.tune_trials or a.tune_storage:
@@ -180,8 +181,28 @@ def cmd_info(a):
 def cmd_importance(a):
     _check_out_file(a.out)
     data = _read(a.data, "--data")
-    table = _load(a).feature_importance(data, num_shuffle_sets=a.shuffle_sets, subsample_size=a.subsample)
+    table = _load(a).feature_importance(data, num_shuffle_sets=a.shuffle_sets, subsample_size=a.subsample,
+                                        time_limit=a.time_limit)
     _write(table.rename_axis("column").reset_index(), a.out)
+
+
+def cmd_explain(a):
+    """The contributions of the first --rows rows, with each row's base and prediction beside them."""
+    _check_out_file(a.out)
+    data = _read(a.data, "--data")
+    ex = _load(a).explain(data, rows=data.index[: a.rows], time_limit=a.time_limit, importance=False,
+                          dependence=False, method=a.method)
+    table = ex.contributions.assign(base=ex.base, prediction=ex.prediction)
+    _write(table.rename_axis("row").reset_index(), a.out)
+    print(f"explained {ex.explained} for {len(table)} rows ({ex.method}); the contributions plus base equal the "
+          f"prediction within {ex.additivity_error():.1e}", file=sys.stderr)
+
+
+def cmd_report(a):
+    _check_out_file(a.out)
+    data = _read(a.data, "--data") if a.data else None
+    path = _load(a).report(a.out, data=data, time_limit=a.time_limit)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_embed(a):

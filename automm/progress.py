@@ -6,8 +6,10 @@ application has configured that logger itself, automm prints its lines to standa
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
 
 LOGGER = logging.getLogger("automm")
@@ -18,7 +20,11 @@ class _StandardError(logging.Handler):
     """Writes to the sys.stderr of the moment (a notebook or a test may have replaced it)."""
 
     def emit(self, record):
-        print(self.format(record), file=sys.stderr, flush=True)
+        if getattr(_BARS, "open", 0):  # above the bar, not through it
+            from tqdm import tqdm
+            tqdm.write(self.format(record), file=sys.stderr)
+        else:
+            print(self.format(record), file=sys.stderr, flush=True)
 
 
 def _ensure_handler():
@@ -53,3 +59,71 @@ class Progress:
         end = self.deadline if self.deadline is not None else deadline
         left = float("inf") if end is None else end - time.monotonic()
         self.say(2, f"{what} ({left:.0f}s left)" if left < 1e8 else what)
+
+
+# ---- progress bars: opt-in (progress_bar=True; on by default in a notebook), over the long loops that
+# log nothing while they run (an embedding pass, feature importance, explain, distill, a chunked predict)
+_BARS = threading.local()
+
+
+def in_notebook() -> bool:
+    try:
+        return get_ipython().__class__.__name__ == "ZMQInteractiveShell"  # noqa: F821 (IPython's builtin)
+    except NameError:
+        return False
+
+
+@contextlib.contextmanager
+def bars(enabled: bool | None):
+    """Bars on (True), off (False) or as in a notebook (None) inside the block, in this thread."""
+    before = getattr(_BARS, "enabled", False)
+    _BARS.enabled = in_notebook() if enabled is None else bool(enabled)
+    try:
+        if _BARS.enabled:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+            with logging_redirect_tqdm(loggers=[LOGGER]):  # the application's own console handlers
+                yield
+        else:
+            yield
+    finally:
+        _BARS.enabled = before
+
+
+def with_bars(method):
+    """A predictor method run inside bars(self.progress_bar)."""
+    import functools
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with bars(getattr(self, "progress_bar", None)):
+            return method(self, *args, **kwargs)
+    return run
+
+
+class _NoBar:
+    def update(self, n: int = 1):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@contextlib.contextmanager
+def _tqdm_bar(**kw):
+    from tqdm.auto import tqdm
+    _BARS.open = getattr(_BARS, "open", 0) + 1
+    try:
+        with tqdm(file=sys.stderr, leave=False, dynamic_ncols=True, **kw) as t:
+            yield t
+    finally:
+        _BARS.open -= 1
+
+
+def bar(total: int | None = None, desc: str = "", unit: str = "it"):
+    """A context giving an object with update(n): a tqdm bar when bars are on, else nothing at all."""
+    if not getattr(_BARS, "enabled", False):
+        return _NoBar()
+    return _tqdm_bar(total=total, desc=f"automm {desc}", unit=unit)
