@@ -21,7 +21,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MEASURE = """
-import json, resource, sys, time, importlib.util
+import json, sys, time, importlib.util
+def peak_mb():
+    # VmHWM: this process's own high-water mark. getrusage's ru_maxrss would not do: Linux carries the
+    # parent's peak over fork and exec, so a child of a large parent reports the parent's.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
 t0 = time.perf_counter()
 from automm import MultimodalPredictor
 import pandas as pd
@@ -33,7 +39,7 @@ t3 = time.perf_counter()
 pred = p.predict(rows)
 t4 = time.perf_counter()
 print(json.dumps({"import_s": round(t1 - t0, 2), "load_s": round(t2 - t1, 2), "predict_s": round(t4 - t3, 2),
-                  "rows": len(rows), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                  "rows": len(rows), "peak_rss_mb": peak_mb(),
                   "torch_installed": importlib.util.find_spec("torch") is not None,
                   "torch_imported": "torch" in sys.modules, "predictions": pred.astype(str).tolist()}))
 """
