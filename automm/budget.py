@@ -15,6 +15,11 @@ import time
 from dataclasses import asdict, dataclass
 
 
+def time_left(deadline: float) -> float:
+    """Seconds until a monotonic deadline."""
+    return deadline - time.monotonic()
+
+
 @dataclass(frozen=True)
 class Deadline:
     """An instant on the wall clock (`time.time()`), so that it crosses into worker processes and Ray

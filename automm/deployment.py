@@ -9,13 +9,14 @@ import time
 import numpy as np
 import pandas as pd
 
+from .budget import time_left
 from .ensemble import BaggedModel
 from .features import FeaturePipeline
 from .features.multimodal import EmbeddingFeatures, EmbeddingSettings, embeddings_of
 from .fitted import FittedEnsemble
 from .inference import measure
 from .inspection import FULL
-from .models.base import model_class, time_left
+from .models.base import model_class
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
 from .validation import as_frame, check_predict_input

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .budget import Deadline, TimePlan
+from .budget import Deadline, TimePlan, time_left
 from .execution import FoldJob, InlineExecutor, LayerData, Outcome
 from .features import FeatureSet
 from .folds import covered
 from .metrics import score_at_best_cut
-from .models.base import REGISTRY, Task, model_class, require_model, time_left
+from .models.base import REGISTRY, model_class, require_model
 from .progress import Progress
 from .search import SearchJob, TuneSettings, split_params, study_name
+from .task import Task
 
 
 @dataclass

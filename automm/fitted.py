@@ -18,8 +18,9 @@ import numpy as np
 from .budget import TimePlan
 from .ensemble import BaggedModel, refit_bag, stack_features
 from .features import FeatureSet
-from .models.base import FitRecord, Task, model_class, require_model
+from .models.base import FitRecord, model_class, require_model
 from .persistence import ModelFormatError
+from .task import Task
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a saved model's name becomes a file name
 

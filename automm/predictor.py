@@ -15,6 +15,7 @@ from .after_fit import AfterFitMixin
 from .archive import is_archive, save_folder_or_archive, tie, unpack
 from .budget import TimePlan
 from .compat import check_requirements, check_versions
+from .device import check_device
 from .ensemble import BaggedModel
 from .execution import Executor, make_executor
 from .execution.base import unpacked
@@ -41,7 +42,6 @@ from .second_round import second_round as run_second_round
 from .training import (
     RoundSpec,
     bagging,
-    check_device,
     check_parallel_args,
     choose_models,
     fit_layers,

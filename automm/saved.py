@@ -10,15 +10,15 @@ import pandas as pd
 
 from . import __version__
 from .compat import installed_versions
+from .device import cores
 from .features import FeaturePipeline
 from .fitted import FittedEnsemble
 from .inspection import FULL
 from .labels import LabelCodec
 from .metrics import DEFAULT_METRIC, get_metric
-from .models.base import Task
 from .persistence import FORMAT, FORMAT_VERSION, write_model_dir
 from .schema import Schema
-from .training import cores
+from .task import Task
 
 PARAMS = ("label", "problem_type", "eval_metric", "column_types", "verbosity", "seed", "num_threads", "image_dir",
           "text_backbone", "image_backbone", "device", "sample_weight", "weight_evaluation", "groups",

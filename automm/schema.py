@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -25,6 +26,7 @@ class Modality(str, Enum):
 
 KINDS = tuple(m.value for m in Modality)
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
+Detector = Callable[[pd.Series], "tuple[str, str] | None"]  # a column -> (kind, reason) when it claims it
 IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|bmp|webp|tiff?)$", re.IGNORECASE)
 CODE_NAME = re.compile(r"(zip|postal|postcode|fips|area_?code|phone|sku)", re.IGNORECASE)
 INDEX_NAME = re.compile(r"^(Unnamed: \d+|index|level_0)$")  # what pandas writes for an index
@@ -82,9 +84,11 @@ class Schema:
 
 def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | None = None,
                   problem_type: str | None = None, metric_types: tuple[str, ...] = PROBLEM_TYPES,
-                  aside: dict[str, str] | None = None) -> Schema:
+                  aside: dict[str, str] | None = None, detectors: Sequence[Detector] = ()) -> Schema:
     """Decide each column's modality and the problem type; `column_types` and `problem_type` win.
-    aside: {column: why} of columns that are not features (sample weights, groups)."""
+    aside: {column: why} of columns that are not features (sample weights, groups). detectors: rules
+    tried before the built-in ones, each answering (kind, reason) for a column it claims or None (the
+    plug-in modalities' rules: automm.features.modalities.detectors())."""
     aside = aside or {}
     column_types = dict(column_types or {})
     for name, kind in column_types.items():
@@ -101,18 +105,16 @@ def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | N
         elif name in column_types:
             cols.append(ColumnInfo(name, column_types[name], "set by the user"))
         else:
-            cols.append(ColumnInfo(name, *(_plugin_kind(df[name]) or detect_column(df[name]))))
+            cols.append(ColumnInfo(name, *(_claimed(df[name], detectors) or detect_column(df[name]))))
     ptype, why = infer_problem_type(df[label], problem_type, metric_types)
     return Schema(label, ptype, why, tuple(cols))
 
 
-def _plugin_kind(s: pd.Series) -> tuple[Modality, str] | None:
-    """A modality added as a plug-in (features/modalities) claims its columns before the built-in rules."""
-    from .features.modalities import MODALITIES
-    for kind, cls in MODALITIES.items():
-        reason = cls.detect(s)
-        if reason is not None:
-            return kind, reason
+def _claimed(s: pd.Series, detectors: Sequence[Detector]) -> tuple[str, str] | None:
+    for detect in detectors:
+        claim = detect(s)
+        if claim is not None:
+            return claim
     return None
 
 

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .budget import Deadline
-from .models.base import Task, time_left
+from .budget import Deadline, time_left
+from .task import Task
 
 
 @dataclass(frozen=True)

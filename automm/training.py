@@ -2,28 +2,28 @@
 device), the features and folds, and the layers of bagged models that become a fitted ensemble."""
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .budget import TimePlan
+from .device import cores, gpu_available
 from .ensemble import BaggedModel, ensemble_selection, fit_layer, merge_sets
 from .features import FeatureSet
+from .features.modalities import detectors as modality_detectors
 from .features.multimodal import TEXT_TIERS, EmbeddingSettings
 from .fitted import FittedEnsemble, stack_view
 from .folds import covered
 from .labels import LabelCodec
 from .metrics import DEFAULT_METRIC, check_metric, get_metric, metric_problem_types
-from .models.base import REGISTRY, Task, is_available, is_neural, model_class
+from .models.base import REGISTRY, is_available, is_neural, model_class
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
 from .schema import PROBLEM_TYPES, detect_schema
 from .search import has_space, require_optuna
+from .task import Task
 from .validation import as_frame, check_fit_input, check_forced_columns, check_label, check_tuning_input
 
 
@@ -97,7 +97,8 @@ def understand(df: pd.DataFrame, is_tuning: np.ndarray, label: str, column_types
         is_tuning = is_tuning[kept]
         df = df.iloc[kept]
     metric_types = PROBLEM_TYPES if eval_metric is None else metric_problem_types(eval_metric)
-    schema = detect_schema(df, label, column_types, problem_type, metric_types, kept_aside)
+    schema = detect_schema(df, label, column_types, problem_type, metric_types, kept_aside,
+                           detectors=modality_detectors())
     check_label(df[label], schema, eval_metric if isinstance(eval_metric, str) else None)
     check_forced_columns(df, schema)
     labels = LabelCodec(label, schema.problem_type, positive_class=positive_class).fit(df[label])
@@ -178,36 +179,6 @@ def _choose(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list
         return chosen, [m for m in preset.get("stack_models", []) if m in chosen] or chosen[:1]
     models = [m for m in preset["models"] if is_available(m)]
     return models, [m for m in preset.get("stack_models", []) if is_available(m)]
-
-
-def gpu_available(device: str) -> bool:
-    """The one place the device is decided: "cpu", "cuda", or "auto" (a CUDA device if there is one)."""
-    if device == "cpu":
-        return False
-    if "torch" not in sys.modules and sys.platform.startswith("linux") and not Path("/proc/driver/nvidia").exists():
-        return False  # no NVIDIA driver: no CUDA, and no 3 s torch import inside the time limit to learn it
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-def check_device(device) -> None:
-    """Before any work: device is one automm knows, and "cuda" has a CUDA device to run on (it would
-    otherwise fail deep inside the first net, or quietly train on the CPU)."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    if device == "cuda" and not gpu_available("cuda"):
-        raise ValueError("device='cuda', but no CUDA device is visible to this process (no NVIDIA driver, a torch "
-                         "without CUDA, or CUDA_VISIBLE_DEVICES empty); use device='auto' to take a GPU when there "
-                         "is one, or device='cpu'")
-
-
-def cores(num_threads: int | None) -> int:
-    if num_threads:
-        return int(num_threads)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings, plan: TimePlan, device: str,

@@ -187,10 +187,10 @@ def test_an_image_edited_in_place_is_embedded_again(tmp_path):
 
 
 def test_a_device_that_cannot_be_used_is_refused_before_any_work(small, monkeypatch):
-    from automm import training
+    from automm import device
     with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda', not 'gpu'"):
         MultimodalPredictor("y", device="gpu", verbosity=0).fit(small)
-    monkeypatch.setattr(training, "gpu_available", lambda device: False)  # as on this machine: no CUDA
+    monkeypatch.setattr(device, "gpu_available", lambda device: False)  # as on this machine: no CUDA
     p = MultimodalPredictor("y", device="cuda", verbosity=0)
     with pytest.raises(ValueError, match="device='cuda', but no CUDA device is visible.*device='auto'"):
         p.fit(small)

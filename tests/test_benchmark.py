@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automm.bench import runner
+from automm.bench import records, runner
 from automm.datasets import DEFAULT_MIRRORS
 
 needs_mirror = pytest.mark.skipif(not (DEFAULT_MIRRORS[0] / "imdb_genre_prediction").is_dir(),
@@ -280,15 +280,15 @@ def test_scores_map_class_columns_by_name_and_read_regression_as_values():
     test = pd.DataFrame({"y": ["b", "c", "a", "b"], "v": [1.0, 2.0, 3.0, 4.0]})
     proba = pd.DataFrame({"c": [0.1, 0.8, 0.1, 0.2], "a": [0.1, 0.1, 0.7, 0.1], "b": [0.8, 0.1, 0.2, 0.7]})
     spec = {"label": "y", "metric": "accuracy"}
-    assert runner.score(proba, test, spec, "multiclass") == 1.0
-    assert runner.score(proba[["a", "b", "c"]], test, spec, "multiclass") == 1.0  # column order does not matter
-    assert runner.score(proba.rename(columns={"a": "b", "b": "a"}), test, spec, "multiclass") == accuracy_score(
+    assert records.score(proba, test, spec, "multiclass") == 1.0
+    assert records.score(proba[["a", "b", "c"]], test, spec, "multiclass") == 1.0  # column order does not matter
+    assert records.score(proba.rename(columns={"a": "b", "b": "a"}), test, spec, "multiclass") == accuracy_score(
         test.y, ["a", "c", "b", "a"])
     pred = pd.DataFrame({"prediction": [1.5, 2.0, 2.5, 4.5]})
-    assert runner.score(pred, test, {"label": "v", "metric": "r2"}, "regression") == pytest.approx(
+    assert records.score(pred, test, {"label": "v", "metric": "r2"}, "regression") == pytest.approx(
         r2_score(test.v, pred.prediction))
     with pytest.raises(ValueError, match="no prediction column"):
-        runner.score(proba[["a", "b"]], test, spec, "multiclass")
+        records.score(proba[["a", "b"]], test, spec, "multiclass")
 
 
 @needs_mirror

@@ -260,7 +260,7 @@ def test_a_plug_in_modality_reaches_the_fusion_nets(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     day = rng.choice(Weekday.days, 300)
     df = pd.DataFrame({"day": day, "x": rng.normal(size=300), "y": np.isin(day, ["Saturday", "Sunday"])})
-    schema = detect_schema(df, "y")
+    schema = detect_schema(df, "y", detectors=modalities.detectors())
     assert schema["day"].reason == "weekday names"
     X = FeaturePipeline(schema).fit_transform(df)
     assert X.neural["datetime"]["day"]["onehot"].shape == (300, 7)
@@ -281,7 +281,7 @@ def test_token_batches_match_the_tokenizer_and_tokenize_once(tmp_path):
     tokenized once for every batch and fold model that reads them."""
     from transformers import AutoTokenizer
 
-    from automm.models import token_batches
+    from automm.features import token_batches
     tok = AutoTokenizer.from_pretrained(tiny_text_folder(tmp_path / "tok"))
     calls = []
     counting = lambda texts, **kw: calls.append(len(texts)) or tok(texts, **kw)  # noqa: E731
@@ -354,7 +354,7 @@ def test_a_fusion_net_takes_its_tokens_from_the_static_tier(tmp_path):
     array is not tokenized again (only a probe and a check of a few rows)."""
     from transformers import AutoTokenizer
 
-    from automm.models import token_batches
+    from automm.features import token_batches
     tok = AutoTokenizer.from_pretrained(tiny_text_folder(tmp_path / "tok"))
     words = ["good", "great", "bad", "awful", "fine", "movie", "plot"]
     texts = np.array([" ".join(words[(i + j) % 7] for j in range(i % 9)) for i in range(40)], dtype=object)

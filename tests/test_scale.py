@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from automm import MultimodalPredictor
 from automm.execution import shared
-from automm.features import FeaturePipeline, pipeline
+from automm.features import FeaturePipeline, pipeline, sampling
 from automm.schema import detect_schema
 from automm.synthetic import make_multimodal
 
@@ -77,8 +77,8 @@ def test_a_model_that_reads_an_undeclared_view_is_told_so(binary_df, register):
 @pytest.fixture
 def small_thresholds(monkeypatch):
     """The sampled, chunked path of a large table on 1,200 rows: statistics from 300, chunks of 250."""
-    monkeypatch.setattr(pipeline, "SAMPLED_FROM", 1000)
-    monkeypatch.setattr(pipeline, "FIT_ROWS", 300)
+    monkeypatch.setattr(sampling, "SAMPLED_FROM", 1000)
+    monkeypatch.setattr(sampling, "FIT_ROWS", 300)
     monkeypatch.setattr(pipeline, "CHUNK_ROWS", 250)
     monkeypatch.setattr(pipeline, "PLAN_ROWS", 100)
 

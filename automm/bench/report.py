@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .runner import RENAMED
+from .records import RENAMED
 
 FAILED = ("timeout", "crash", "memory")
 OVERRUN = 1.25  # a finished fit that took longer than this times its time limit is marked (it had more time)
@@ -131,7 +131,7 @@ def paired_bootstrap(df: pd.DataFrame, data_dir=None, runs_root: Path | None = N
     each seed's pair scored on them), and how often automm came out ahead."""
     from .. import datasets
     from ..metrics import get_metric
-    from .runner import prediction_arrays
+    from .records import prediction_arrays
     rows = []
     ok = df[(df.status == "ok") & df.run_dir.notna()]
     for (d, t), cell in ok.groupby(["dataset", "time_limit"]):

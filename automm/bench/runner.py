@@ -25,12 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..metrics import get_metric
 from ..presets import PRESETS
+from .records import score
 
 REPO = Path(__file__).resolve().parents[2]
 AG_PYTHON = Path(os.environ.get("AUTOMM_AG_PYTHON", REPO / "benchmarks" / ".venv-autogluon" / "bin" / "python"))
@@ -50,7 +49,6 @@ SYSTEMS = {
     # what an AutoGluon user would try when medium's random forests overrun on wide n-gram data
     "autogluon-medium-norfxt": ("autogluon", "medium_quality", {"excluded_model_types": ["RF", "XT"]}),
 }
-RENAMED = {"baseline": "lgbm-tfidf-baseline"}  # the names older records use
 QUICK = {"systems": ["automm-fast", "lgbm-tfidf-baseline"], "datasets": ["imdb_genre_prediction"], "time_limits": [15],
          "max_train_rows": 300, "max_test_rows": 100}
 
@@ -133,24 +131,6 @@ def run_sampled(cmd: list[str], env: dict, log: Path) -> tuple[int, str, int, in
         stdout, _ = proc.communicate()
         done.set()
     return proc.returncode, stdout, peak, peak_pss
-
-
-def prediction_arrays(pred: pd.DataFrame, test: pd.DataFrame, spec: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, predictions) as the metric reads them: values and a (n, 1) column for regression, class
-    codes and one probability column per class (the predictions' columns name the classes) otherwise."""
-    y = test[spec["label"]]
-    if spec["problem_type"] == "regression":
-        return y.to_numpy(dtype=float), pred.iloc[:, 0].to_numpy(dtype=float).reshape(-1, 1)
-    lookup = {str(c): i for i, c in enumerate(pred.columns)}
-    codes = y.astype(str).map(lookup)
-    if codes.isna().any():
-        raise ValueError(f"test labels {sorted(set(y.astype(str)) - set(lookup))[:3]} have no prediction column")
-    return codes.to_numpy(dtype=int), pred.to_numpy(dtype=float)
-
-
-def score(pred: pd.DataFrame, test: pd.DataFrame, spec: dict, problem_type: str) -> float:
-    return get_metric(spec["metric"], problem_type).score(*prediction_arrays(pred, test, {**spec, "problem_type":
-                                                                                          problem_type}))
 
 
 def provenance() -> dict:

@@ -21,8 +21,9 @@ import numpy as np
 
 from ..budget import Deadline
 from ..features import FeatureSet
-from ..models.base import ModelSpec, Task
+from ..models.base import ModelSpec
 from ..search import SearchJob, search
+from ..task import Task
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import torch_device
 from ..persistence import cache_root, file_digest
 from ..progress import bar
 from .backbones import image_backbone, require_torch, text_backbone
@@ -62,9 +63,9 @@ class EmbeddingCache(VectorCache):
 
 
 def _device(device: str = "auto"):
-    """The predictor's `device` setting: "cpu" is always honoured; "auto" takes a GPU when there is one."""
-    torch = require_torch()
-    return torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+    """The predictor's `device` setting, by the one device rule (automm.device)."""
+    require_torch()
+    return torch_device(device)
 
 
 def _as_cached(vecs: np.ndarray) -> np.ndarray:

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..device import gpu_available
 from ..schema import Schema, text_value
 from .images import cell_paths, resolve
+from .sampling import fit_sample
 from .static_text import StaticText
 from .text import MAX_CHARS, clean_text
 
@@ -94,7 +96,6 @@ class EmbeddingFeatures:
             upgraded = self._transformer(list(docs), end - time.monotonic(), say)
             if upgraded is not None:
                 neural["text"]["all"]["embedding"] = upgraded
-        from .pipeline import fit_sample
         rows = fit_sample(len(df), 0)
         for key, emb in embeddings_of(neural).items():
             emb = emb if rows is None else emb[rows]
@@ -120,7 +121,6 @@ class EmbeddingFeatures:
         return emb
 
     def _transformer_wanted(self) -> bool:
-        from ..training import gpu_available  # no torch import (300 MB) to learn that there is no GPU
         tier = self.settings.text_tier
         return tier == "transformer" or (tier == "auto" and gpu_available(self.settings.device))
 

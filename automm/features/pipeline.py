@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from ..memory import GB, available_memory
 from ..schema import Modality, Schema
+from . import sampling
 from .modalities import EMBEDDINGS_ORDER, MODALITIES, Block, ColumnFeatures, ColumnOutput, featurizer, in_order
 from .multimodal import EmbeddingFeatures, EmbeddingSettings
 from .static_text import DIMS as STATIC_DIMS
@@ -83,17 +84,8 @@ class FeatureSet:
                           sp.csr_matrix(logits.astype(np.float32)), weight=self.weight)
 
 
-FIT_ROWS = 50_000     # a large table's featurizer statistics are learnt from this many rows: n-gram
-SAMPLED_FROM = 200_000  # frequencies and SVD directions settle long before; from this many rows on, the
-CHUNK_ROWS = 100_000  # refitting costs at most 25% more than fitting on all; rows featurized at once
+CHUNK_ROWS = 100_000  # rows featurized at once
 PLAN_ROWS = 4_000     # rows timed to plan a large table's features
-
-
-def fit_sample(n: int, seed: int) -> np.ndarray | None:
-    """The sorted positions of FIT_ROWS of `n` rows, or None when every row is used."""
-    if n < SAMPLED_FROM:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, FIT_ROWS, replace=False))
 
 
 class FeaturePipeline:
@@ -134,7 +126,7 @@ class FeaturePipeline:
         if self.embeddings is not None and s.of_kind("text", "image", "image_list"):
             self.emb_ = EmbeddingFeatures(s, self.embeddings)
             embedded = self.emb_.fit_transform(df, embed_budget, say)
-        fit_rows = fit_sample(n, self.seed)
+        fit_rows = sampling.fit_sample(n, self.seed)
         sample = df if fit_rows is None else df.iloc[fit_rows]
         self.columns_: dict[str, ColumnFeatures] = {}
         outputs = {}
@@ -164,7 +156,7 @@ class FeaturePipeline:
         and without them; and their memory, projected the same way, checked against the machine's."""
         n, rows = len(df), np.random.default_rng(self.seed).choice(len(df), PLAN_ROWS, replace=False)
         probe, cost, saving, size, smaller = df.iloc[np.sort(rows)], 0.0, {}, 0.0, {}
-        sampled, small = n >= SAMPLED_FROM, PLAN_ROWS // 4
+        sampled, small = n >= sampling.SAMPLED_FROM, PLAN_ROWS // 4
 
         def timed(kind, c, settings) -> tuple[float, ColumnOutput]:
             """Seconds for every row: fitted on the sample (or all rows), then (sampled) all transformed.
@@ -179,7 +171,7 @@ class FeaturePipeline:
             t1 = time.monotonic()
             featurizer(kind, c).fit_transform(probe[c].iloc[:small], settings)
             t_all, t_small = t1 - t0, time.monotonic() - t1
-            fit_rows = FIT_ROWS if sampled else n
+            fit_rows = sampling.FIT_ROWS if sampled else n
             seconds = t_small + max(0.0, t_all - t_small) * (fit_rows - small) / (PLAN_ROWS - small)
             if sampled:
                 t0 = time.monotonic()
@@ -202,8 +194,8 @@ class FeaturePipeline:
             cost, size = cost - saving[c], size - smaller[c]
         total = n * (size + self._embedding_bytes_per_row())
         check_memory(total, n)
-        say(f"feature plan: {n} rows" + (f", their statistics learnt from {FIT_ROWS}, {CHUNK_ROWS} rows featurized "
-                                       "at a time" if n >= SAMPLED_FROM else "")
+        say(f"feature plan: {n} rows" + (f", their statistics learnt from {sampling.FIT_ROWS}, {CHUNK_ROWS} rows featurized "
+                                       "at a time" if n >= sampling.SAMPLED_FROM else "")
             + ("" if budget is None else f"; projected {cost:.0f}s of {budget:.0f}s")
             + (f"; character n-grams left out of {light} (they would add "
                f"{sum(saving[c] for c in light):.0f}s)" if light else "")

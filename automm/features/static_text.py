@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..persistence import cache_root
+from .token_batches import remember_plain
 
 DIMS = 256
 SIF = 1e-4        # Model2Vec's SIF coefficient
@@ -107,7 +108,7 @@ class StaticText:
 
     def embed(self, texts, chunk: int = 50_000) -> np.ndarray:
         """Each text's mean token vector. Given an array, its tokens are kept for a fusion net that reads
-        the same array with this backbone's tokenizer (models/token_batches.py), which then does not
+        the same array with this backbone's tokenizer (features/token_batches.py), which then does not
         tokenize it again."""
         out, flats, all_lengths = np.zeros((len(texts), self.dims), np.float32), [], []
         keep = isinstance(texts, np.ndarray) and len(texts) > 0
@@ -121,7 +122,6 @@ class StaticText:
             keep = keep and sum(map(len, flats)) + len(flat) <= REMEMBER_IDS
             flats, all_lengths = (flats + [flat.astype(np.int32)], all_lengths + [lengths]) if keep else ([], [])
         if keep:
-            from ..models.token_batches import remember_plain
             remember_plain(texts, self.backbone, np.concatenate(flats), np.r_[0, np.cumsum(np.concatenate(all_lengths))],
                            MAX_TOKENS)
         return out

@@ -7,29 +7,13 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from ..budget import time_left  # noqa: F401  (models import it from here)
 from ..features import FeatureSet
-from ..metrics import Metric
-
-
-@dataclass(frozen=True)
-class Task:
-    problem_type: str
-    n_classes: int           # 0 for regression
-    metric: Metric
-    seed: int = 0
-    num_threads: int = 1
-
-    @property
-    def n_outputs(self) -> int:
-        """Every model predicts an (n, n_outputs) array: one column for regression, one per class."""
-        return 1 if self.problem_type == "regression" else self.n_classes
-
-
-Monitor = Callable[[int, float], bool]  # (iteration or epoch, validation loss: lower is better) -> stop?
+from ..task import Monitor, Task  # noqa: F401  (the model protocol's types, re-exported for plug-ins)
 
 
 @dataclass
@@ -199,10 +183,6 @@ def model_class(name: str) -> type:
 def model_file(prefix: Path, ext: str) -> Path:
     """`models/lightgbm_L1.fold0` + `.lgb.txt` (Path.with_suffix would eat the `.fold0`)."""
     return prefix.parent / (prefix.name + ext)
-
-
-def time_left(deadline: float) -> float:
-    return deadline - time.monotonic()
 
 
 def to_matrix(raw: np.ndarray, task: Task) -> np.ndarray:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import torch_device
 from ..features import FeatureSet
 from ..features.backbones import image_backbone, require_torch, text_backbone
 from ..features.images import ImageBatcher
+from ..features.token_batches import token_batch, token_lengths
 from ..search import Choice, Real
 from .base import BaseModel, FitRecord, Monitor, Task, model_file
-from .token_batches import token_batch, token_lengths
 from .train import TrainConfig, train
 
 BUILT_IN = ("numeric", "categorical", "text", "image")  # the neural view's modalities with an encoder below
@@ -119,10 +120,8 @@ class FusionModel(BaseModel):
         return FusionNet(p["fusion"], encoders, n_out, h, p["dropout"])
 
     def _device(self):
-        torch = require_torch()
-        want = self.params["device"]
-        return torch.device("cuda" if want == "auto" and torch.cuda.is_available() else
-                            "cpu" if want == "auto" else want)
+        require_torch()
+        return torch_device(self.params["device"])
 
     # ---- batches -----------------------------------------------------------------------------
     def _inputs(self, X: FeatureSet, idx: np.ndarray, rng: np.random.Generator | None) -> dict:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...schema import Modality
 from ..tabular import CategoricalEncoder
-from . import Block, ColumnFeatures, ColumnOutput, register_modality
+from .base import Block, ColumnFeatures, ColumnOutput, register_modality
 
 
 @register_modality

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...schema import Modality, split_list
-from . import Block, ColumnFeatures, ColumnOutput, register_modality
+from .base import Block, ColumnFeatures, ColumnOutput, register_modality
 
 
 @register_modality

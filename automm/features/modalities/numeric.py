@@ -5,7 +5,7 @@ import pandas as pd
 
 from ...schema import Modality
 from ..tabular import to_numeric
-from . import Block, ColumnFeatures, ColumnOutput, register_modality
+from .base import Block, ColumnFeatures, ColumnOutput, register_modality
 
 
 @register_modality

@@ -13,7 +13,7 @@ from sklearn.decomposition import TruncatedSVD
 from ...schema import Modality
 from ..tabular import CategoricalEncoder
 from ..text import STAT_NAMES, HashedTfidf, clean_text, text_stats
-from . import Block, ColumnFeatures, ColumnOutput, register_modality
+from .base import Block, ColumnFeatures, ColumnOutput, register_modality
 
 PARTS = ("word", "char")
 
