@@ -24,7 +24,9 @@ class Modality(str, Enum):
         return self.value
 
 
-KINDS = tuple(m.value for m in Modality)
+KINDS = tuple(m.value for m in Modality)  # the built-in kinds; a plug-in adds its own (register_kind)
+_PLUGIN_KINDS: dict[str, None] = {}  # in the order they were registered
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 Detector = Callable[[pd.Series], "tuple[str, str] | None"]  # a column -> (kind, reason) when it claims it
 IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|bmp|webp|tiff?)$", re.IGNORECASE)
@@ -35,14 +37,40 @@ LIST_SEP = re.compile(r"\s*[;,|]\s*")
 SAMPLE = 2000
 
 
+def register_kind(name: str) -> str:
+    """A modality of a plug-in: a column kind the built-in ones do not cover (audio, say). Its
+    featurizer registers it (features.modalities.register_modality); a schema then holds it as a plain
+    string, saved and loaded like a built-in kind."""
+    if not isinstance(name, str) or not KIND_NAME.match(name):
+        raise ValueError(f"a modality's name is lower-case letters, digits and _, starting with a letter; not {name!r}")
+    if name not in KINDS:
+        _PLUGIN_KINDS[name] = None
+    return name
+
+
+def kinds() -> tuple[str, ...]:
+    """Every column kind known now: the built-in ones, then the plug-ins'."""
+    return KINDS + tuple(_PLUGIN_KINDS)
+
+
+def as_kind(kind) -> "Modality | str":
+    """A built-in kind as its Modality, a plug-in's as its name; anything else is refused."""
+    if str(kind) in KINDS:
+        return Modality(str(kind))
+    if kind in _PLUGIN_KINDS:
+        return str(kind)
+    raise ValueError(f"{kind!r} is not a column type; use one of {kinds()} (a plug-in modality registers its own "
+                     "with automm.features.modalities.register_modality)")
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str
-    kind: Modality
+    kind: "Modality | str"  # a plug-in's kind is its registered name
     reason: str
 
     def __post_init__(self):
-        object.__setattr__(self, "kind", Modality(self.kind))
+        object.__setattr__(self, "kind", as_kind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -92,8 +120,8 @@ def detect_schema(df: pd.DataFrame, label: str, column_types: dict[str, str] | N
     aside = aside or {}
     column_types = dict(column_types or {})
     for name, kind in column_types.items():
-        if kind not in KINDS:
-            raise ValueError(f"column_types[{name!r}]={kind!r} is not a column type; use one of {KINDS}")
+        if kind not in kinds():
+            raise ValueError(f"column_types[{name!r}]={kind!r} is not a column type; use one of {kinds()}")
         if name not in df.columns:
             raise ValueError(f"column_types names column {name!r}, which is not in the data")
     cols = []

@@ -89,7 +89,7 @@ def check_rows(df, schema) -> None:
     except (KeyError, ValueError) as exc:
         raise BadRequest(422, exc.args[0] if exc.args else str(exc)) from None
     for col in schema.columns:
-        if col.kind.value != "numeric" or col.name not in df.columns or pd.api.types.is_numeric_dtype(df[col.name]):
+        if str(col.kind) != "numeric" or col.name not in df.columns or pd.api.types.is_numeric_dtype(df[col.name]):
             continue
         values = df[col.name]
         bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
@@ -124,7 +124,7 @@ class ModelService:
         schema = self.predictor.schema_
         row = pd.DataFrame({c: [None] for c in schema.used_columns})
         for c in schema.columns:
-            if c.name in row and c.kind.value == "numeric":
+            if c.name in row and str(c.kind) == "numeric":
                 row[c.name] = row[c.name].astype(float)
         with self.lock:
             self.predictor.predict(row)
@@ -134,7 +134,7 @@ class ModelService:
         check_rows(df, self.predictor.schema_)
         with self.lock:
             if proba:
-                if self.predictor.task_.problem_type == "regression":
+                if self.predictor.task_.is_regression:
                     raise BadRequest(400, "predict_proba is for classification; this model is a regression: "
                                           "use /predict")
                 table = self.predictor.predict_proba(df)

@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..memory import GB, available_memory
-from ..schema import Modality, Schema
+from ..schema import Modality, Schema, as_kind
 from . import sampling
 from .modalities import EMBEDDINGS_ORDER, MODALITIES, Block, ColumnFeatures, ColumnOutput, featurizer, in_order
 from .multimodal import EmbeddingFeatures, EmbeddingSettings
@@ -287,7 +287,7 @@ class FeaturePipeline:
                   Modality.CATEGORICAL.value: {"all": {"codes": codes}}, **neural}
         for c, out in outputs.items():  # a plug-in modality's own inputs for the nets
             if out.neural:
-                neural.setdefault(self.columns_[c].kind.value, {})[c] = out.neural
+                neural.setdefault(str(self.columns_[c].kind), {})[c] = out.neural
         return FeatureSet(dense, tuple(names) + tuple(n for b in extra for n in b.names), tuple(cats), core.shape[1],
                           sp.hstack(lin, format="csr", dtype=np.float32), neural, tuple(cats.values()))
 
@@ -300,7 +300,7 @@ class FeaturePipeline:
             arrays.update({f"emb/{k}": v for k, v in emb_arrays.items()})
         for i, (c, f) in enumerate(self.columns_.items()):
             col_meta, col_arrays = f.get_state()
-            meta["columns"][c] = {"kind": f.kind.value, "key": f"col{i}", **col_meta}
+            meta["columns"][c] = {"kind": str(f.kind), "key": f"col{i}", **col_meta}
             arrays.update({f"col{i}/{k}": v for k, v in col_arrays.items()})
         return meta, arrays
 
@@ -319,7 +319,7 @@ class FeaturePipeline:
         for c in obj._columns():
             m = meta["columns"][c]
             prefix = m["key"] + "/"
-            obj.columns_[c] = MODALITIES[Modality(m["kind"])].from_state(
+            obj.columns_[c] = MODALITIES[as_kind(m["kind"])].from_state(
                 c, m, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
         return obj
 
@@ -330,13 +330,13 @@ def _from_old_layout(obj: FeaturePipeline, meta: dict, arrays: dict) -> tuple[di
     for c in obj._columns():
         kind = obj.schema[c].kind
         if kind == Modality.CATEGORICAL:
-            columns[c] = {"kind": kind.value, "key": c, **meta["cats"][c]}
+            columns[c] = {"kind": str(kind), "key": c, **meta["cats"][c]}
         elif kind == Modality.TEXT:
             old = meta["text"][c]
-            columns[c] = {"kind": kind.value, "key": old["key"], "word": old["word"], "char": old["char"],
+            columns[c] = {"kind": str(kind), "key": old["key"], "word": old["word"], "char": old["char"],
                           "value": meta["text_cats"].get(c)}
         else:
-            columns[c] = {"kind": kind.value, "key": c}
+            columns[c] = {"kind": str(kind), "key": c}
     return {**meta, "columns": columns}, new
 
 

@@ -3,6 +3,7 @@
 the built-ins and the plug-ins register into. The package's face re-exports all of it."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ...schema import Modality
+from ...schema import Modality, as_kind, register_kind
 
 
 @dataclass
@@ -67,12 +68,14 @@ EMBEDDINGS_ORDER = 50  # the frozen embeddings' tree columns: after the table's 
 
 
 def register_modality(cls: type[ColumnFeatures]) -> type[ColumnFeatures]:
-    MODALITIES[cls.kind] = cls
+    """A featurizer for its `kind`: a built-in Modality (replacing the built-in one) or a new kind's name,
+    which this registers as a column type (schema.register_kind)."""
+    MODALITIES[as_kind(register_kind(str(cls.kind)))] = cls
     return cls
 
 
 def featurizer(kind: Modality | str, column: str) -> ColumnFeatures:
-    return MODALITIES[Modality(kind)](column)
+    return MODALITIES[as_kind(kind)](column)
 
 
 def in_order() -> list[Modality]:
@@ -82,9 +85,20 @@ def in_order() -> list[Modality]:
 def detectors() -> list:
     """The plug-in modalities' `detect` rules, as `schema.detect_schema(detectors=)` takes them: each
     answers (kind, reason) for a column it claims, or None."""
-    out = []
-    for kind, cls in MODALITIES.items():
-        if cls.detect.__func__ is not ColumnFeatures.detect.__func__:
-            out.append(lambda s, kind=kind, cls=cls: (None if (why := cls.detect(s)) is None else (kind, why)))
-    return out
+    return [_detector(kind, cls) for kind, cls in MODALITIES.items()
+            if cls.detect.__func__ is not ColumnFeatures.detect.__func__]
+
+
+def _detector(kind, cls):
+    def detect(s: pd.Series):
+        """A plug-in's rule that fails on a column (odd values it did not foresee) claims nothing: the
+        built-in rules decide that column, with a warning that names the plug-in, instead of the fit failing."""
+        try:
+            why = cls.detect(s)
+        except Exception as exc:  # noqa: BLE001 -- any failure of a user's rule
+            warnings.warn(f"the {str(kind)!r} modality's detect rule ({cls.__name__}) failed on column {s.name!r} "
+                          f"({type(exc).__name__}: {exc}); the built-in rules decide that column", stacklevel=2)
+            return None
+        return None if why is None else (kind, why)
+    return detect
 
