@@ -4,6 +4,7 @@ the predictor: the fitted state stays the predictor's own."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ class AfterFitMixin:
         returned, not applied: pass it to set_decision_threshold (fit(calibrate_decision_threshold=...)
         does both)."""
         self._check_fitted()
-        if self.task_.problem_type != "binary":
+        if not self.task_.is_binary:
             raise ValueError(f"a decision threshold is for binary labels; this is a {self.task_.problem_type} problem")
         m = self.metric_ if metric is None else get_metric(metric, "binary", self.classes_)
         if data is None:
@@ -49,10 +50,10 @@ class AfterFitMixin:
     def set_decision_threshold(self, threshold: float | None) -> "AfterFitMixin":
         """None: back to 0.5 (argmax)."""
         self._check_fitted()
-        if threshold is not None and (self.task_.problem_type != "binary" or not 0 <= threshold <= 1):
+        if threshold is not None and (not self.task_.is_binary or not 0 <= threshold <= 1):
             raise ValueError(f"decision_threshold must be between 0 and 1, for a binary label; not {threshold!r} "
                              f"for a {self.task_.problem_type} problem")
-        self.decision_threshold_ = None if threshold is None else float(threshold)
+        self.state_ = replace(self.state_, decision_threshold=None if threshold is None else float(threshold))
         return self
 
 
@@ -78,29 +79,36 @@ class AfterFitMixin:
             raise ValueError("the bagged models were deleted (delete_models), so there is nothing to refit")
         start = time.monotonic()
         deadline = TimePlan.for_fit(time_limit).fit_deadline(start)
+        df, hp, weight = self._training_rows(train_data, "refit_full")
+        X, y = self._features(df).with_weight(weight), self.labels_.encode(df)
+        progress = Progress(self.verbosity, start)
+        mode = self.inference_
+        self.state_ = self.state_.with_ensembles(refit=self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say),
+                                                 active="refit")
+        speed = measure(self._raw_predict, df)
+        self.state_ = replace(self.state_.with_ensembles(active="refit" if set_default else mode),
+                              predict_rows_per_s={**self.predict_rows_per_s_, "refit": speed})
+        progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
+                        f"the {self.inference_} models")
+        if self.path is not None:  # kept where fit keeps the model
+            self._save(self.path, overwrite=True, complete=True)
+        return self
+
+    def _training_rows(self, train_data, caller: str) -> tuple[pd.DataFrame, dict, np.ndarray | None]:
+        """The rows given to fit (this session's, or train_data after a load, checked to be as many),
+        the hyperparameters they were fitted with, and their weights."""
         if train_data is not None:
             df, hp = as_frame(train_data, "train_data"), {}
             df = df[df[self.label].notna()]
         elif getattr(self, "_fit_data", None) is not None:
             df, hp, _ = self._fit_data
         else:
-            raise ValueError("refit_full needs train_data: a loaded predictor does not keep its training data")
-        df = df.reset_index(drop=True)
-        X, y = self._features(df).with_weight(self._training_weights(df)), self.labels_.encode(df)
-        if len(y) != len(self.models_[0].oof):
-            raise ValueError(f"train_data has {len(y)} labelled rows, but the predictor was fitted on "
-                             f"{len(self.models_[0].oof)}: refit_full needs the data given to fit")
-        progress = Progress(self.verbosity, start)
-        self.ensembles_["refit"] = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
-        mode = self.inference_
-        self.inference_ = "refit"
-        self.predict_rows_per_s_["refit"] = measure(self._raw_predict, df)
-        self.inference_ = "refit" if set_default else mode
-        progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
-                        f"the {self.inference_} models")
-        if self.path is not None:  # kept where fit keeps the model
-            self._save(self.path, overwrite=True, complete=True)
-        return self
+            raise ValueError(f"{caller} needs train_data: a loaded predictor does not keep its training data")
+        df, n_fit = df.reset_index(drop=True), len(self.models_[0].oof)
+        if len(df) != n_fit:
+            raise ValueError(f"train_data has {len(df)} labelled rows, but the predictor was fitted on {n_fit}: "
+                             f"{caller} needs the data given to fit")
+        return df, hp, self._training_weights(df)
 
     def _training_weights(self, df: pd.DataFrame) -> np.ndarray | None:
         """The sample weights of the training rows `df` (scaled to mean 1): this session's fit's, or read
@@ -119,7 +127,7 @@ class AfterFitMixin:
             raise ValueError("there are no refit models yet: call refit_full() first")
         if mode == "bagged" and not self.ensembles_["bagged"].predictable:
             raise ValueError("the bagged models were deleted (delete_models): predict with the refit models")
-        self.inference_ = mode
+        self.state_ = self.state_.with_ensembles(active=mode)
         return self
 
     # ---- deployment -------------------------------------------------------------------------
@@ -154,4 +162,6 @@ class AfterFitMixin:
         embeddings) trained on this ensemble's soft labels of the training rows and of augmented rows.
         It predicts, evaluates and saves like any predictor; its validation score and predict speed are
         logged against the teacher's. train_data: needed after load (the data given to fit)."""
-        return distill(self, train_data, time_limit, augment_factor, hyperparameters=hyperparameters)
+        self._check_fitted()
+        df, _, weight = self._training_rows(train_data, "distill")
+        return distill(self, df, weight, time_limit, augment_factor, hyperparameters=hyperparameters)

@@ -56,6 +56,9 @@ class TimePlan:
     tuning_fold_weight: float = 2.0  # the first fold of a model that tunes there (and reuses it) weighs double
     search_share: float | None = None  # with a search: the part of a model's time its first fold takes
     search_reserve: float = 1.25   # the search keeps this many times its best trial for each other fold
+    # a second round runs when the time left covers the first round this many times over: models stopped
+    # by the deadline validate worse, and the round would be lost time
+    second_round_margin: float = 1.25
 
     @classmethod
     def for_fit(cls, time_limit: float | None, search_share: float | None = None) -> "TimePlan":
@@ -72,6 +75,10 @@ class TimePlan:
         """Seconds the embeddings may take (None: no limit)."""
         return None if not self.time_limit else self.embed_share * self.time_limit
 
+    def embed_budget_now(self, fit_deadline: float) -> float | None:
+        """What the embeddings may take from now: their share, never past the fit's deadline."""
+        return None if self.embed_budget is None else min(self.embed_budget, fit_deadline - time.monotonic())
+
     @property
     def feature_budget(self) -> float | None:
         return None if not self.time_limit else self.feature_share * self.time_limit
@@ -85,6 +92,18 @@ class TimePlan:
         if not stacking:
             return fit_deadline
         return time.monotonic() + (fit_deadline - time.monotonic()) * self.layer1_share
+
+    def another_bag_set(self, layer_deadline: float, set_seconds: float) -> bool:
+        """Whether one more bag set like the last one (it took set_seconds) ends before the layer's deadline."""
+        return layer_deadline - time.monotonic() >= set_seconds
+
+    # ---- the second round (second_round.py) ---------------------------------------------------
+    def second_round_fits(self, first_round_s: float, left_s: float) -> bool:
+        return left_s >= self.second_round_margin * first_round_s
+
+    def second_round_embed_budget(self, left_s: float, models_s: float) -> float:
+        """The second round's embeddings get what is left after its models, planned as the first's took."""
+        return max(left_s - self.second_round_margin * models_s, 0.0)
 
     # ---- models and folds --------------------------------------------------------------------
     def model_deadline(self, layer_deadline: float, weight: float, weights_left: float, slots: int) -> float:

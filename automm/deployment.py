@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,8 @@ from .ensemble import BaggedModel
 from .features import FeaturePipeline
 from .features.multimodal import EmbeddingFeatures, EmbeddingSettings, embeddings_of
 from .fitted import FittedEnsemble
+from .fitted_state import FULL, Ensembles, check_fitted
 from .inference import measure
-from .inspection import FULL
 from .models.base import model_class
 from .presets import DEFAULT_BACKBONES
 from .progress import Progress
@@ -24,8 +25,8 @@ from .validation import as_frame, check_predict_input
 
 # ---- delete_models ----------------------------------------------------------------------------
 def delete_models(p, models_to_keep="best", dry_run: bool = False) -> list[str]:
-    p._check_fitted()
-    in_use = _in_use(p)
+    state = check_fitted(p)
+    in_use = _in_use(state)
     keep = set(in_use) if models_to_keep == "best" else set([models_to_keep] if isinstance(models_to_keep, str)
                                                                 else models_to_keep)
     unknown = sorted(keep - set(p.model_names()))
@@ -50,19 +51,18 @@ def delete_models(p, models_to_keep="best", dry_run: bool = False) -> list[str]:
     if refit is not None:
         refit.models = [b for b in refit.models if b.name + FULL in keep]
         if not refit.models:
-            p.ensembles_["refit"] = None
+            p.state_ = p.state_.with_ensembles(refit=None)
     return deleted
 
 
-def _in_use(p) -> list[str]:
-    ens = p._ensemble()
-    suffix = FULL if p.inference_ == "refit" else ""
-    return [n + suffix for n in sorted(ens.needed())]
+def _in_use(state) -> list[str]:
+    suffix = FULL if state.ensembles.active == "refit" else ""
+    return [n + suffix for n in sorted(state.ensembles.current.needed())]
 
 
 # ---- extract_embedding ------------------------------------------------------------------------
 def extract_embedding(p, data, as_dict: bool = False):
-    p._check_fitted()
+    check_fitted(p)
     df = as_frame(data)
     check_predict_input(df, p.schema_)
     emb = p.pipeline_.emb_
@@ -81,20 +81,19 @@ def extract_embedding(p, data, as_dict: bool = False):
 
 
 # ---- distill ----------------------------------------------------------------------------------
-def distill(p, train_data=None, time_limit: float | None = None, augment_factor: float = 1.0,
+def distill(p, df: pd.DataFrame, weight, time_limit: float | None = None, augment_factor: float = 1.0,
             swap_prob: float = 0.3, hyperparameters: dict | None = None, verbosity: int | None = None):
     """The student: one model on the table's own features (numbers, categories, n-grams, TF-IDF and
     text statistics; no embeddings, the teacher's slowest part at predict time), trained on the
     teacher's soft labels: out-of-fold predictions on the training rows, and the teacher's predictions
     on augmented rows (each column's value swapped, with probability swap_prob, for another row's).
     LightGBM or the linear model, whichever validates better on 15% of the real rows, by their labels.
-    hyperparameters: {"lightgbm": {...}, "linear": {...}}."""
-    p._check_fitted()
+    df / weight: the rows given to fit and their weights. hyperparameters: {"lightgbm": {...}, "linear": {...}}."""
+    state = check_fitted(p)
     start = time.monotonic()
     deadline = start + time_limit if time_limit is not None else float("inf")
     progress = Progress(p.verbosity if verbosity is None else verbosity, start, deadline)
-    df = _training_frame(p, train_data)
-    oof = p._oof(None)
+    oof = state.oof()
     if np.isnan(oof).any():
         raise ValueError("distill needs out-of-fold predictions for every training row: fit with bagging "
                          "(num_bag_folds >= 2)")
@@ -110,13 +109,12 @@ def distill(p, train_data=None, time_limit: float | None = None, augment_factor:
     rest = np.setdiff1d(np.arange(n_real), val)
     aug = _augment(df[p.schema_.used_columns].iloc[rest], n_aug, swap_prob, rng)
     progress.say(1, f"distill: {len(df)} training rows, {len(aug)} augmented rows labelled by the teacher")
-    soft_aug = p._raw_predict(aug) if len(aug) else np.zeros((0, oof.shape[1]))
+    soft_aug = state.predict_raw(state.features(aug, p.image_dir)) if len(aug) else np.zeros((0, oof.shape[1]))
     student = copy.copy(p)  # the teacher's settings, schema and labels; not its training data (__getstate__)
     student.path = None
     rows = pd.concat([df[p.schema_.used_columns], aug], ignore_index=True)
-    student.pipeline_ = FeaturePipeline(p.schema_, seed=p.seed, embeddings=None)
-    X = student.pipeline_.fit_transform(rows, None, lambda msg: progress.say(2, msg), deadline=deadline)
-    weight = p._training_weights(df)
+    pipeline = FeaturePipeline(p.schema_, seed=p.seed, embeddings=None)
+    X = pipeline.fit_transform(rows, None, lambda msg: progress.say(2, msg), deadline=deadline)
     if weight is not None:  # the training rows count as in the teacher's fit; an augmented row as an average one
         X = X.with_weight(np.r_[weight, np.ones(len(aug))])
     soft = np.vstack([oof, soft_aug])
@@ -128,28 +126,17 @@ def distill(p, train_data=None, time_limit: float | None = None, augment_factor:
     oof_student[val] = model.predict(X.rows(val))
     bag = BaggedModel(f"{kind}_distilled_L1", kind, 1, [model], oof=oof_student, val_score=score,
                       fit_time=time.monotonic() - start)
-    student.ensembles_ = {"bagged": FittedEnsemble([bag], {bag.name: 1.0}, p.task_, val_score=score), "refit": None}
-    student.inference_, student.failures_, student.fit_time_ = "bagged", {}, time.monotonic() - start
-    student.predict_rows_per_s_ = {"bagged": measure(student._raw_predict, df)}
+    student.state_ = replace(p.state_, pipeline=pipeline, failures={}, fit_time=time.monotonic() - start, digest=None,
+                             ensembles=Ensembles(FittedEnsemble([bag], {bag.name: 1.0}, p.task_, val_score=score)))
+    fitted = student.state_
+    speed = measure(lambda rows: fitted.predict_raw(fitted.features(rows, p.image_dir)), df)
+    student.state_ = replace(fitted, predict_rows_per_s={"bagged": speed})
     teacher = p.metric_.score(y[val], oof[val], wv)
     progress.say(1, f"distill: student validation {p.metric_.name} {score:.4f} on {len(val)} held-out rows (the "
                     f"teacher's out of fold: {teacher:.4f}; its labels reached the student through the teacher, so "
                     f"score both on new data); predict {student.predict_rows_per_s_['bagged'] or 0:,.0f} rows/s (the "
                     f"teacher's {speed:,.0f}); {time.monotonic() - start:.1f}s")
     return student
-
-
-def _training_frame(p, train_data) -> pd.DataFrame:
-    if train_data is None:
-        if getattr(p, "_fit_data", None) is None:
-            raise ValueError("distill needs train_data: a loaded predictor does not keep its training data")
-        return p._fit_data[0].reset_index(drop=True)
-    df = as_frame(train_data, "train_data")
-    df = df[df[p.label].notna()].reset_index(drop=True)
-    if len(df) != len(p.oof_y_):
-        raise ValueError(f"train_data has {len(df)} labelled rows, but the predictor was fitted on {len(p.oof_y_)}: "
-                         "distill needs the data given to fit")
-    return df
 
 
 def _augment(df: pd.DataFrame, n: int, swap_prob: float, rng) -> pd.DataFrame:
@@ -171,11 +158,11 @@ def _fit_student(p, X, soft, train, val, y_val, w_val, deadline, params: dict, p
     A binary student learns the probability (LightGBM's cross-entropy on soft labels); a regression
     student the teacher's predictions; a multiclass one the teacher's classes."""
     task = p.task_
-    if task.problem_type == "binary":
+    if task.is_binary:
         targets = {"lightgbm": soft[:, 1]}
         params = {"lightgbm": {"objective": "cross_entropy", "metric": "cross_entropy", **params.get("lightgbm", {})}}
     else:
-        target = soft[:, 0] if task.problem_type == "regression" else soft.argmax(1)
+        target = soft[:, 0] if task.is_regression else soft.argmax(1)
         targets = {"lightgbm": target, "linear": target}
     best = None
     for i, (kind, target) in enumerate(targets.items()):

@@ -255,7 +255,7 @@ def stack_features(preds: list[np.ndarray], names: list[str], task: Task) -> tup
     """Lower-layer predictions as stacker inputs (the positive class only, for binary problems)."""
     cols, col_names = [], []
     for p, n in zip(preds, names):
-        p = p[:, 1:] if task.problem_type == "binary" else p
+        p = p[:, 1:] if task.is_binary else p
         cols.append(p)
         col_names += [f"{n}.pred{j}" for j in range(p.shape[1])]
     return np.hstack(cols), col_names

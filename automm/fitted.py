@@ -32,7 +32,7 @@ def stack_view(X: FeatureSet, layer1_preds: list[np.ndarray], names: list[str], 
     preds, cols = stack_features(layer1_preds, names, task)
     if fill_missing:
         preds = np.where(np.isnan(preds), np.nanmean(preds, axis=0), preds)
-    return X.with_stack(preds, cols, task.problem_type != "regression")
+    return X.with_stack(preds, cols, not task.is_regression)
 
 
 class DeferredFolds(MutableSequence):

@@ -41,11 +41,6 @@ def threshold_for(metric: Metric, y: np.ndarray, proba: np.ndarray, weight=None)
     return t, metric.score(y, hard(proba[:, 1], 0.5), weight), metric.score(y, hard(proba[:, 1], t), weight)
 
 
-def apply_threshold(proba: np.ndarray, threshold: float | None) -> np.ndarray:
-    """What argmax turns into the predicted class: the one-hot cut for a binary label with a threshold."""
-    return proba if threshold is None or proba.shape[1] != 2 else hard(proba[:, 1], threshold)
-
-
 def measure(predict, df: pd.DataFrame, deadline: float = float("inf"), rows: int = 200) -> float | None:
     """Rows per second of predict(frame) on a batch of the training rows (of `rows` when the time left
     allows, else of 20), the embeddings computed as for new rows; None when the time limit is reached."""
@@ -63,22 +58,22 @@ def measure(predict, df: pd.DataFrame, deadline: float = float("inf"), rows: int
     return speed
 
 
-def limit_inference(predictor, df: pd.DataFrame, y: np.ndarray, folds, limit: float, batch_size: int, progress,
-                    at_best_cut: bool = False) -> FittedEnsemble:
+def limit_inference(state, image_dir: str | None, df: pd.DataFrame, y: np.ndarray, folds, limit: float,
+                    batch_size: int, progress, at_best_cut: bool = False) -> FittedEnsemble:
     """The most accurate blend whose predict time per row (features + the models it needs, measured on
     a batch of training rows) is at most `limit`: the slowest model the blend needs goes until it fits
     (a layer-1 model takes the stackers with it, which need all of layer 1); ensemble selection reruns
-    on what is left each time."""
-    ens: FittedEnsemble = predictor.ensembles_["bagged"]
+    on what is left each time. state: the fit's FittedState."""
+    ens: FittedEnsemble = state.ensembles.bagged
     sample = df.head(batch_size)
     with uncached():
         t0 = time.monotonic()
-        X = predictor._features(sample)
+        X = state.features(sample, image_dir)
         feature_s = (time.monotonic() - t0) / len(sample)
         per_row = {n: secs / len(sample) for n, (_, secs) in ens.predict_each(X, {b.name for b in ens.models}).items()}
     allowed = list(ens.models)
     while True:
-        selected = select_ensemble(allowed, y, folds, ens.task, predictor.oof_weight_, at_best_cut)
+        selected = select_ensemble(allowed, y, folds, ens.task, state.oof_weight, at_best_cut)
         chosen = FittedEnsemble(ens.models, {b.name: selected.weights.get(b.name, 0.0) for b in ens.models},
                                 ens.task, val_score=selected.val_score)
         cost = feature_s + sum(per_row[n] for n in chosen.needed())

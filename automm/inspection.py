@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 
 from .features.embeddings import uncached
+from .fitted_state import FULL, check_fitted
+from .rows import evaluation_weights
 from .validation import as_frame
 
 ENSEMBLE = "ensemble"
-FULL = "_FULL"  # suffix of the models refit on all rows
 
 
 def leaderboard(p, data=None) -> pd.DataFrame:
-    p._check_fitted()
+    state = check_fitted(p)
     top = max(b.layer for b in p.models_) + 1
     rows = []
     for mode, suffix in (("bagged", ""), ("refit", FULL)):
@@ -32,10 +33,10 @@ def leaderboard(p, data=None) -> pd.DataFrame:
     board["inference"] = np.where(board.model.str.endswith(FULL) == (p.inference_ == "refit"), "*", "")
     if data is not None:
         df = as_frame(data)
-        y, w = p.labels_.encode(df), p._eval_weight(df)
+        y, w = state.labels.encode(df), evaluation_weights(df, p.sample_weight, p.weight_evaluation)
         t0 = time.monotonic()
         with uncached():  # the embeddings computed as for new rows, so that rows_per_s is what new rows get
-            X = p._features(df)
+            X = state.features(df, p.image_dir)
         t_feat = time.monotonic() - t0
         needed = p.ensembles_["bagged"].needed()
         for mode, suffix in (("bagged", ""), ("refit", FULL)):
@@ -46,12 +47,12 @@ def leaderboard(p, data=None) -> pd.DataFrame:
             layer1_secs = sum(s for n, (_, s) in preds.items() if n in {b.name for b in ens.layer1})
             for name, (pred, secs) in preds.items():
                 i = board.index[board.model == name + suffix][0]
-                board.loc[i, "score_test"] = p._score(y, pred, w)
+                board.loc[i, "score_test"] = state.score(y, pred, w)
                 # end to end, as the ensemble's: the features, and a stacker's inputs from layer 1
                 stacker = board.loc[i, "layer"] == 2
                 board.loc[i, "pred_time_test"] = t_feat + secs + (layer1_secs if stacker else 0.0)
             i = board.index[board.model == ENSEMBLE + suffix][0]
-            board.loc[i, "score_test"] = p._score(y, ens.blend(preds), w)
+            board.loc[i, "score_test"] = state.score(y, ens.blend(preds), w)
             board.loc[i, "pred_time_test"] = t_feat + sum(s for n, (_, s) in preds.items() if n in needed)
         board["rows_per_s"] = len(df) / board["pred_time_test"]
     key = "score_test" if data is not None else "score_val"
@@ -59,7 +60,7 @@ def leaderboard(p, data=None) -> pd.DataFrame:
 
 
 def fit_summary(p, verbosity: int = 1) -> str:
-    p._check_fitted()
+    check_fitted(p)
     t = p.task_
     lines = [f"automm predictor: label {p.label!r}, {t.problem_type}"
              + (f" ({len(p.classes_)} classes: {_few(p.classes_)})" if t.problem_type != "regression" else "")

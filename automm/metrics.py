@@ -287,6 +287,11 @@ def hard(p1: np.ndarray, threshold: float) -> np.ndarray:
     return np.column_stack([1 - positive, positive])
 
 
+def apply_threshold(proba: np.ndarray, threshold: float | None) -> np.ndarray:
+    """What argmax turns into the predicted class: the one-hot cut for a binary label with a threshold."""
+    return proba if threshold is None or proba.shape[1] != 2 else hard(proba[:, 1], threshold)
+
+
 def best_threshold(metric: Metric, y: np.ndarray, p1: np.ndarray, sample_weight=None) -> float:
     """The cut of the positive class's probability that scores best on (y, p1); ties go to the cut
     nearest 0.5, so that the threshold moves only when the metric says so."""

@@ -3,50 +3,33 @@ the out-of-fold ones, a submission frame and the scores on labelled data. A mixi
 the fitted state stays the predictor's own."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from .features import FeatureSet
 from .fitted import FittedEnsemble
-from .inference import apply_threshold
-from .inspection import FULL
-from .metrics import report
+from .fitted_state import FULL, FittedState, check_fitted
+from .metrics import apply_threshold, report
 from .progress import with_bars
-from .validation import (
-    as_frame,
-    check_predict_input,
-)
+from .rows import evaluation_weights
+from .validation import as_frame
 
 
 class PredictMixin:
     # ---- predict ----------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "ensembles_"):
-            raise RuntimeError("this predictor is not fitted yet: call fit() or MultimodalPredictor.load()")
+    def _check_fitted(self) -> FittedState:
+        return check_fitted(self)
 
     def _features(self, data) -> FeatureSet:
-        self._check_fitted()
-        df = as_frame(data)
-        check_predict_input(df, self.schema_)
         # image paths are read from where the predictor is told now
-        return self.pipeline_.transform(df.reset_index(drop=True), image_dir=self.image_dir)
+        return self._check_fitted().features(as_frame(data), self.image_dir)
 
     def _raw_predict(self, data, model: str | None = None) -> np.ndarray:
         X = self._features(data)  # checks that the predictor is fitted, first
-        if model is None:
-            return self._ensemble().predict(X)
-        ens, name = self._one_model(model)
-        return ens.predict_each(X, {name})[name][0]
+        return self.state_.predict_raw(X, model)
 
     def _one_model(self, model: str) -> tuple[FittedEnsemble, str]:
-        """The ensemble that holds `model` (a name from model_names()) and its name there."""
-        if model not in self.model_names():
-            raise KeyError(f"model {model!r} is not in this predictor; its models are {self.model_names()}")
-        if model.endswith(FULL):
-            return self.ensembles_["refit"], model[: -len(FULL)]
-        return self.ensembles_["bagged"], model
+        return self._check_fitted().one_model(model)
 
     @with_bars
     def predict(self, data, model: str | None = None, decision_threshold: float | None = None) -> pd.Series:
@@ -56,7 +39,7 @@ class PredictMixin:
 
     def _decode(self, raw: np.ndarray, data, decision_threshold=None) -> pd.Series:
         t = self.decision_threshold_ if decision_threshold is None else decision_threshold
-        return self.labels_.decode(apply_threshold(raw, t) if self.task_.problem_type == "binary" else raw,
+        return self.labels_.decode(apply_threshold(raw, t) if self.task_.is_binary else raw,
                                    data.index if isinstance(data, pd.DataFrame) else None)
 
     @with_bars
@@ -68,7 +51,7 @@ class PredictMixin:
                                  else None, as_multiclass)
 
     def _proba_frame(self, raw: np.ndarray, index, as_multiclass: bool = True):
-        if not as_multiclass and self.task_.problem_type == "binary":
+        if not as_multiclass and self.task_.is_binary:
             return pd.Series(raw[:, 1], index=index, name=self.classes_[1])
         return pd.DataFrame(raw, index=index, columns=list(self.classes_))
 
@@ -95,14 +78,13 @@ class PredictMixin:
 
     def _check_proba(self):
         self._check_fitted()
-        if self.task_.problem_type == "regression":
+        if self.task_.is_regression:
             raise ValueError("predict_proba is for classification; this predictor does regression: use predict")
 
     # ---- what the fit produced ---------------------------------------------------------------
     def model_names(self) -> list[str]:
         """The bagged models, then the models refit on all rows (suffix _FULL)."""
-        self._check_fitted()
-        return [b.name for b in self.models_ if b.models] + [b.name + FULL for b in self.models_full_]
+        return self._check_fitted().model_names()
 
     def model_best(self) -> str:
         """The model, or the ensemble, with the best validation score (out of fold)."""
@@ -129,13 +111,7 @@ class PredictMixin:
         return self._decode(np.nan_to_num(raw), pd.DataFrame(index=self.oof_index_)).where(covered)
 
     def _oof(self, model: str | None) -> np.ndarray:
-        self._check_fitted()
-        bags = {b.name: b for b in self.models_}
-        if model is None:
-            return sum(w * bags[n].oof for n, w in self.weights_.items() if w > 0)
-        if model not in bags:
-            raise KeyError(f"out-of-fold predictions exist for the bagged models {list(bags)}, not {model!r}")
-        return bags[model].oof
+        return self._check_fitted().oof(model)
 
     def submission(self, data, id_column: str | None = None, proba: bool = False, as_multiclass: bool = False
                    ) -> pd.DataFrame:
@@ -165,16 +141,7 @@ class PredictMixin:
         return {"score": scores[self.metric_.name], "eval_metric": self.metric_.name, **scores}
 
     def _score(self, y, raw, w=None) -> float:
-        """The eval_metric, hard labels cut at the decision threshold."""
-        return self.metric_.score(y, raw if self.metric_.needs_proba else apply_threshold(raw, self.decision_threshold_),
-                                  w)
+        return self._check_fitted().score(y, raw, w)
 
     def _eval_weight(self, df: pd.DataFrame) -> np.ndarray | None:
-        col = self.sample_weight
-        if not (self.weight_evaluation and isinstance(col, str)):
-            return None
-        if col not in df.columns:
-            warnings.warn(f"the data has no sample_weight column {col!r}, so its rows weigh the same in these scores",
-                          stacklevel=3)
-            return None
-        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=np.float64)
+        return evaluation_weights(df, self.sample_weight, self.weight_evaluation)

@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,11 @@ from .budget import TimePlan
 from .compat import check_requirements, check_versions
 from .device import check_device
 from .ensemble import BaggedModel
-from .execution import Executor, make_executor
-from .execution.base import unpacked
+from .execution import Executor
 from .explaining import ExplainMixin
-from .features import FeaturePipeline
 from .fitted import FittedEnsemble, fold_records
+from .fitted_state import FULL, FittedState
 from .inference import check_threshold_args, limit_inference, measure, wants_threshold
-from .inspection import FULL
-from .memory import release
 from .persistence import (
     MANIFEST,
     DiskFullError,
@@ -44,16 +42,25 @@ from .training import (
     bagging,
     check_parallel_args,
     choose_models,
-    fit_layers,
+    fit_round,
     large_data,
     learning_problem,
     neural_settings,
-    select_ensemble,
     training_rows,
 )
 from .validation import (
     check_model_params,
 )
+
+
+def _view(name: str, doc: str = "") -> property:
+    """A fitted attribute of the predictor: a read-only view of its FittedState's field `name`."""
+    def get(self):
+        state = self.__dict__.get("state_")
+        if state is None:
+            raise AttributeError(f"{name}_: this predictor is not fitted yet")
+        return getattr(state, name)
+    return property(get, doc=doc or f"the fitted state's {name}")
 
 
 class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
@@ -105,26 +112,51 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         self.text_tier = text_tier
         self.progress_bar = progress_bar
 
-    # ---- fitted state: the two ensembles, and views of them --------------------------------------
+    # ---- fitted state: one FittedState (fitted_state.py), read through these names -----------------
+    schema_ = _view("schema", "each column's modality and the problem type")
+    labels_ = _view("labels", "the label codec (its classes_, the positive class)")
+    metric_ = _view("metric")
+    task_ = _view("task")
+    pipeline_ = _view("pipeline", "the fitted features")
+    ensembles_ = _view("ensembles", 'the "bagged" and the "refit" ensemble, and which one predict uses')
+    decision_threshold_ = _view("decision_threshold")
+    oof_index_ = _view("oof_index", "the training rows the out-of-fold predictions belong to")
+    oof_y_ = _view("oof_y")
+    oof_weight_ = _view("oof_weight")
+    timings_ = _view("timings")
+    parallel_ = _view("parallel")
+    time_plan_ = _view("time_plan")
+    failures_ = _view("failures")
+    second_round_ = _view("second_round")
+    digest_ = _view("digest", "the saved manifest's digest")
+    fit_time_ = _view("fit_time")
+    predict_rows_per_s_ = _view("predict_rows_per_s")
+
+    @property
+    def inference_(self) -> str:
+        """"bagged" or "refit": the ensemble predict uses."""
+        return self.state_.ensembles.active
+
     @property
     def models_(self) -> list[BaggedModel]:
-        return self.ensembles_["bagged"].models
+        return self.state_.ensembles.bagged.models
 
     @property
     def models_full_(self) -> list[BaggedModel]:
-        return self.ensembles_["refit"].models if self.ensembles_["refit"] else []
+        refit = self.state_.ensembles.refit
+        return refit.models if refit else []
 
     @property
     def weights_(self) -> dict[str, float]:
-        return self.ensembles_["bagged"].weights
+        return self.state_.ensembles.bagged.weights
 
     @property
     def val_score_(self) -> float:
-        return self.ensembles_["bagged"].val_score
+        return self.state_.ensembles.bagged.val_score
 
     @property
     def classes_(self) -> np.ndarray:
-        return self.labels_.classes_
+        return self.state_.labels.classes_
 
     def __getstate__(self) -> dict:
         """A pickled predictor, like a saved one, leaves its training data behind (refit_full then needs
@@ -132,7 +164,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         return {k: v for k, v in self.__dict__.items() if k != "_fit_data"}
 
     def _ensemble(self) -> FittedEnsemble:
-        return self.ensembles_["refit" if self.inference_ == "refit" else "bagged"]
+        return self.state_.ensembles.current
 
     # ---- fit ------------------------------------------------------------------------------
     @with_bars
@@ -182,7 +214,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         """
         start = time.monotonic()
         progress = Progress(self.verbosity, start)
-        preset = get_preset(presets)
+        preset = get_preset(presets).with_overrides(second_round=second_round, hyperparameter_tune=hyperparameter_tune)
         n_folds, n_stack = bagging(preset, num_bag_folds, num_stack_levels)
         df, is_tuning = training_rows(train_data, tuning_data, self.label, time_limit, n_folds)
         rows = RowOptions(self.sample_weight if sample_weight is None else sample_weight,
@@ -194,15 +226,14 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         save_to = None if self.path is None else check_target(self.path, overwrite)
         models, stack_models = choose_models(hyperparameters, preset, included_model_types, excluded_model_types)
         check_model_params(hyperparameters)
-        tune = TuneSettings.from_arg(preset.get("hyperparameter_tune") if hyperparameter_tune is None
-                                     else hyperparameter_tune)
+        tune = TuneSettings.from_arg(preset.hyperparameter_tune)
         check_parallel_args(num_workers, ray_address, tune, hyperparameters)
         plan = TimePlan.for_fit(time_limit, None if tune is None else tune.search_share)
         deadline = progress.deadline = plan.fit_deadline(start)
         problem = learning_problem(self, df, is_tuning, rows, n_folds, progress)
         df, y, schema, metric, labels, task = problem.df, problem.y, problem.schema, problem.metric, problem.labels, \
             problem.task
-        weight, eval_weight, folds = problem.weight, problem.eval_weight, problem.fold_sets[0]
+        weight, eval_weight = problem.weight, problem.eval_weight
         cut = wants_threshold(calibrate_decision_threshold, metric, task.problem_type)  # a calibrated threshold
         progress.say(2, plan.describe() + ("" if time_limit is None else
                         f"; it ends by {time.strftime('%H:%M:%S', time.localtime(time.time() + float(time_limit)))}"))
@@ -210,85 +241,58 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
                                                (self.text_backbone, self.image_backbone), self.image_dir,
                                                task.num_threads, progress, self.text_tier,
                                                bool(schema.of_kind("text")))
-        # set now, so that a model saved as it goes (path=...) is a whole predictor; an earlier fit's
-        # models go, so that a fit that fails leaves no mix of the two
-        self.__dict__.pop("ensembles_", None)
-        self.schema_, self.labels_, self.metric_, self.task_ = schema, labels, metric, task
-        self.inference_, self.predict_rows_per_s_, self.decision_threshold_ = "bagged", {}, None
-        self.parallel_, self.timings_, self.time_plan_ = None, None, plan.to_dict()
-        self.failures_: dict[str, dict] = {}
-        self.oof_index_ = df.index  # the training rows the out-of-fold predictions belong to
-        self.oof_y_, self.oof_weight_ = y, eval_weight  # what the out-of-fold predictions are scored on
+        # the state starts now, so that a model saved as it goes (path=...) is a whole predictor; an earlier
+        # fit's goes, so that a fit that fails leaves no mix of the two
+        self.__dict__.pop("state_", None)
+        state = FittedState(schema, labels, metric, task, oof_index=df.index, oof_y=y, oof_weight=eval_weight,
+                            time_plan=plan.to_dict())
         spec = RoundSpec(models, stack_models if n_stack else [], hp, tune, plan, deadline, cut, num_workers,
                          ray_address, executor)
-        embed_budget = None if plan.embed_budget is None else min(plan.embed_budget, deadline - time.monotonic())
-        self._fit_round(problem, spec, settings, embed_budget, progress, start, save_to)
-        self.second_round_ = run_second_round(self, problem, spec, preset if second_round is None else
-                                              {**preset, "second_round": second_round}, progress, start, infer_limit)
+        embed_budget = plan.embed_budget_now(deadline)
+        self.state_ = fit_round(state, problem, spec, settings, embed_budget, progress, start, self.seed, self.device,
+                                None if save_to is None else self._checkpoint(save_to))
+        record, self.state_ = run_second_round(self.state_, problem, spec, preset, progress, start,
+                                               infer_limit, self.seed, self.device, self.image_dir)
+        self.state_ = replace(self.state_, second_round=record)
         self._fit_data = (df, hp, weight)  # refit_full recomputes the features from it; not saved
+        return self._after_rounds(problem, spec, infer_limit, infer_limit_batch_size, progress, save_to)
+
+    def _after_rounds(self, problem, spec: RoundSpec, infer_limit, batch_size: int, progress: Progress,
+                      save_to) -> "MultimodalPredictor":
+        """What a fit does once its rounds are over: the blend that meets infer_limit, the predict speed,
+        the calibrated threshold, the final save."""
+        df, y, folds = problem.df, problem.y, problem.fold_sets[0]
         if infer_limit is not None:
-            self.ensembles_["bagged"] = limit_inference(self, df, y, folds, infer_limit, infer_limit_batch_size,
-                                                        progress, cut)
-        self.predict_rows_per_s_ = {"bagged": measure(self._raw_predict, df, deadline)}
-        if cut:
-            self.decision_threshold_ = self.calibrate_decision_threshold(verbose=self.verbosity >= 1)
+            self.state_ = self.state_.with_ensembles(bagged=limit_inference(self.state_, self.image_dir, df, y, folds,
+                                                                            infer_limit, batch_size, progress,
+                                                                            spec.cut))
+        self.state_ = replace(self.state_, predict_rows_per_s={"bagged": measure(self._raw_predict, df,
+                                                                                 spec.deadline)})
+        if spec.cut:
+            self.set_decision_threshold(self.calibrate_decision_threshold(verbose=self.verbosity >= 1))
         used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
-        progress.say(1, f"ensemble: validation {metric.name} {self.val_score_:.4f} ({used}); "
+        progress.say(1, f"ensemble: validation {self.metric_.name} {self.val_score_:.4f} ({used}); "
                         f"fit took {self.fit_time_:.1f}s")
         if save_to is not None:
             self._save(save_to, overwrite=True, complete=True)
             progress.say(1, f"saved the model to {self.path}")
         return self
 
-    def _fit_round(self, problem, spec: RoundSpec, settings, embed_budget, progress, start: float, save_to=None,
-                   wanted=None) -> bool:
-        """Features, the layers and the ensemble, into this predictor's fitted state. wanted: a check of
-        the fitted features; when it says no, the round stops there (False) and the state is half made."""
-        df, y, task, eval_weight, folds = problem.df, problem.y, problem.task, problem.eval_weight, problem.fold_sets[0]
-        self.failures_ = {}
-        # the workers start while the features are computed
-        with make_executor(spec.num_workers, spec.ray_address, task.num_threads, lambda m: progress.say(1, m),
-                           spec.executor) as executor:
-            t0 = time.monotonic()
-            self.pipeline_ = FeaturePipeline(problem.schema, seed=self.seed, embeddings=settings)
-            X = self.pipeline_.fit_transform(df.reset_index(drop=True), embed_budget, lambda msg: progress.say(1, msg),
-                                             deadline=spec.deadline, budget=spec.plan.feature_budget
-                                             ).with_weight(problem.weight)
-            progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
-                            f"({time.monotonic() - t0:.1f}s)")
-            if wanted is not None and not wanted(self.pipeline_):
-                return False
-            X = executor.adopt(X)
-            release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
-            timings = {"features": time.monotonic() - t0}
-            finished: list[BaggedModel] = []
-            disk_full: list[DiskFullError] = []
+    def _checkpoint(self, save_to):
+        """Saving as the fit goes (a crash keeps what finished); a full disk costs one warning, and the
+        fit goes on in memory (its final save then says it again)."""
+        disk_full: list[DiskFullError] = []
 
-            def on_model(bag: BaggedModel | None):  # save as it goes: a crash keeps what finished
-                if bag is not None:
-                    finished.append(bag)
-                if save_to is not None and not disk_full:
-                    self._set_ensemble(select_ensemble(finished, y, folds, task, eval_weight, spec.cut), start)
-                    try:
-                        self._save(save_to, overwrite=True, complete=False)
-                    except DiskFullError as exc:  # the fit goes on in memory; its final save says it again
-                        disk_full.append(exc)
-                        warnings.warn(f"{exc}; the fit goes on without saving as it goes", stacklevel=2)
-
-            bags = fit_layers(spec.models, spec.stack_models, X, y, problem.fold_sets, task, spec.plan, spec.deadline,
-                              spec.hp, spec.tune, executor, progress, timings, self.device, on_model, self.failures_,
-                              eval_weight)
-        for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
-            bag.models = [unpacked(m) for m in bag.models]
-        self.parallel_ = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running,
-                          **({"node_retries": executor.node_retries} if hasattr(executor, "node_retries") else {})}
-        self.timings_ = {k: round(v, 2) for k, v in timings.items()}
-        self._set_ensemble(select_ensemble(bags, y, folds, task, eval_weight, spec.cut), start)
-        return True
-
-    def _set_ensemble(self, bagged: FittedEnsemble, start: float):
-        self.ensembles_ = {"bagged": bagged, "refit": None}
-        self.fit_time_ = time.monotonic() - start
+        def save(state: FittedState):
+            self.state_ = state
+            if disk_full:
+                return
+            try:
+                self._save(save_to, overwrite=True, complete=False)
+            except DiskFullError as exc:
+                disk_full.append(exc)
+                warnings.warn(f"{exc}; the fit goes on without saving as it goes", stacklevel=2)
+        return save
 
     # ---- info, save, load -------------------------------------------------------------------
     def info(self) -> dict:
@@ -315,7 +319,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
 
     def _save(self, path, overwrite: bool, complete: bool):
         target = write_predictor(self, path, overwrite, complete)
-        self.digest_ = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["digest"]
+        self.state_ = replace(self.state_, digest=json.loads((target / MANIFEST).read_text(encoding="utf-8"))["digest"])
         return target
 
     @classmethod

@@ -1,5 +1,8 @@
-"""Named trade-offs between time and accuracy."""
+"""Named trade-offs between time and accuracy: each a frozen `Preset`, resolved once per fit with the
+user's overrides, so that a setting is read by name with one default and a misspelt key fails."""
 from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
 
 PRESETS = {
     # one hold-out split, the two fastest models, no embeddings
@@ -26,7 +29,35 @@ ALIASES = {"medium_quality": "medium", "best_quality": "best", "high_quality": "
 DEFAULT_BACKBONES = ("minilm", "efficientnet-lite0")  # they install from PyPI and run on a CPU
 
 
-def get_preset(names: str | list[str] | tuple[str, ...]) -> dict:
+
+
+@dataclass(frozen=True)
+class Preset:
+    num_bag_folds: int                  # 0: one hold-out split
+    num_stack_levels: int
+    models: tuple[str, ...]             # layer 1, in the order they train
+    embeddings: bool                    # frozen text and image embeddings for the trees and the nets
+    stack_models: tuple[str, ...] = ()  # layer 2, when num_stack_levels
+    gpu_backbones: tuple[str, str] = DEFAULT_BACKBONES  # (text, image) on a GPU
+    second_round: bool = False          # the time left buys stronger embedding tiers (second_round.py)
+    hyperparameter_tune: bool | dict | None = None  # automm.search.TuneSettings.from_arg
+
+    @classmethod
+    def from_dict(cls, settings: dict, name: str = "") -> "Preset":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"preset {name!r} has settings automm does not know: {unknown}; a preset's settings "
+                             f"are {sorted(known)}")
+        lists = {k: tuple(v) for k, v in settings.items() if k in ("models", "stack_models", "gpu_backbones")}
+        return cls(**{**settings, **lists})
+
+    def with_overrides(self, **overrides) -> "Preset":
+        """The preset with the user's settings where they gave one (None: the preset's)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def get_preset(names: str | list[str] | tuple[str, ...]) -> Preset:
     """One preset by name, or several in a list: a later one's settings override an earlier one's
     (as AutoGluon's presets=["best_quality", ...] does)."""
     names = [names] if isinstance(names, str) else list(names)
@@ -39,4 +70,4 @@ def get_preset(names: str | list[str] | tuple[str, ...]) -> dict:
             raise ValueError(f"presets={name!r} is not known; choose one of {sorted(PRESETS)} "
                              f"(or AutoGluon's names {sorted(ALIASES)})")
         out.update(PRESETS[key])
-    return out
+    return Preset.from_dict(out, "+".join(names))

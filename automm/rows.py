@@ -3,6 +3,7 @@
 num_bag_sets). Checked before any long work; the column names are set aside, not used as features."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,3 +83,15 @@ class RowOptions:
         if n_folds == 0 and is_tuning.any():
             return [[(np.flatnonzero(~is_tuning), np.flatnonzero(is_tuning))]]
         return bag_sets(y, problem_type, n_folds, seed, self.num_bag_sets, self.holdout_frac, groups)
+
+
+def evaluation_weights(df: pd.DataFrame, column, weight_evaluation: bool) -> np.ndarray | None:
+    """Each row's weight in a score: the sample_weight column's values when the predictor weighs its
+    evaluation by it, else None (every row the same)."""
+    if not (weight_evaluation and isinstance(column, str)):
+        return None
+    if column not in df.columns:
+        warnings.warn(f"the data has no sample_weight column {column!r}, so its rows weigh the same in these scores",
+                      stacklevel=4)
+        return None
+    return pd.to_numeric(df[column], errors="raise").to_numpy(dtype=np.float64)

@@ -188,6 +188,19 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
         # is recorded as failed and the search goes on
         study.optimize(objective, n_trials=1, catch=(Exception,))
         remaining -= 1
+    best_trial, summary = _summary(optuna, study, task, name, len(done), time.monotonic() - t0)
+    params = {**fixed, **best_trial.params}
+    model = best["model"] if best and best["err"] <= best_trial.value else None
+    return model, params, summary
+
+
+def _plain(v):
+    """numpy scalars -> Python ones, for the JSON manifest."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def _summary(optuna, study, task: Task, name: str, n_before: int, seconds: float):
+    """The best finished trial, and what the search did, for info()."""
     trials = study.trials
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -197,18 +210,10 @@ def search(cls, params: dict, fit_fold: Callable, task: Task, deadline: float, t
     best_trial = min(complete, key=lambda t: t.value)
     default_trial = next((t for t in complete if t.user_attrs.get("defaults")), None)
     to_score = lambda err: -task.metric.sign * float(err)  # noqa: E731  (the metric, as the user reads it)
-    summary = {"study": name, "trials": len(trials), "new_trials": len(trials) - len(done),
-               "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
-               "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in trials),
-               "seconds": round(time.monotonic() - t0, 2), "metric": task.metric.name,
-               "default_score": None if default_trial is None else to_score(default_trial.value),
-               "best_score": to_score(best_trial.value),
-               "best_params": {k: _plain(v) for k, v in best_trial.params.items()}}
-    params = {**fixed, **best_trial.params}
-    model = best["model"] if best and best["err"] <= best_trial.value else None
-    return model, params, summary
-
-
-def _plain(v):
-    """numpy scalars -> Python ones, for the JSON manifest."""
-    return v.item() if hasattr(v, "item") else v
+    return best_trial, {
+        "study": name, "trials": len(trials), "new_trials": len(trials) - n_before,
+        "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in trials),
+        "seconds": round(seconds, 2), "metric": task.metric.name,
+        "default_score": None if default_trial is None else to_score(default_trial.value),
+        "best_score": to_score(best_trial.value), "best_params": {k: _plain(v) for k, v in best_trial.params.items()}}

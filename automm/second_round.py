@@ -14,11 +14,10 @@ import importlib.util
 import time
 from dataclasses import replace
 
+from .fitted_state import FittedState
 from .inference import measure
-
-ROUND_STATE = ("pipeline_", "ensembles_", "failures_", "timings_", "parallel_", "fit_time_")
-MARGIN = 1.25  # the time left must cover the first round this many times over: models stopped by the
-               # deadline validate worse, and the round would be lost time
+from .presets import Preset
+from .training import fit_round
 
 
 def tiers(pipeline) -> dict:
@@ -53,50 +52,54 @@ def upgraded(before: dict, after: dict) -> bool:
     return all(a >= b for b, a in pairs) and any(a > b for b, a in pairs)
 
 
-def second_round(p, problem, spec, preset: dict, progress, start: float, infer_limit: float | None) -> dict | None:
-    """Runs the second round on the predictor `p` when it is wanted and has the time; what happened,
-    for info() (None: nothing was weaker, or the preset does not run one)."""
-    weaker = weaker_tiers(p.pipeline_)
-    if not (preset.get("second_round") and weaker):
-        return None
+def second_round(state: FittedState, problem, spec, preset: Preset, progress, start: float,
+                 infer_limit: float | None, seed: int, device: str, image_dir: str | None
+                 ) -> tuple[dict | None, FittedState]:
+    """Runs the second round on the first round's `state` when it is wanted and has the time. Returns
+    what happened, for info() (None: nothing was weaker, or the preset does not run one), and the state
+    kept: the second round's when it validates better, else the first's (the fit took both rounds)."""
+    weaker = weaker_tiers(state.pipeline)
+    if not (preset.second_round and weaker):
+        return None, state
     took, left = time.monotonic() - start, spec.deadline - time.monotonic()
     record = {"weaker": weaker, "first_round_s": round(took, 1), "ran": False,
               "left_s": round(left, 1) if left != float("inf") else None}  # None: no time limit
     if spec.executor is not None:
         progress.say(1, "second round: not run, as the executor given to fit closed with the first round")
-        return {**record, "reason": "the executor given to fit is closed"}
-    if left < MARGIN * took:
+        return {**record, "reason": "the executor given to fit is closed"}, state
+    if not spec.plan.second_round_fits(took, left):
         progress.say(2, f"second round: not run ({', '.join(weaker)}; {left:.0f}s left, the first round took "
                         f"{took:.0f}s)")
-        return {**record, "reason": f"{left:.0f}s left, less than {MARGIN} times the first round's {took:.0f}s"}
-    first, before = {k: getattr(p, k) for k in ROUND_STATE}, tiers(p.pipeline_)
-    text_tier = "transformer" if "the text on the static tier" in weaker else p.pipeline_.embeddings.text_tier
-    models_s = took - first["timings_"].get("features", 0.0)  # what the layers and the ensemble took
+        why = f"{left:.0f}s left, less than {spec.plan.second_round_margin} times the first round's {took:.0f}s"
+        return {**record, "reason": why}, state
+    before = tiers(state.pipeline)
+    text_tier = "transformer" if "the text on the static tier" in weaker else state.pipeline.embeddings.text_tier
+    models_s = took - state.timings.get("features", 0.0)  # what the layers and the ensemble took
     progress.say(1, f"second round: {', '.join(weaker)}, with " + ("no time limit" if left == float("inf") else
                     f"{left:.0f}s left") + f" (the first round took {took:.0f}s): the embeddings again on the time "
                     "left, then the same models on the same folds")
     t0 = time.monotonic()
+    second = None
     try:
-        ran = p._fit_round(problem, spec, replace(p.pipeline_.embeddings, text_tier=text_tier),
-                           max(left - MARGIN * models_s, 0.0), progress, start,
+        second = fit_round(state, problem, spec, replace(state.pipeline.embeddings, text_tier=text_tier),
+                           spec.plan.second_round_embed_budget(left, models_s), progress, start, seed, device,
                            wanted=lambda pipeline: upgraded(before, tiers(pipeline)))
-        reason = None if ran else "the time left did not allow a stronger tier"
+        reason = None if second is not None else "the time left did not allow a stronger tier"
     except Exception as exc:  # noqa: BLE001 -- a failing second round never sinks the fit: the first stays
-        ran, reason = False, f"{type(exc).__name__}: {exc}"
-    scores = {"first": first["ensembles_"]["bagged"].val_score, "second": p.val_score_ if ran else None}
-    keep = ran and (scores["second"] > scores["first"] if p.metric_.greater_is_better else
+        reason = f"{type(exc).__name__}: {exc}"
+    ran = second is not None
+    scores = {"first": state.ensembles.bagged.val_score, "second": second.ensembles.bagged.val_score if ran else None}
+    keep = ran and (scores["second"] > scores["first"] if state.metric.greater_is_better else
                     scores["second"] < scores["first"])
-    speed = measure(p._raw_predict, problem.df, spec.deadline) if keep and infer_limit is not None else None
+    speed = measure(lambda df: second.predict_raw(second.features(df, image_dir)), problem.df, spec.deadline) \
+        if keep and infer_limit is not None else None
     if keep and infer_limit is not None and (speed is None or 1 / speed > infer_limit):
         keep, reason = False, f"it predicts {speed} rows/s, slower than infer_limit allows"
-    record.update(ran=ran, tiers=tiers(p.pipeline_) if ran else before, val_scores=scores,
+    record.update(ran=ran, tiers=tiers(second.pipeline) if ran else before, val_scores=scores,
                   kept="second" if keep else "first", seconds=round(time.monotonic() - t0, 1),
                   **({"reason": reason} if reason else {}))
-    if not keep:
-        for k, v in first.items():
-            setattr(p, k, v)
-    p.fit_time_ = time.monotonic() - start  # the fit took both rounds, whichever is kept
-    progress.say(1, "second round: " + (f"validation {p.metric_.name} {scores['second']:.4f} against the first "
+    kept = replace(second if keep else state, fit_time=time.monotonic() - start)  # the fit took both rounds
+    progress.say(1, "second round: " + (f"validation {state.metric.name} {scores['second']:.4f} against the first "
                                         f"round's {scores['first']:.4f}: kept the {record['kept']}" if ran else reason)
                  + (f" ({reason})" if ran and reason else ""))
-    return record
+    return record, kept

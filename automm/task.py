@@ -30,6 +30,10 @@ class Task:
         return self.problem_type == "binary"
 
     @property
+    def is_multiclass(self) -> bool:
+        return self.problem_type == "multiclass"
+
+    @property
     def is_classification(self) -> bool:
         return self.problem_type != "regression"
 

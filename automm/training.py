@@ -11,18 +11,22 @@ import pandas as pd
 from .budget import TimePlan
 from .device import cores, gpu_available
 from .ensemble import BaggedModel, ensemble_selection, fit_layer, merge_sets
-from .features import FeatureSet
+from .execution import Executor, make_executor
+from .execution.base import unpacked
+from .features import FeaturePipeline, FeatureSet
 from .features.modalities import detectors as modality_detectors
 from .features.multimodal import TEXT_TIERS, EmbeddingSettings
 from .fitted import FittedEnsemble, stack_view
+from .fitted_state import Ensembles, FittedState
 from .folds import covered
 from .labels import LabelCodec
-from .metrics import DEFAULT_METRIC, check_metric, get_metric, metric_problem_types
+from .memory import release
+from .metrics import DEFAULT_METRIC, Metric, check_metric, get_metric, metric_problem_types
 from .models.base import REGISTRY, is_available, is_neural, model_class
-from .presets import DEFAULT_BACKBONES
+from .presets import DEFAULT_BACKBONES, Preset
 from .progress import Progress
-from .schema import PROBLEM_TYPES, detect_schema
-from .search import has_space, require_optuna
+from .schema import PROBLEM_TYPES, Schema, detect_schema
+from .search import TuneSettings, has_space, require_optuna
 from .task import Task
 from .validation import as_frame, check_fit_input, check_forced_columns, check_label, check_tuning_input
 
@@ -33,19 +37,19 @@ class RoundSpec:
     models: list[str]
     stack_models: list[str]
     hp: dict
-    tune: object
+    tune: TuneSettings | None
     plan: TimePlan
     deadline: float
     cut: bool               # a calibrated decision threshold: ensemble selection scores at the best cut
     num_workers: int | str
     ray_address: str | None
-    executor: object        # the user's Executor, or None (the fit makes one per round)
+    executor: Executor | None  # the user's, or None (the fit makes one per round)
 
 
 # ---- the data and what it is ---------------------------------------------------------------------
-def bagging(preset: dict, num_bag_folds: int | None, num_stack_levels: int | None) -> tuple[int, int]:
-    n_folds = preset["num_bag_folds"] if num_bag_folds is None else num_bag_folds
-    n_stack = preset["num_stack_levels"] if num_stack_levels is None else num_stack_levels
+def bagging(preset: Preset, num_bag_folds: int | None, num_stack_levels: int | None) -> tuple[int, int]:
+    n_folds = preset.num_bag_folds if num_bag_folds is None else num_bag_folds
+    n_stack = preset.num_stack_levels if num_stack_levels is None else num_stack_levels
     if n_stack not in (0, 1):
         raise ValueError(f"num_stack_levels must be 0 or 1, not {n_stack!r}")
     if n_folds == 1 or n_folds < 0:
@@ -118,8 +122,8 @@ class Problem:
     rows' weights (eval_weight: those the scores use) and one split per bag set."""
     df: pd.DataFrame
     y: np.ndarray
-    schema: object
-    metric: object
+    schema: Schema
+    metric: Metric
     labels: LabelCodec
     task: Task
     weight: np.ndarray | None
@@ -155,7 +159,7 @@ def _model_names(arg: str, names) -> list[str]:
     return out
 
 
-def choose_models(hyperparameters: dict | None, preset: dict, included=None, excluded=None
+def choose_models(hyperparameters: dict | None, preset: Preset, included=None, excluded=None
                   ) -> tuple[list[str], list[str]]:
     """(layer-1 models, stackers): the ones named in `hyperparameters`, else the preset's that are
     installed; then only the `included` ones, without the `excluded` ones."""
@@ -168,7 +172,7 @@ def choose_models(hyperparameters: dict | None, preset: dict, included=None, exc
     return keep, [m for m in stackers if (not inc or m in inc) and m not in exc] or ([] if not stackers else keep[:1])
 
 
-def _choose(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list[str]]:
+def _choose(hyperparameters: dict | None, preset: Preset) -> tuple[list[str], list[str]]:
     if hyperparameters is not None:
         unknown = [k for k in hyperparameters if k not in REGISTRY]
         if unknown:
@@ -176,12 +180,12 @@ def _choose(hyperparameters: dict | None, preset: dict) -> tuple[list[str], list
         for name in hyperparameters:
             model_class(name)  # says what to install when the library is missing
         chosen = list(hyperparameters)
-        return chosen, [m for m in preset.get("stack_models", []) if m in chosen] or chosen[:1]
-    models = [m for m in preset["models"] if is_available(m)]
-    return models, [m for m in preset.get("stack_models", []) if is_available(m)]
+        return chosen, [m for m in preset.stack_models if m in chosen] or chosen[:1]
+    models = [m for m in preset.models if is_available(m)]
+    return models, [m for m in preset.stack_models if is_available(m)]
 
 
-def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings, plan: TimePlan, device: str,
+def neural_settings(preset: Preset, models: list[str], hyperparameters, embeddings, plan: TimePlan, device: str,
                     backbones: tuple[str | None, str | None], image_dir, threads: int, progress: Progress,
                     text_tier: str = "auto", has_text: bool = True):
     """The models kept, the embedding settings and every model's parameters: the fusion nets share the
@@ -195,13 +199,13 @@ def neural_settings(preset: dict, models: list[str], hyperparameters, embeddings
         models = [m for m in models if m not in readers]
     neural = [m for m in models if is_neural(m)]
     gpu = gpu_available(device) if neural else False  # no torch import unless a net is chosen
-    text_bb, image_bb = preset.get("gpu_backbones", DEFAULT_BACKBONES) if gpu else DEFAULT_BACKBONES
+    text_bb, image_bb = preset.gpu_backbones if gpu else DEFAULT_BACKBONES
     text_bb, image_bb = backbones[0] or text_bb, backbones[1] or image_bb
     hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
     for m in neural:
         hp[m] = {"finetune": gpu and not REGISTRY[m].text_tokens, "text_backbone": text_bb,
                  "image_backbone": image_bb, "device": device, **hp.get(m, {})}
-    wanted = preset.get("embeddings", False) if embeddings is None else bool(embeddings)
+    wanted = preset.embeddings if embeddings is None else bool(embeddings)
     frozen = [m for m in neural if hp[m].get("finetune") is False]
     if frozen and embeddings is None:
         wanted = True  # the preset's frozen nets train on the embeddings
@@ -238,14 +242,17 @@ def check_parallel_args(num_workers, ray_address, tune, hyperparameters):
 
 
 # ---- layers --------------------------------------------------------------------------------------
-def fit_layers(models, stack_models, X: FeatureSet, y, fold_sets: list, task: Task, plan: TimePlan, deadline: float,
-               hp, tune, executor, progress: Progress, timings: dict, device: str, on_model=None,
-               failures: dict | None = None, eval_weight=None) -> list[BaggedModel]:
-    """Layer 1 on the features, then (with stack_models) layer 2 on its out-of-fold predictions. The
-    models that failed go to `failures` ({name: {"error", "traceback"}}).
+def fit_layers(spec: RoundSpec, problem: Problem, X: FeatureSet, executor, progress: Progress, timings: dict,
+               device: str, on_model=None, failures: dict | None = None) -> list[BaggedModel]:
+    """Layer 1 of spec.models on the features, then (with spec.stack_models) layer 2 on its out-of-fold
+    predictions. The models that failed go to `failures` ({name: {"error", "traceback"}}).
 
-    fold_sets: one split per bag set. The first set has layer 1's whole time; each further set (new
-    fold seeds, its models averaged into the same bags) runs while the time left allows one more like it."""
+    problem.fold_sets: one split per bag set. The first set has layer 1's whole time; each further set
+    (new fold seeds, its models averaged into the same bags) runs while the time left allows one more
+    like it."""
+    models, stack_models, plan, deadline, hp, tune = (spec.models, spec.stack_models, spec.plan, spec.deadline,
+                                                      spec.hp, spec.tune)
+    y, fold_sets, task, eval_weight = problem.y, problem.fold_sets, problem.task, problem.eval_weight
     folds = fold_sets[0]
     if executor.slots > 1:
         progress.say(1, f"fitting up to {executor.slots} folds at once ({executor.backend})")
@@ -259,7 +266,7 @@ def fit_layers(models, stack_models, X: FeatureSet, y, fold_sets: list, task: Ta
                      on_model, failures, plan, eval_weight)
     set_seconds = time.monotonic() - t0
     for s, more_folds in enumerate(fold_sets[1:], start=2):
-        if not bags or layer1_deadline - time.monotonic() < set_seconds:
+        if not bags or not plan.another_bag_set(layer1_deadline, set_seconds):
             progress.say(1, f"stopping after {s - 1} of {len(fold_sets)} bag sets: the next would take about "
                             f"{set_seconds:.0f}s, {max(0.0, layer1_deadline - time.monotonic()):.0f}s are left")
             break
@@ -294,3 +301,46 @@ def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task, e
     blend = sum(wt * b.oof[rows] for b, wt in zip(bags, weights))
     return FittedEnsemble(list(bags), {b.name: float(wt) for b, wt in zip(bags, weights)}, task,
                           val_score=task.metric.score(y[rows], blend, w))
+
+
+# ---- one round: the features, the layers and the ensemble -----------------------------------------
+def fit_round(state: FittedState, problem: Problem, spec: RoundSpec, settings, embed_budget, progress: Progress,
+              start: float, seed: int, device: str, checkpoint=None, wanted=None) -> FittedState | None:
+    """`state` with this round's features, models and ensemble. checkpoint(state): told the state after
+    each finished model (to save as it goes). wanted(pipeline): a check of the fitted features; when it
+    says no, the round stops there and returns None."""
+    df, y, task, eval_weight, folds = problem.df, problem.y, problem.task, problem.eval_weight, problem.fold_sets[0]
+    failures: dict[str, dict] = {}
+    # the workers start while the features are computed
+    with make_executor(spec.num_workers, spec.ray_address, task.num_threads, lambda m: progress.say(1, m),
+                       spec.executor) as executor:
+        t0 = time.monotonic()
+        pipeline = FeaturePipeline(problem.schema, seed=seed, embeddings=settings)
+        X = pipeline.fit_transform(df.reset_index(drop=True), embed_budget, lambda msg: progress.say(1, msg),
+                                   deadline=spec.deadline, budget=spec.plan.feature_budget).with_weight(problem.weight)
+        progress.say(1, f"features: {X.dense.shape[1]} for trees, {X.linear.shape[1]} for linear models "
+                        f"({time.monotonic() - t0:.1f}s)")
+        if wanted is not None and not wanted(pipeline):
+            return None
+        X = executor.adopt(X)
+        release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
+        timings = {"features": time.monotonic() - t0}
+        state = replace(state, pipeline=pipeline, failures=failures)
+        finished: list[BaggedModel] = []
+
+        def on_model(bag: BaggedModel | None):
+            if bag is not None:
+                finished.append(bag)
+            if checkpoint is not None:
+                checkpoint(replace(state, ensembles=Ensembles(select_ensemble(finished, y, folds, task, eval_weight,
+                                                                              spec.cut)),
+                                   fit_time=time.monotonic() - start))
+
+        bags = fit_layers(spec, problem, X, executor, progress, timings, device, on_model, failures)
+    for bag in bags:  # the workers are gone: the models come out of their bytes here, not in the first predict
+        bag.models = [unpacked(m) for m in bag.models]
+    parallel = {"backend": executor.backend, "slots": executor.slots, "max_running": executor.max_running,
+                **({"node_retries": executor.node_retries} if hasattr(executor, "node_retries") else {})}
+    return replace(state, parallel=parallel, timings={k: round(v, 2) for k, v in timings.items()},
+                   ensembles=Ensembles(select_ensemble(bags, y, folds, task, eval_weight, spec.cut)),
+                   fit_time=time.monotonic() - start)

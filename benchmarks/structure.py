@@ -1,6 +1,6 @@
-"""The shape of the package, counted: modules over 400 lines, functions over 60, import circles (every
-import, function-level ones included, since they are circles too, only hidden), the imports inside
-them, the places outside predictor.py that read a predictor's private members (`p._x`,
+"""The shape of the package, counted: modules over 400 lines, functions over 60 (with and without
+their docstring), import circles (every import, function-level ones included, since they are circles
+too, only hidden), the imports inside them, the places outside predictor.py that read a predictor's private members (`p._x`,
 `predictor._x`), and the README's length.
 
     python benchmarks/structure.py            # this tree
@@ -91,7 +91,7 @@ def measure(root: Path) -> dict:
     pkg = root / "automm"
     files = sorted(pkg.rglob("*.py"))
     known = {module_name(root, f) for f in files}
-    graph, long_modules, long_functions, reads = {}, {}, {}, {}
+    graph, long_modules, long_functions, long_code, reads = {}, {}, {}, {}, {}
     for f in files:
         text = f.read_text()
         tree = ast.parse(text)
@@ -102,14 +102,21 @@ def measure(root: Path) -> dict:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
+                doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and \
+                    isinstance(getattr(node.body[0], "value", None), ast.Constant) and \
+                    isinstance(node.body[0].value.value, str) else None
+                code = length - (doc.end_lineno - doc.lineno + 1 if doc is not None else 0)
                 if length > 60:
                     long_functions[f"{rel}:{node.name}"] = length
+                if code > 60:
+                    long_code[f"{rel}:{node.name}"] = code
         if f.name != "predictor.py" and private_reads(tree):
             reads[rel] = sorted(private_reads(tree))
     knots = circles(graph)
     inside = sorted(f"{a} -> {b}" for knot in knots for a in knot for b in graph[a] if b in knot)
     readme = root / "README.md"
     return {"modules_over_400_lines": long_modules, "functions_over_60_lines": long_functions,
+            "functions_over_60_lines_without_docstring": long_code,
             "import_circles": knots, "imports_inside_circles": inside,
             "private_predictor_reads": reads, "readme_lines": readme.read_text().count("\n")}
 

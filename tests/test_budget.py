@@ -77,3 +77,13 @@ def test_the_plan_is_reported():
     assert TimePlan.for_fit(None).describe() == "time plan: no time limit"
     later = time.monotonic() + 30
     assert TimePlan.even_share(later, 3) - time.monotonic() == pytest.approx(10, abs=0.1)
+
+
+def test_the_rules_that_lived_outside_the_plan_answer_from_it():
+    plan = TimePlan.for_fit(100)
+    assert plan.second_round_fits(first_round_s=40, left_s=50) and not plan.second_round_fits(40, 49)
+    assert plan.second_round_embed_budget(left_s=50, models_s=20) == 25 and plan.second_round_embed_budget(10, 20) == 0
+    now = time.monotonic()
+    assert plan.another_bag_set(now + 30, 20) and not plan.another_bag_set(now + 10, 20)
+    assert plan.embed_budget_now(now + 10) <= 10 and plan.embed_budget_now(now + 1000) == 30
+    assert TimePlan.for_fit(None).embed_budget_now(now + 10) is None

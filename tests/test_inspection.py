@@ -81,9 +81,9 @@ def test_failures_keep_their_error_and_traceback(binary_df, register, tmp_path):
 def test_autogluon_names_work():
     assert automm.MultiModalPredictor is MultimodalPredictor
     assert get_preset("high_quality") == get_preset("best") == get_preset("good_quality")
-    assert get_preset("best_quality")["num_stack_levels"] == 1
+    assert get_preset("best_quality").num_stack_levels == 1
     merged = get_preset(["best", "fast"])  # later presets override earlier ones
-    assert merged["num_bag_folds"] == 0 and merged["stack_models"] == get_preset("best")["stack_models"]
+    assert merged.num_bag_folds == 0 and merged.stack_models == get_preset("best").stack_models
     with pytest.raises(ValueError, match="not known"):
         get_preset(["best", "fastest"])
 
@@ -123,3 +123,18 @@ def test_a_pickled_predictor_leaves_its_training_data_behind(fitted):
     pd.testing.assert_frame_equal(q.predict_proba(test), p.predict_proba(test))
     with pytest.raises(ValueError, match="needs train_data"):
         q.refit_full()
+
+
+def test_a_preset_is_a_frozen_type_whose_unknown_settings_fail():
+    import dataclasses
+
+    from automm.presets import PRESETS, Preset
+    best = get_preset("best")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        best.models = ()
+    with pytest.raises(ValueError, match=r"settings automm does not know: \['num_bag_fold'\]"):
+        Preset.from_dict({**PRESETS["fast"], "num_bag_fold": 3}, "mine")
+    assert best.with_overrides(second_round=False, hyperparameter_tune=None).second_round is False
+    assert best.with_overrides(hyperparameter_tune=None) == best  # None: the preset's own
+    with pytest.raises(TypeError):
+        best.with_overrides(second_rounds=True)  # a misspelt override fails instead of being ignored

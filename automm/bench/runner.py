@@ -179,6 +179,15 @@ def ag_layer1_families(models) -> list[str]:
     return sorted({f for m in layer1 for f, prefix in AG_FAMILIES.items() if m.startswith(prefix)})
 
 
+def _worker_command(worker: str, image_dir: Path, args: list[str], options: list) -> list[str]:
+    """The process that fits one system: AutoGluon's worker in its own environment, or automm's."""
+    if worker == "autogluon":
+        cmd = [str(AG_PYTHON), str(Path(__file__).with_name("ag_worker.py"))] + args
+    else:
+        cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(image_dir)] + args
+    return cmd + (["--options", json.dumps(options[0])] if options else [])
+
+
 def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memory_gb: float,
             max_train_rows: int = 0, max_test_rows: int = 0,
             wall_factor: float = 1.5, ag_wall_factor: float | None = None, runs_dir: Path | None = None,
@@ -204,18 +213,11 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
         args = ["--train", str(train_csv), "--test", str(test_csv), "--label", spec["label"], "--metric",
                 spec["metric"], "--problem-type", spec["problem_type"], "--out", str(tmp), "--preset", preset,
                 "--time-limit", str(time_limit), "--seed", str(seed), "--max-train-rows", str(max_train_rows)]
-        if worker == "autogluon":
-            if not AG_PYTHON.exists():
-                return {**record, "status": "unavailable",
-                        "error": f"no AutoGluon environment at {AG_PYTHON}: run benchmarks/setup_autogluon.sh"}
-            cmd = [str(AG_PYTHON), str(Path(__file__).with_name("ag_worker.py"))] + args
-            if options:
-                cmd += ["--options", json.dumps(options[0])]
-            wall_factor = ag_wall_factor or wall_factor
-        else:
-            cmd = [sys.executable, "-m", "automm.bench.worker", "--system", worker, "--image-dir", str(ds.folder)] + args
-            if options:
-                cmd += ["--options", json.dumps(options[0])]
+        if worker == "autogluon" and not AG_PYTHON.exists():
+            return {**record, "status": "unavailable",
+                    "error": f"no AutoGluon environment at {AG_PYTHON}: run benchmarks/setup_autogluon.sh"}
+        cmd = _worker_command(worker, ds.folder, args, options)
+        wall_factor = (ag_wall_factor or wall_factor) if worker == "autogluon" else wall_factor
         run_name = f"{system}.{name}.s{seed}.{int(time_limit)}"
         folder = (runs_dir / run_name) if runs_dir else None
         log = folder / "log.txt" if folder else tmp / f"{run_name}.log"

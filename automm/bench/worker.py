@@ -28,14 +28,14 @@ def fit_predict_automm(train, test, label, metric, problem_type, preset, time_li
     if preset.endswith("-noneural"):
         preset = preset[: -len("-noneural")]
         kwargs |= {"embeddings": False,
-                  "hyperparameters": {m: {} for m in get_preset(preset)["models"] if not is_neural(m)}}
+                  "hyperparameters": {m: {} for m in get_preset(preset).models if not is_neural(m)}}
     t0 = time.monotonic()
     p.fit(train, time_limit=time_limit, presets=preset, **kwargs)
     fit_s = time.monotonic() - t0
     # what the fit would train given the time: the preset's models whose library is here, less those that
     # read text when the table has none (as the fit leaves them out)
     excluded = set(kwargs.get("excluded_model_types") or ())
-    planned = [m for m in kwargs.get("hyperparameters") or get_preset(preset)["models"] if is_available(m)
+    planned = [m for m in kwargs.get("hyperparameters") or get_preset(preset).models if is_available(m)
                and m not in excluded and not (REGISTRY[m].text_tokens and not p.schema_.of_kind("text"))]
     t0 = time.monotonic()
     pred = p.predict_proba(test.drop(columns=[label])) if problem_type != "regression" \

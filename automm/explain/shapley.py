@@ -126,7 +126,7 @@ def tree_blend(ensemble, X, columns: list[str]) -> Contributions | None:
     probability in the boosting libraries' margin space)."""
     weights = {n: w for n, w in ensemble.weights.items() if w > 0}
     bags = {b.name: b for b in ensemble.models}
-    if ensemble.task.problem_type != "regression" or any(
+    if not ensemble.task.is_regression or any(
             bags[n].layer != 1 or bags[n].kind not in TREE_KINDS for n in weights):
         return None
     width = len(X.names)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..inference import apply_threshold
+from ..fitted_state import check_fitted
+from ..metrics import apply_threshold
+from ..rows import evaluation_weights
 
 
 class Target:
     def __init__(self, predictor, model: str | None = None):
-        predictor._check_fitted()
+        self.state = check_fitted(predictor)
         if model is not None:
-            predictor._one_model(model)  # an unknown name fails here, naming the models there are
+            self.state.one_model(model)  # an unknown name fails here, naming the models there are
         self.p, self.model = predictor, model
         self.problem_type = predictor.task_.problem_type
         self.classes = list(predictor.classes_) if self.problem_type != "regression" else []
@@ -26,8 +28,11 @@ class Target:
     # ---- the model's output -------------------------------------------------------------------
     def raw(self, df: pd.DataFrame) -> np.ndarray:
         """(n, C): class probabilities, or (n, 1) regression values."""
-        out = self.p._raw_predict(df.reset_index(drop=True), self.model)
+        out = self.state.predict_raw(self.features(df), self.model)
         return np.asarray(out, dtype=np.float64).reshape(len(df), -1)
+
+    def features(self, df: pd.DataFrame):
+        return self.state.features(df.reset_index(drop=True), self.p.image_dir)
 
     def outputs(self) -> list[str]:
         """A name for each column of raw()."""
@@ -37,7 +42,7 @@ class Target:
         """(the ensemble to explain, its features of df) where TreeSHAP may apply, else None."""
         if self.model is not None:
             return None
-        return self.p._ensemble(), self.p._features(df)
+        return self.state.ensembles.current, self.features(df)
 
     def linear_bag(self):
         """The bagged linear model of layer 1 (the n-gram explainer reads it), if the fit has one."""
@@ -45,7 +50,7 @@ class Target:
 
     def linear_scores(self, df: pd.DataFrame) -> np.ndarray:
         """The linear bag's fold models' mean decision function on df (log-odds, class scores or values)."""
-        X = self.p._features(df.reset_index(drop=True))
+        X = self.features(df)
         return np.mean([m.decision_function(X) for m in self.linear_bag().models], axis=0)
 
     # ---- labels and scores --------------------------------------------------------------------
@@ -56,10 +61,10 @@ class Target:
         return self.p.labels_.encode(df)
 
     def weights(self, df: pd.DataFrame):
-        return self.p._eval_weight(df)
+        return evaluation_weights(df, self.p.sample_weight, self.p.weight_evaluation)
 
     def score(self, y, raw, w=None) -> float:
-        return self.p._score(y, raw, w)
+        return self.state.score(y, raw, w)
 
     def hard(self, raw: np.ndarray) -> np.ndarray:
         """Class indices as predict gives them (the decision threshold of a binary label)."""

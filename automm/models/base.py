@@ -188,9 +188,9 @@ def model_file(prefix: Path, ext: str) -> Path:
 def to_matrix(raw: np.ndarray, task: Task) -> np.ndarray:
     """Library output (n,), (n, C) or binary positive-class probabilities -> (n, n_outputs)."""
     raw = np.asarray(raw, dtype=np.float64)
-    if task.problem_type == "regression":
+    if task.is_regression:
         return raw.reshape(-1, 1)
-    if task.problem_type == "binary" and (raw.ndim == 1 or raw.shape[1] == 1):
+    if task.is_binary and (raw.ndim == 1 or raw.shape[1] == 1):
         p = raw.reshape(-1)
         return np.column_stack([1 - p, p])
     return raw

@@ -69,7 +69,7 @@ class CatBoostModel(BaseModel):
 
         if X_val is None:
             params["use_best_model"] = False
-        est = cb.CatBoostRegressor(**params) if task.problem_type == "regression" else cb.CatBoostClassifier(**params)
+        est = cb.CatBoostRegressor(**params) if task.is_regression else cb.CatBoostClassifier(**params)
         cats = [f"f{i}" for i in X.cat_cols]
         est.fit(cb.Pool(self._frame(X), y, cat_features=cats, weight=X.weight),
                 eval_set=None if X_val is None else cb.Pool(self._frame(X_val), y_val, cat_features=cats,
@@ -79,7 +79,7 @@ class CatBoostModel(BaseModel):
         return self
 
     def predict(self, X: FeatureSet) -> np.ndarray:
-        if self._task.problem_type == "regression":
+        if self._task.is_regression:
             return to_matrix(self.model_.predict(self._frame(X)), self._task)
         proba = self.model_.predict_proba(self._frame(X))
         present = np.asarray(self.model_.classes_).astype(int)
@@ -99,7 +99,7 @@ class CatBoostModel(BaseModel):
     @classmethod
     def load(cls, prefix: Path, info: FitRecord, task: Task):
         obj = cls()
-        model = cb.CatBoostRegressor() if task.problem_type == "regression" else cb.CatBoostClassifier()
+        model = cb.CatBoostRegressor() if task.is_regression else cb.CatBoostClassifier()
         obj.model_ = model.load_model(str(model_file(prefix, ".cbm")), format="cbm")
         obj.info, obj._task = info, task
         return obj

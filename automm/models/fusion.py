@@ -188,7 +188,7 @@ class FusionModel(BaseModel):
             self.dims_["text_dim"] = X.neural["text"]["all"]["embedding"].shape[1]
         self.dims_["image_dims"] = {c: X.neural["image"][c]["embedding"].shape[1] for c in self.dims_["images"]
                                     if not self.params["finetune"]}
-        regression = task.problem_type == "regression"
+        regression = task.is_regression
         self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if regression else (0.0, 1.0)
         target = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32) if regression \
             else torch.tensor(y, dtype=torch.long)
@@ -235,7 +235,7 @@ class FusionModel(BaseModel):
                 outs.append(self.net_(self._inputs(X, order[s:s + batch], None)).float().cpu())
         out = torch.cat(outs) if outs else torch.zeros(0, self._task.n_outputs)
         out = out[torch.from_numpy(np.argsort(order))]  # back to the rows' order
-        if self._task.problem_type == "regression":
+        if self._task.is_regression:
             return (out.numpy().astype(np.float64) * self.y_std_ + self.y_mean_).reshape(-1, 1)
         return torch.softmax(out, 1).numpy().astype(np.float64)
 

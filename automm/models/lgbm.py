@@ -64,7 +64,7 @@ class LightGBMModel(BaseModel):
              "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "cat_smooth": 10,
              "max_cat_to_onehot": 8, "num_threads": task.num_threads, "seed": task.seed,
              "deterministic": True, "force_row_wise": True, "verbose": -1}
-        if task.problem_type == "multiclass":
+        if task.is_multiclass:
             p["num_class"] = task.n_classes
         return {**p, **self.params}
 

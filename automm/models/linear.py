@@ -34,10 +34,10 @@ class LinearModel(BaseModel):
             raise ValueError(f"hyperparameters['linear']['C'] must be a positive number, not {c!r}")
 
     def _fit_one(self, X, y, strength: float, task: Task, deadline: float = float("inf"), weight=None):
-        if task.problem_type == "regression":
+        if task.is_regression:
             m = Ridge(alpha=1.0 / strength, solver="lsqr", tol=1e-4)  # 2-3x faster than sparse_cg on TF-IDF
             return m.fit(X, (y - self.y_mean_) / self.y_std_, sample_weight=weight)
-        if task.problem_type == "binary":
+        if task.is_binary:
             m = LogisticRegression(C=strength, solver="liblinear", max_iter=MAX_ITER, random_state=task.seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -65,7 +65,7 @@ class LinearModel(BaseModel):
     def fit(self, X: FeatureSet, y, X_val: FeatureSet | None, y_val, task: Task, deadline: float, monitor=None):
         """monitor: accepted for the search's sake (C as a search space); the solver reports no steps."""
         self._task = task
-        self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if task.problem_type == "regression" \
+        self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if task.is_regression \
             else (0.0, 1.0)
         grid = [self.params["C"]] if "C" in self.params else GRID if X_val is not None else [1.0]
         best, started = None, 0
@@ -91,7 +91,7 @@ class LinearModel(BaseModel):
     def _store(self, m, task: Task):
         coef = np.atleast_2d(m.coef_).astype(np.float64)
         intercept = np.atleast_1d(m.intercept_).astype(np.float64)
-        if task.problem_type == "multiclass":  # classes missing from this fold get no weight
+        if task.is_multiclass:  # classes missing from this fold get no weight
             full_c = np.zeros((task.n_classes, coef.shape[1]))
             full_i = np.full(task.n_classes, -1e9)
             present = m.classes_.astype(int)

@@ -75,6 +75,25 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def _epoch(net, loss_fn, batches, accum: int, opt, sched, scaler, amp, device, clip: float, deadline: float) -> bool:
+    """One epoch of optimizer steps (one per `accum` batches); True when the deadline stopped it."""
+    net.train()
+    for i, (inputs, target) in enumerate(batches):
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            loss = loss_fn(net(inputs), target) / accum
+        scaler.scale(loss).backward()
+        if (i + 1) % accum == 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+        if time.monotonic() > deadline:
+            return True
+    return False
+
+
 def train(net: torch.nn.Module, loss_fn: Callable, batches: Callable[[int, int], Iterator[tuple[dict, torch.Tensor]]],
           n_rows: int, evaluate: Callable[[], float] | None, cfg: TrainConfig, deadline: float,
           device: torch.device, backbones: tuple[str, ...] = (), epochs: int | None = None,
@@ -100,22 +119,9 @@ def train(net: torch.nn.Module, loss_fn: Callable, batches: Callable[[int, int],
     best: list[tuple[float, int, dict]] = []  # (score, epoch, state) of the top_k epochs
     epoch, stale, hit_deadline, t_start = 0, 0, False, time.monotonic()
     while epoch < planned[0]:
-        net.train()
         try:
-            for i, (inputs, target) in enumerate(batches(epoch, batch)):
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    loss = loss_fn(net(inputs), target) / accum
-                scaler.scale(loss).backward()
-                if (i + 1) % accum == 0:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-                    scaler.step(opt)
-                    scaler.update()
-                    opt.zero_grad(set_to_none=True)
-                    sched.step()
-                if time.monotonic() > deadline:
-                    hit_deadline = True
-                    break
+            hit_deadline = _epoch(net, loss_fn, batches(epoch, batch), accum, opt, sched, scaler, amp, device, cfg.clip,
+                                  deadline)
         except torch.OutOfMemoryError:
             if batch == 1:
                 raise

@@ -73,7 +73,7 @@ class XGBoostModel(BaseModel):
         params = {"objective": objective, "eval_metric": metric, "eta": 0.05, "max_depth": 6,
                   "min_child_weight": 1.0, "subsample": 0.9, "colsample_bytree": 0.8, "tree_method": "hist",
                   "max_cat_to_onehot": 8, "nthread": task.num_threads, "seed": task.seed, "verbosity": 0}
-        if task.problem_type == "multiclass":
+        if task.is_multiclass:
             params["num_class"] = task.n_classes
         params.update(self.params)
         rounds = params.pop("num_boost_round", 10_000)
