@@ -36,3 +36,16 @@ def test_the_circle_finder_finds_a_circle_through_a_function_level_import(tmp_pa
     (tmp_path / "automm" / "b.py").write_text("def x():\n    from .a import y\n")
     (tmp_path / "README.md").write_text("one\n")
     assert structure.measure(tmp_path)["import_circles"] == [["automm.a", "automm.b"]]
+
+
+def test_the_readme_is_a_front_door_and_every_link_of_the_docs_resolves():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("\n") <= 200
+    assert readme.count("```") % 2 == 0  # no fence left open, hiding what follows
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not target.startswith(("http://", "https://", "mailto:")) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == []
