@@ -233,3 +233,19 @@ def test_cli_report_and_explain(binary, tmp_path):
     c = pd.read_csv(tmp_path / "c.csv")
     assert len(c) == 5 and {"base", "prediction", "review", "x"} <= set(c.columns)
     np.testing.assert_allclose(c[p.schema_.used_columns].sum(axis=1) + c.base, c.prediction, atol=1e-6)
+
+
+def test_dependence_sets_an_integer_column_to_integers_and_a_float32_one_to_its_grid():
+    """Found on imdb's Year: a quantile between two years (2011.5) cannot be put in an int64 column;
+    the grid of an integer column is integers, and any other numeric column is set as float64."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"year": rng.integers(2000, 2020, 300), "score": rng.normal(size=300).astype(np.float32),
+                       "flag": rng.random(300) > 0.5})
+    df["y"] = np.where(df.year + 3 * df.score > 2010, "hi", "lo")
+    p = MultimodalPredictor("y", verbosity=0).fit(df, presets="fast", hyperparameters={"lightgbm": {}})
+    pd_frame = p.explain(df.head(40), rows=[], importance=False, features=["year", "score", "flag"]).partial_dependence
+    years = pd_frame[pd_frame.column == "year"].value
+    assert len(years) and all(float(v).is_integer() for v in years)
+    assert pd_frame[pd_frame.column == "score"].value.nunique() > 2  # not rounded to float32's or bool's few values
+    means = pd_frame[(pd_frame.column == "year") & (pd_frame.row == -1)].sort_values("value").prediction.to_numpy()
+    assert means[-1] != means[0]  # the model moves with the year

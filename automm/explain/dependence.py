@@ -16,8 +16,24 @@ def grid(values: pd.Series, kind: str, size: int = GRID) -> list:
     present = values.dropna()
     if kind == "numeric":
         numbers = pd.to_numeric(present, errors="coerce").dropna()
-        return sorted(set(np.quantile(numbers, np.linspace(0, 1, size)).tolist())) if len(numbers) else []
+        if not len(numbers):
+            return []
+        points = np.quantile(numbers, np.linspace(0, 1, size))
+        # an integer column (a year, a count) is set to integers: 2011.5 is no value it takes
+        return sorted({int(round(q)) for q in points} if _integers(values) else set(points.tolist()))
     return list(present.value_counts().index[:size])
+
+
+def _integers(values: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _grid_dtype(values: pd.Series, kind: str):
+    """The dtype a column set to one grid value keeps: its own for integers, float64 for other numbers
+    (a bool or float32 column would round the grid), object for categories."""
+    if kind != "numeric":
+        return object
+    return values.dtype if _integers(values) else "float64"
 
 
 def partial_dependence(target, data: pd.DataFrame, columns: list[str], output: int | None = None,
@@ -36,7 +52,7 @@ def partial_dependence(target, data: pd.DataFrame, columns: list[str], output: i
             frames = []
             for v in values:
                 f = sample.copy()
-                f[c] = pd.Series([v] * len(f), dtype=sample[c].dtype if target.kind(c) == "numeric" else object)
+                f[c] = pd.Series([v] * len(f), dtype=_grid_dtype(sample[c], target.kind(c)))
                 frames.append(f)
             pred = target.raw(pd.concat(frames, ignore_index=True))[:, k].reshape(len(values), len(sample))
             for i, v in enumerate(values):
