@@ -236,3 +236,39 @@ def test_a_second_round_counts_only_if_nothing_got_weaker():
     assert not upgraded(before, {"text": "static", "image 'photo'": 128})
     assert not upgraded(before, {"text": "transformer", "image 'photo'": 96})  # the image shrank
     assert not upgraded(before, {"text": "transformer", "image 'photo'": 0})   # the image was left out
+
+
+BLOCKED = """
+import importlib.abc, sys
+BLOCK = ("torch", "transformers", "tokenizers")
+class Absent(importlib.abc.MetaPathFinder):  # as in a core install: none of them there
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCK:
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, Absent())
+import numpy as np, pandas as pd
+from automm import MultimodalPredictor
+p = MultimodalPredictor.load(sys.argv[1])
+np.save(sys.argv[3], p.predict_proba(pd.read_csv(sys.argv[2])).to_numpy())
+print("imported:", sorted(m for m in BLOCK if m in sys.modules))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_a_static_tier_model_predicts_without_torch_tokenizers_or_the_backbone(table, tmp_path):
+    """The static tier's tokenizer is saved with the model, so a core install (no torch, no tokenizers, no
+    backbone package) predicts a trees-only blend as the full install does, with the same token ids."""
+    import subprocess
+    import sys
+    df, folder = table
+    text = df.drop(columns=["photo"])
+    p = MultimodalPredictor("y", text_backbone="tiny-text", verbosity=0, text_tier="static")
+    p.fit(text.iloc[:120], presets="medium", hyperparameters={"linear": {}, "lightgbm": {}})
+    assert p.pipeline_.emb_.text_tier_ == "static"
+    p.save(tmp_path / "m")
+    text.iloc[120:].to_csv(tmp_path / "rows.csv", index=False)
+    out = subprocess.run([sys.executable, "-c", BLOCKED, str(tmp_path / "m"), str(tmp_path / "rows.csv"),
+                          str(tmp_path / "pred.npy")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "imported: []" in out.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), p.predict_proba(text.iloc[120:]).to_numpy(), atol=1e-7)

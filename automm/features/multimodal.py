@@ -230,6 +230,9 @@ class EmbeddingFeatures:
         arrays = {}
         if self.text_tier_ == "static":  # float16 as distilled: half the folder
             arrays["static_table"] = self.static_.table.astype(np.float16)
+            spec = self.static_.tokenizer_json()  # so that predicting needs neither the backbone nor torch
+            if spec is not None:
+                arrays["static_tokenizer"] = np.frombuffer(spec.encode("utf-8"), dtype=np.uint8)
         for i, (mean, comps) in enumerate(self.pca_.values()):
             arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"] = mean, comps
         return meta, arrays
@@ -243,7 +246,9 @@ class EmbeddingFeatures:
         obj.text_tier_ = meta.get("text_tier", None if meta["max_tokens"] is None else "transformer")
         obj.image_sizes_, obj.plan_ = meta.get("image_sizes", {}), meta.get("plan", [])
         table = arrays.get("static_table")
-        obj.static_ = None if table is None else StaticText(table, settings.text_backbone)
+        spec = arrays.get("static_tokenizer")
+        obj.static_ = None if table is None else StaticText(
+            table, settings.text_backbone, tokenizer_json=None if spec is None else bytes(spec).decode("utf-8"))
         obj.pca_ = {k: (arrays[f"emb{i}/mean"], arrays[f"emb{i}/comps"]) for i, k in enumerate(meta["pca"])}
         return obj
 

@@ -92,8 +92,16 @@ class StaticText:
     vectors. Without `tokenizer` (a table loaded with a predictor), the tokenizer alone is loaded on
     first use: the transformer itself is never needed to predict."""
 
-    def __init__(self, table: np.ndarray, backbone: str, tokenizer=None):
+    def __init__(self, table: np.ndarray, backbone: str, tokenizer=None, tokenizer_json: str | None = None):
         self.table, self.backbone, self._tokenizer = np.asarray(table, dtype=np.float32), backbone, tokenizer
+        self._tokenizer_json = tokenizer_json  # saved with a predictor: predict needs no backbone package
+
+    def tokenizer_json(self) -> str | None:
+        """The backbone's tokenizer.json, to be saved with a predictor (None: the backbone has none)."""
+        if self._tokenizer_json is None:
+            file = _tokenizer_path(self.backbone)
+            self._tokenizer_json = file.read_text(encoding="utf-8") if file is not None else None
+        return self._tokenizer_json
 
     @property
     def tokenizer(self):
@@ -128,30 +136,68 @@ class StaticText:
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         if self._tokenizer is None and getattr(self, "_fast", None) is None:
-            self._fast = _tokenizer_file(self.backbone) or False
+            self._fast = _fast_tokenizer(self._tokenizer_json) or _tokenizer_file(self.backbone) or \
+                _plain_tokenizer(self._tokenizer_json) or False
         if getattr(self, "_fast", None):
             return [e.ids for e in self._fast.encode_batch(texts, add_special_tokens=False)]
         return self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=MAX_TOKENS,
                               return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
 
 
+def _tokenizer_path(backbone: str) -> Path | None:
+    from .backbones import text_source
+    try:
+        source = text_source(backbone)
+    except ImportError:  # the backbone's package is not installed (a core install that only predicts)
+        return None
+    file = Path(str(source)) / "tokenizer.json" if isinstance(source, (str, Path)) else None
+    return file if file is not None and file.is_file() else None
+
+
 def _tokenizer_file(backbone: str):
     """The backbone folder's tokenizer.json read by the `tokenizers` library itself, or None: the same
     ids as transformers' fast tokenizer, without importing transformers and torch (225 MB and 3 s in
     every process that embeds text on the static tier, a predicting one included)."""
-    from .backbones import text_source
-    source = text_source(backbone)
-    file = Path(str(source)) / "tokenizer.json" if isinstance(source, (str, Path)) else None
-    if file is None or not file.is_file():
+    file = _tokenizer_path(backbone)
+    return None if file is None else _fast_tokenizer(file.read_text(encoding="utf-8"))
+
+
+def _fast_tokenizer(spec: str | None):
+    if spec is None:
         return None
     try:
         from tokenizers import Tokenizer
-        tok = Tokenizer.from_file(str(file))
+        tok = Tokenizer.from_str(spec)
     except Exception:  # not installed, or a format this tokenizers cannot read: transformers converts it
         return None
     tok.no_padding()
     tok.enable_truncation(MAX_TOKENS)
     return tok
+
+
+class _Ids:
+    """What `_token_ids` reads of a `tokenizers` encoding."""
+    __slots__ = ("ids",)
+
+    def __init__(self, ids):
+        self.ids = ids
+
+
+class _PlainTokenizer:
+    """wordpiece.WordPiece behind the `encode_batch` of the `tokenizers` library."""
+    def __init__(self, wp):
+        self.wp = wp
+
+    def encode_batch(self, texts, add_special_tokens: bool = False):
+        return [_Ids(ids) for ids in self.wp.encode_batch(texts)]
+
+
+def _plain_tokenizer(spec: str | None):
+    """The saved tokenizer.json in plain Python, where neither `tokenizers` nor the backbone is installed."""
+    if spec is None:
+        return None
+    from .wordpiece import WordPiece
+    return _PlainTokenizer(WordPiece.from_json(spec, MAX_TOKENS))
 
 
 def static_dir() -> Path:
