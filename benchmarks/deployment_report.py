@@ -31,7 +31,7 @@ def serving() -> list[str]:
              "--concurrency 8 --workers 2` on 2 cores; every answer compared with the model's own predict.", "",
              "| dataset | model | commit | start-up | memory after start / after load | rows | requests | errors "
              "| p50 | p99 | requests/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in latest(records("serve.jsonl"), lambda r: (r["dataset"], r["model"])).values():
+    for r in latest(records("serve.jsonl"), lambda r: (r["dataset"], Path(r["model"]).name)).values():
         for rows in ("rows_1", "rows_100"):
             x = r[rows]
             lines.append(f"| {r['dataset']} | {Path(r['model']).name} ({len(r['models_in_blend'])} models in the blend) "
