@@ -33,6 +33,7 @@ def _table(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"day": day, "x": x, "y": np.where(weekend, "out", "in")})
 
 
+@pytest.mark.slow  # three bagged models, two of them nets
 def test_a_plug_in_kind_is_detected_used_by_the_trees_and_both_nets_and_saved(tmp_path):
     assert "weekday" in kinds()
     train, test = _table(400, 0), _table(150, 1)

@@ -31,6 +31,7 @@ def test_wordpiece_gives_the_tokenizers_ids_on_odd_text():
     assert max(map(len, expected)) == 128  # truncation is part of what is compared
 
 
+@pytest.mark.slow  # 20,000 texts
 @needs_mirror
 def test_wordpiece_gives_the_tokenizers_ids_on_the_benchmark_texts():
     import pandas as pd
