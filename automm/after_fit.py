@@ -82,11 +82,9 @@ class AfterFitMixin:
         df, hp, weight = self._training_rows(train_data, "refit_full")
         X, y = self._features(df).with_weight(weight), self.labels_.encode(df)
         progress = Progress(self.verbosity, start)
-        mode = self.inference_
-        self.state_ = self.state_.with_ensembles(refit=self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say),
-                                                 active="refit")
-        speed = measure(self._raw_predict, df)
-        self.state_ = replace(self.state_.with_ensembles(active="refit" if set_default else mode),
+        refit = self.ensembles_["bagged"].refit(X, y, deadline, hp, progress.say)
+        speed = measure(lambda rows: refit.predict(self._features(rows)), df)
+        self.state_ = replace(self.state_.with_ensembles(refit=refit, active="refit" if set_default else self.inference_),
                               predict_rows_per_s={**self.predict_rows_per_s_, "refit": speed})
         progress.say(1, f"refit {len(self.models_full_)} models in {time.monotonic() - start:.1f}s; predict uses "
                         f"the {self.inference_} models")

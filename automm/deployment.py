@@ -109,7 +109,7 @@ def distill(p, df: pd.DataFrame, weight, time_limit: float | None = None, augmen
     rest = np.setdiff1d(np.arange(n_real), val)
     aug = _augment(df[p.schema_.used_columns].iloc[rest], n_aug, swap_prob, rng)
     progress.say(1, f"distill: {len(df)} training rows, {len(aug)} augmented rows labelled by the teacher")
-    soft_aug = state.predict_raw(state.features(aug, p.image_dir)) if len(aug) else np.zeros((0, oof.shape[1]))
+    soft_aug = state.predict_frame(aug, p.image_dir) if len(aug) else np.zeros((0, oof.shape[1]))
     student = copy.copy(p)  # the teacher's settings, schema and labels; not its training data (__getstate__)
     student.path = None
     rows = pd.concat([df[p.schema_.used_columns], aug], ignore_index=True)
@@ -128,9 +128,7 @@ def distill(p, df: pd.DataFrame, weight, time_limit: float | None = None, augmen
                       fit_time=time.monotonic() - start)
     student.state_ = replace(p.state_, pipeline=pipeline, failures={}, fit_time=time.monotonic() - start, digest=None,
                              ensembles=Ensembles(FittedEnsemble([bag], {bag.name: 1.0}, p.task_, val_score=score)))
-    fitted = student.state_
-    speed = measure(lambda rows: fitted.predict_raw(fitted.features(rows, p.image_dir)), df)
-    student.state_ = replace(fitted, predict_rows_per_s={"bagged": speed})
+    student.state_ = replace(student.state_, predict_rows_per_s={"bagged": measure(student._raw_predict, df)})
     teacher = p.metric_.score(y[val], oof[val], wv)
     progress.say(1, f"distill: student validation {p.metric_.name} {score:.4f} on {len(val)} held-out rows (the "
                     f"teacher's out of fold: {teacher:.4f}; its labels reached the student through the teacher, so "

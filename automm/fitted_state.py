@@ -102,6 +102,10 @@ class FittedState:
         ens, name = self.one_model(model)
         return ens.predict_each(X, {name})[name][0]
 
+    def predict_frame(self, df: pd.DataFrame, image_dir: str | None, model: str | None = None) -> np.ndarray:
+        """predict_raw of new rows' features."""
+        return self.predict_raw(self.features(df, image_dir), model)
+
     def oof(self, model: str | None = None) -> np.ndarray:
         """The out-of-fold predictions of the training rows: the bagged blend's, or one bagged model's."""
         bags = {b.name: b for b in self.ensembles.bagged.models}

@@ -25,8 +25,7 @@ class PredictMixin:
         return self._check_fitted().features(as_frame(data), self.image_dir)
 
     def _raw_predict(self, data, model: str | None = None) -> np.ndarray:
-        X = self._features(data)  # checks that the predictor is fitted, first
-        return self.state_.predict_raw(X, model)
+        return self._check_fitted().predict_frame(as_frame(data), self.image_dir, model)
 
     def _one_model(self, model: str) -> tuple[FittedEnsemble, str]:
         return self._check_fitted().one_model(model)

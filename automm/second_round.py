@@ -91,7 +91,7 @@ def second_round(state: FittedState, problem, spec, preset: Preset, progress, st
     scores = {"first": state.ensembles.bagged.val_score, "second": second.ensembles.bagged.val_score if ran else None}
     keep = ran and (scores["second"] > scores["first"] if state.metric.greater_is_better else
                     scores["second"] < scores["first"])
-    speed = measure(lambda df: second.predict_raw(second.features(df, image_dir)), problem.df, spec.deadline) \
+    speed = measure(lambda df: second.predict_frame(df, image_dir), problem.df, spec.deadline) \
         if keep and infer_limit is not None else None
     if keep and infer_limit is not None and (speed is None or 1 / speed > infer_limit):
         keep, reason = False, f"it predicts {speed} rows/s, slower than infer_limit allows"

@@ -135,11 +135,11 @@ class StaticText:
         return out
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
-        if self._tokenizer is None and getattr(self, "_fast", None) is None:
-            self._fast = _fast_tokenizer(self._tokenizer_json) or _tokenizer_file(self.backbone) or \
-                _plain_tokenizer(self._tokenizer_json) or False
-        if getattr(self, "_fast", None):
-            return [e.ids for e in self._fast.encode_batch(texts, add_special_tokens=False)]
+        if self._tokenizer is None and getattr(self, "_encode", None) is None:
+            spec = self.tokenizer_json()
+            self._encode = _fast_encoder(spec) or _plain_encoder(spec) or False
+        if getattr(self, "_encode", None):
+            return self._encode(texts)
         return self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=MAX_TOKENS,
                               return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
 
@@ -154,15 +154,10 @@ def _tokenizer_path(backbone: str) -> Path | None:
     return file if file is not None and file.is_file() else None
 
 
-def _tokenizer_file(backbone: str):
-    """The backbone folder's tokenizer.json read by the `tokenizers` library itself, or None: the same
-    ids as transformers' fast tokenizer, without importing transformers and torch (225 MB and 3 s in
-    every process that embeds text on the static tier, a predicting one included)."""
-    file = _tokenizer_path(backbone)
-    return None if file is None else _fast_tokenizer(file.read_text(encoding="utf-8"))
-
-
-def _fast_tokenizer(spec: str | None):
+def _fast_encoder(spec: str | None):
+    """texts -> token ids by the `tokenizers` library on a tokenizer.json, or None: the same ids as
+    transformers' fast tokenizer, without importing transformers and torch (225 MB and 3 s in every
+    process that embeds text on the static tier, a predicting one included)."""
     if spec is None:
         return None
     try:
@@ -172,32 +167,15 @@ def _fast_tokenizer(spec: str | None):
         return None
     tok.no_padding()
     tok.enable_truncation(MAX_TOKENS)
-    return tok
+    return lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
 
 
-class _Ids:
-    """What `_token_ids` reads of a `tokenizers` encoding."""
-    __slots__ = ("ids",)
-
-    def __init__(self, ids):
-        self.ids = ids
-
-
-class _PlainTokenizer:
-    """wordpiece.WordPiece behind the `encode_batch` of the `tokenizers` library."""
-    def __init__(self, wp):
-        self.wp = wp
-
-    def encode_batch(self, texts, add_special_tokens: bool = False):
-        return [_Ids(ids) for ids in self.wp.encode_batch(texts)]
-
-
-def _plain_tokenizer(spec: str | None):
-    """The saved tokenizer.json in plain Python, where neither `tokenizers` nor the backbone is installed."""
+def _plain_encoder(spec: str | None):
+    """The same in plain Python (wordpiece.py), where `tokenizers` is not installed (a core install)."""
     if spec is None:
         return None
     from .wordpiece import WordPiece
-    return _PlainTokenizer(WordPiece.from_json(spec, MAX_TOKENS))
+    return WordPiece.from_json(spec, MAX_TOKENS).encode_batch
 
 
 def static_dir() -> Path:
