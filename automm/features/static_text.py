@@ -96,6 +96,11 @@ class StaticText:
         self.table, self.backbone, self._tokenizer = np.asarray(table, dtype=np.float32), backbone, tokenizer
         self._tokenizer_json = tokenizer_json  # saved with a predictor: predict needs no backbone package
 
+    def __getstate__(self) -> dict:
+        """A pickled table leaves its encoder behind (a closure over a tokenizer); the first embed after
+        unpickling builds it again from the tokenizer.json."""
+        return {k: v for k, v in self.__dict__.items() if k != "_encode"}
+
     def tokenizer_json(self) -> str | None:
         """The backbone's tokenizer.json, to be saved with a predictor (None: the backbone has none)."""
         if self._tokenizer_json is None:
