@@ -373,3 +373,45 @@ def test_a_fusion_net_takes_its_tokens_from_the_static_tier(tmp_path):
     np.testing.assert_array_equal(ids, want["input_ids"])
     np.testing.assert_array_equal(mask, want["attention_mask"])
     assert max(calls) <= 16 and sum(calls) < len(texts)
+
+
+def test_every_kind_enters_the_nets_through_its_registered_net_input(features, monkeypatch):
+    """The built-in kinds are registered NetInputs like a plug-in's: one that replaces the image kind's is
+    the one the net builds and feeds, at fit and at predict, and the net's encoders are in the
+    registered order."""
+    from automm.models import net_inputs
+    _, X, y = features
+    calls = {"build": 0, "feed": 0}
+
+    class CountingImages(net_inputs.ImageInput):
+        def build(self, key, dims, model):
+            calls["build"] += 1
+            return super().build(key, dims, model)
+
+        def feed(self, key, X, idx, model, rng):
+            calls["feed"] += 1
+            return super().feed(key, X, idx, model, rng)
+
+    monkeypatch.setitem(net_inputs.NET_INPUTS, "image", CountingImages())
+    tr, va = np.arange(0, 120), np.arange(120, len(y))
+    model = model_class("fusion_late")(max_epochs=2, batch_size=60).fit(X.rows(tr), y[tr], X.rows(va), y[va],
+                                                                       _task(), time.monotonic() + 60)
+    assert calls["build"] == len(model.dims_["images"]) >= 1
+    fed = calls["feed"]
+    assert fed >= 2 * 2  # two epochs of two batches, plus the validation predictions
+    model.predict(X.rows(va))
+    assert calls["feed"] > fed
+    kinds = [k.split(":")[0] for k in model.net_.encoders]
+    assert kinds == sorted(kinds, key=["numeric", "categorical", "text", "image"].index)
+
+
+def test_a_modality_registers_and_finds_its_own_backbones():
+    from automm.features import backbones
+    backbones.register_backbone("sound", "beep", lambda: "a sound model")
+    try:
+        assert backbones.backbone("sound", "beep") == "a sound model"
+        with pytest.raises(ValueError, match="no 'sound' backbone is registered as 'boop'; registered: \\['beep'\\]"):
+            backbones.backbone("sound", "boop")
+    finally:
+        backbones.BACKBONES.pop("sound")
+    assert "minilm" in backbones.BACKBONES["text"]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from automm import MultimodalPredictor, schema
+from automm.features.backbones import BACKBONES
 from automm.features.modalities import MODALITIES, detectors
 from automm.models.encoders import ENCODERS
 from automm.schema import kinds
@@ -23,6 +24,7 @@ def weekday_plugin():
     importlib.reload(features), importlib.reload(encoder)
     yield
     MODALITIES.pop("weekday", None), ENCODERS.pop("weekday", None), schema._PLUGIN_KINDS.pop("weekday", None)
+    BACKBONES.pop("weekday", None)
 
 
 def _table(n: int, seed: int) -> pd.DataFrame:

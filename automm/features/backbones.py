@@ -95,17 +95,35 @@ class ImageBackbone:
     image_size: int
 
 
-_TEXT: dict[str, Callable[[], str | TextBackbone]] = {}
-_IMAGE: dict[str, Callable[[], ImageBackbone]] = {}
+# modality -> backbone name -> loader: the built-in text and image backbones, and any a plug-in modality
+# registers for its own kind (register_backbone("audio", "wav2vec", loader)), found by backbone(kind, name)
+BACKBONES: dict[str, dict[str, Callable[[], object]]] = {"text": {}, "image": {}}
+_TEXT, _IMAGE = BACKBONES["text"], BACKBONES["image"]
+
+
+def register_backbone(modality: str, name: str, loader: Callable[[], object]) -> None:
+    BACKBONES.setdefault(str(modality), {})[name] = loader
+
+
+def backbone(modality: str, name: str):
+    """The backbone `name` of a modality: the built-in rules for text and image, else its registered loader."""
+    if modality == "text":
+        return text_backbone(name)
+    if modality == "image":
+        return image_backbone(name)
+    if name not in BACKBONES.get(modality, {}):
+        raise ValueError(f"no {modality!r} backbone is registered as {name!r}; registered: "
+                         f"{sorted(BACKBONES.get(modality, {}))} (automm.features.backbones.register_backbone)")
+    return BACKBONES[modality][name]()
 
 
 def register_text_backbone(name: str, loader: Callable[[], "str | TextBackbone"]) -> None:
     """loader() returns a folder that transformers' AutoModel/AutoTokenizer read, or a TextBackbone."""
-    _TEXT[name] = loader
+    register_backbone("text", name, loader)
 
 
 def register_image_backbone(name: str, loader: Callable[[], ImageBackbone]) -> None:
-    _IMAGE[name] = loader
+    register_backbone("image", name, loader)
 
 
 def require_torch():

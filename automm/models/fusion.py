@@ -16,14 +16,13 @@ import numpy as np
 
 from ..device import torch_device
 from ..features import FeatureSet
-from ..features.backbones import image_backbone, require_torch, text_backbone
-from ..features.images import ImageBatcher
-from ..features.token_batches import token_batch, token_lengths
+from ..features.backbones import require_torch
+from ..features.token_batches import token_lengths
 from ..search import Choice, Real
 from .base import BaseModel, FitRecord, Monitor, Task, model_file
+from .net_inputs import image_key, net_inputs
 from .train import TrainConfig, train
 
-BUILT_IN = ("numeric", "categorical", "text", "image")  # the neural view's modalities with an encoder below
 NET_PARAMS = ("fusion", "finetune", "text_backbone", "image_backbone", "hidden", "dropout", "max_tokens",
               "tabular_as_text", "augment", "device", "finetune_layers", "text_tokens")
 
@@ -67,57 +66,19 @@ class FusionModel(BaseModel):
 
     # ---- building ----------------------------------------------------------------------------
     def _dims(self, X: FeatureSet) -> dict:
-        """What the net is built from, saved with it: the table's widths, and which text and images it reads."""
-        nv, finetune = X.neural, self.params["finetune"]
-        if nv is None:
+        """What the net is built from, saved with it: each kind's part (net_inputs.py)."""
+        if X.neural is None:
             raise ValueError("the fusion nets need the neural view of the features")
-        text = nv.get("text", {}).get("all", {})
-        images = [c for c, parts in nv.get("image", {}).items() if ("paths" if finetune else "embedding") in parts]
-        has_text = ("raw" in text or (self.params["tabular_as_text"] and "table" in text)) if finetune \
-            else "raw" in text if self.params["text_tokens"] else "embedding" in text
-        plugins = {f"{kind}:{c}": {part: list(a.shape[1:]) for part, a in parts.items()}
-                   for kind, cols in nv.items() if kind not in BUILT_IN for c, parts in cols.items()}
-        return {"n_num": nv["numeric"]["all"]["values"].shape[1], "cat_cards": list(X.cat_cards), "text": has_text,
-                "images": images, "plugins": plugins}
+        dims = {}
+        for net_input in net_inputs():
+            dims.update(net_input.dims(X, self))
+        return dims
 
     def _build(self, dims: dict, n_out: int):
-        """One encoder per input that has columns (encoders.py), in a fixed order: the table's numbers and
-        categories, the text, each image column."""
-        from .encoders import CategoricalEncoder, ImageEncoder, NumericEncoder, StaticTokens, TextEncoder
+        """One encoder per column group of every kind, in the kinds' registered order."""
         from .nets import FusionNet
-        p, h = self.params, self.params["hidden"]
-        early = p["fusion"] == "early"
-        encoders = {}
-        if dims["n_num"]:
-            encoders["numeric:all"] = NumericEncoder(dims["n_num"], h, early)
-        if dims["cat_cards"]:
-            encoders["categorical:all"] = CategoricalEncoder(dims["cat_cards"], h, early)
-        if dims["text"]:
-            if p["text_tokens"]:
-                encoders["text:all"] = TextEncoder(dims["token_dim"], h, early,
-                                                   StaticTokens(dims["vocab"], dims["token_dim"], self._table))
-            elif p["finetune"]:
-                self._text_bb = text_backbone(p["text_backbone"])
-                model = self._text_bb.model.train()
-                if p["finetune_layers"] is not None:
-                    _freeze_below_top(model, p["finetune_layers"])
-                encoders["text:all"] = TextEncoder(self._text_bb.hidden, h, early, model)
-            else:
-                encoders["text:all"] = TextEncoder(dims["text_dim"], h, early)
-        for c in dims["images"]:
-            if p["finetune"]:
-                bb = image_backbone(p["image_backbone"])
-                self._image_size = bb.image_size
-                encoders[image_key(c)] = ImageEncoder(bb.hidden, h, bb.model)
-            else:
-                encoders[image_key(c)] = ImageEncoder(dims["image_dims"][c], h)
-        from .encoders import ENCODERS
-        for key, shapes in dims.get("plugins", {}).items():
-            kind = key.split(":", 1)[0]
-            if kind not in ENCODERS:
-                raise ValueError(f"no encoder is registered for the {kind!r} modality (models.encoders.register_encoder)")
-            encoders[key.replace(".", "_")] = ENCODERS[kind]({k: tuple(v) for k, v in shapes.items()}, h, early)
-        return FusionNet(p["fusion"], encoders, n_out, h, p["dropout"])
+        encoders = {key: net_input.build(key, dims, self) for net_input in net_inputs() for key in net_input.keys(dims)}
+        return FusionNet(self.params["fusion"], encoders, n_out, self.params["hidden"], self.params["dropout"])
 
     def _device(self):
         require_torch()
@@ -126,32 +87,8 @@ class FusionModel(BaseModel):
     # ---- batches -----------------------------------------------------------------------------
     def _inputs(self, X: FeatureSet, idx: np.ndarray, rng: np.random.Generator | None) -> dict:
         """The rows `idx` of the neural view, as tensors on the device, keyed like the net's encoders."""
-        torch, nv, dev, finetune = require_torch(), X.neural, self._device_, self.params["finetune"]
-
-        def t(a):
-            return torch.from_numpy(a[idx]).to(dev)
-
-        b = {"numeric:all": {"values": t(nv["numeric"]["all"]["values"])},
-             "categorical:all": {"codes": t(nv["categorical"]["all"]["codes"])}}
-        text = nv.get("text", {}).get("all", {})
-        if self.dims_["text"] and not finetune and not self.params["text_tokens"]:
-            b["text:all"] = {"embedding": t(text["embedding"])}
-        elif self.dims_["text"]:
-            ids, mask = token_batch(*self._token_source(X), idx)
-            b["text:all"] = {"input_ids": torch.from_numpy(ids).to(dev), "attention_mask": torch.from_numpy(mask).to(dev)}
-        for c in self.dims_["images"]:
-            parts = nv["image"][c]
-            if finetune:
-                pix, owner, miss = ImageBatcher("image_list", None, self._image_size)(
-                    parts["paths"][idx], rng if self.params["augment"] else None, column=c)
-                b[image_key(c)] = {"pixels": torch.from_numpy(pix).to(dev), "owner": torch.from_numpy(owner).to(dev),
-                                   "missing": torch.from_numpy(miss.astype(np.float32)).to(dev)}
-            else:
-                b[image_key(c)] = {"embedding": t(parts["embedding"]), "missing": t(parts["missing"])}
-        for key in self.dims_.get("plugins", {}):
-            kind, column = key.split(":", 1)
-            b[key.replace(".", "_")] = {part: t(a) for part, a in nv[kind][column].items()}
-        return b
+        return {key: net_input.feed(key, X, idx, self, rng) for net_input in net_inputs()
+                for key in net_input.keys(self.dims_)}
 
     def _token_source(self, X: FeatureSet) -> tuple:
         """What token_batch and token_lengths read: the tokenizer, the rows' texts, the token limit, the key."""
@@ -177,17 +114,8 @@ class FusionModel(BaseModel):
         torch.manual_seed(task.seed)
         torch.set_num_threads(task.num_threads)
         self._task, self._device_ = task, self._device()
-        self.dims_ = self._dims(X)
         self._table = None
-        if self.dims_["text"] and self.params["text_tokens"]:
-            from ..features.static_text import static_text
-            static = static_text(self.params["text_backbone"])
-            self._table, self._static_tokenizer = static.table, static.tokenizer
-            self.dims_["vocab"], self.dims_["token_dim"] = static.table.shape
-        elif self.dims_["text"] and not self.params["finetune"]:
-            self.dims_["text_dim"] = X.neural["text"]["all"]["embedding"].shape[1]
-        self.dims_["image_dims"] = {c: X.neural["image"][c]["embedding"].shape[1] for c in self.dims_["images"]
-                                    if not self.params["finetune"]}
+        self.dims_ = self._dims(X)
         regression = task.is_regression
         self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y)) or 1.0) if regression else (0.0, 1.0)
         target = torch.tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32) if regression \
@@ -262,14 +190,6 @@ class FusionModel(BaseModel):
         return obj
 
 
-def _freeze_below_top(model, k: int) -> None:
-    from .train import layer_of
-    layers = [layer_of(n) for n, _ in model.named_parameters()]
-    top = max([i for i in layers if i is not None], default=0)
-    for (_name, param), layer in zip(model.named_parameters(), layers):
-        param.requires_grad = layer is not None and layer > top - k
-
-
 class LateFusionModel(FusionModel):
     name, fusion = "fusion_late", "late"
 
@@ -305,7 +225,3 @@ def _from_one_piece_net(state: dict, images: list[str]) -> dict:
         out[key] = value
     return out
 
-
-def image_key(column: str) -> str:
-    """The net's name for an image column's encoder (torch module names cannot hold a dot)."""
-    return "image:" + column.replace(".", "_")

@@ -3,6 +3,7 @@ frozen embedder (fixed vectors, as a pretrained model's would be; nothing is lea
 The trees get the vectors as columns, the fusion nets get them as their own input."""
 import numpy as np
 
+from automm.features.backbones import backbone, register_backbone
 from automm.features.modalities import Block, ColumnFeatures, ColumnOutput, register_modality
 
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -20,10 +21,13 @@ class WeekdayEmbedder:
         return self.table[idx]
 
 
+register_backbone("weekday", "fixed-7", WeekdayEmbedder)  # the modality's backbones, found by name as text's are
+
+
 @register_modality
 class WeekdayFeatures(ColumnFeatures):
     kind, order = "weekday", 35
-    embedder = WeekdayEmbedder()
+    embedder = backbone("weekday", "fixed-7")
 
     @classmethod
     def detect(cls, values):
