@@ -128,7 +128,8 @@ def distill(p, df: pd.DataFrame, weight, time_limit: float | None = None, augmen
                       fit_time=time.monotonic() - start)
     student.state_ = replace(p.state_, pipeline=pipeline, failures={}, fit_time=time.monotonic() - start, digest=None,
                              ensembles=Ensembles(FittedEnsemble([bag], {bag.name: 1.0}, p.task_, val_score=score)))
-    student.state_ = replace(student.state_, predict_rows_per_s={"bagged": measure(student._raw_predict, df)})
+    student.state_ = replace(student.state_, predict_rows_per_s={"bagged": measure(
+        lambda frame: student.state_.predict_frame(frame, student.image_dir), df)})
     teacher = p.metric_.score(y[val], oof[val], wv)
     progress.say(1, f"distill: student validation {p.metric_.name} {score:.4f} on {len(val)} held-out rows (the "
                     f"teacher's out of fold: {teacher:.4f}; its labels reached the student through the teacher, so "
