@@ -59,6 +59,10 @@ class TimePlan:
     # a second round runs when the time left covers the first round this many times over: models stopped
     # by the deadline validate worse, and the round would be lost time
     second_round_margin: float = 1.25
+    # the portfolio's further configurations (anytime.py): one starts when its family's measured time,
+    # this many times over, fits in what is left; it may run to this many times that before it is cut
+    portfolio_margin: float = 1.25
+    portfolio_overrun: float = 2.0
 
     @classmethod
     def for_fit(cls, time_limit: float | None, search_share: float | None = None) -> "TimePlan":
@@ -104,6 +108,18 @@ class TimePlan:
     def second_round_embed_budget(self, left_s: float, models_s: float) -> float:
         """The second round's embeddings get what is left after its models, planned as the first's took."""
         return max(left_s - self.second_round_margin * models_s, 0.0)
+
+    # ---- the portfolio's further configurations (anytime.py) ----------------------------------
+    def portfolio_deadline(self, fit_deadline: float, restack_s: float) -> float:
+        """Until when further layer-1 models may train: the stacking layer again, which took restack_s
+        over fewer inputs, keeps its time after them."""
+        return fit_deadline - self.portfolio_margin * restack_s
+
+    def portfolio_fits(self, family_s: float, deadline: float) -> bool:
+        return time.monotonic() + self.portfolio_margin * family_s <= deadline
+
+    def portfolio_model_deadline(self, family_s: float, deadline: float) -> float:
+        return min(deadline, time.monotonic() + self.portfolio_overrun * family_s)
 
     # ---- models and folds --------------------------------------------------------------------
     def model_deadline(self, layer_deadline: float, weight: float, weights_left: float, slots: int) -> float:

@@ -12,6 +12,7 @@ from .features import FeatureSet
 from .folds import covered
 from .metrics import score_at_best_cut
 from .models.base import REGISTRY, model_class, require_model
+from .portfolio import ModelConfig
 from .progress import Progress
 from .search import SearchJob, TuneSettings, split_params, study_name
 from .task import Task
@@ -29,6 +30,8 @@ class BaggedModel:
     fit_time: float = 0.0
     sets: int = 1                        # bag sets (repeated k-fold) its fold models come from
     started_at: float | None = None      # when its first fold started (time.time()), for the fit's timeline
+    params: dict = field(default_factory=dict)  # its configuration, as given (the fold models add what they tuned)
+    inputs: list[str] | None = None      # a stacker's layer-1 models, whose predictions it reads
 
     def predict(self, X: FeatureSet) -> np.ndarray:
         return np.mean([m.predict(X) for m in self.models], axis=0)
@@ -51,12 +54,14 @@ class _Run:
     started_at: float = field(default_factory=time.time)
 
 
-def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float, layer: int,
+def fit_layer(models: list[str | ModelConfig], X: FeatureSet, y: np.ndarray, folds, task: Task, deadline: float,
+              layer: int,
               progress: Progress, params: dict | None = None, executor=None,
               tune: TuneSettings | None = None, one_at_a_time: set = frozenset(), on_model=None,
               failures: dict | None = None, plan: TimePlan | None = None,
               eval_weight: np.ndarray | None = None) -> list[BaggedModel]:
-    """Fit each model type on every fold within the deadline, sharing the time as `plan` says.
+    """Fit each model (a registered name, its parameters from `params`, or a ModelConfig) on every fold
+    within the deadline, sharing the time as `plan` says.
 
     Time a model leaves unused flows to the ones after it; a model that fails is logged and left
     out (its error and traceback in `failures`); validation scores weigh rows by `eval_weight`; in
@@ -67,19 +72,22 @@ def fit_layer(kinds: list[str], X: FeatureSet, y: np.ndarray, folds, task: Task,
     `one_at_a_time`, such as two nets on one GPU).
     """
     plan = plan or TimePlan(None, search_share=None if tune is None else tune.search_share)
-    return _Layer(kinds, X, y, folds, task, deadline, layer, progress, params or {},
+    params = params or {}
+    configs = [m if isinstance(m, ModelConfig) else ModelConfig(m, m, dict(params.get(m, {}))) for m in models]
+    return _Layer(configs, X, y, folds, task, deadline, layer, progress, params or {},
                   executor or InlineExecutor(), tune, one_at_a_time, on_model,
                   {} if failures is None else failures, plan, eval_weight).run()
 
 
 class _Layer:
-    def __init__(self, kinds, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time,
+    def __init__(self, configs, X, y, folds, task, deadline, layer, progress, params, executor, tune, one_at_a_time,
                  on_model, failures, plan, eval_weight):
-        self.kinds, self.X, self.y, self.folds, self.task = kinds, X, y, folds, task
+        self.configs, self.X, self.y, self.folds, self.task = configs, X, y, folds, task
         self.deadline, self.layer, self.progress, self.params = deadline, layer, progress, params
         self.executor, self.tune, self.one_at_a_time = executor, tune, one_at_a_time
         self.on_model, self.failures, self.plan, self.eval_weight = on_model, failures, plan, eval_weight
-        self.todo, self.runs, self.running = list(kinds), [], {}
+        self.todo, self.runs, self.running = list(configs), [], {}
+        self.order = [c.name for c in configs]
 
     def run(self) -> list[BaggedModel]:
         self.executor.start_layer(LayerData(self.X, self.y, self.folds, self.task))
@@ -101,7 +109,7 @@ class _Layer:
                         fitted.append(self._finish(run))
                         if self.on_model is not None:
                             self.on_model(fitted[-1])
-        return sorted(fitted, key=lambda b: self.kinds.index(b.kind))  # the same order however the jobs ran
+        return sorted(fitted, key=lambda b: self.order.index(config_of(b).name))  # the same order however they ran
 
     def _outcome(self, run: _Run, job: FoldJob, outcome: Outcome):
         say = self.progress.say
@@ -150,7 +158,7 @@ class _Layer:
             else:
                 run.next_fold += 1
             return run, job
-        while self.todo and self.todo[0] not in blocked:
+        while self.todo and self.todo[0].kind not in blocked:
             run = self._start(self.todo[0])
             if run is None:
                 self.todo.pop(0)
@@ -164,27 +172,29 @@ class _Layer:
             return run, job
         return None
 
-    def _start(self, kind: str) -> _Run | None:
-        weights_left = sum(REGISTRY[t].time_weight for t in self.todo)
+    def _start(self, config: ModelConfig) -> _Run | None:
+        kind = config.kind
+        weights_left = sum(REGISTRY[c.kind].time_weight for c in self.todo)
         model_deadline = self.plan.model_deadline(self.deadline, REGISTRY[kind].time_weight, weights_left,
-                                                  self.executor.slots)
+                                                  self.executor.slots) if config.budget_s is None \
+            else min(self.deadline, time.monotonic() + config.budget_s)
         k = len(self.folds)
         # layer 1's first model runs whatever the time, so that there is something to predict with
         must_run = self.layer == 1 and not any(not r.failed for r in self.runs)
         if not must_run and self.plan.too_short(model_deadline, k):
-            self.progress.say(1, f"skipping {kind} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
+            self.progress.say(1, f"skipping {config.name} (layer {self.layer}): {time_left(self.deadline):.1f}s left")
             return None
         try:  # the fit itself does not import the model's library: the workers do (torch alone is 300 MB)
             spec = require_model(kind)
         except ImportError as exc:
-            self.progress.say(1, f"{kind} is left out: {exc}")
+            self.progress.say(1, f"{config.name} is left out: {exc}")
             return None
-        params = self.params.get(kind, {})
+        params = config.params
         searching = (self.tune is not None and self.layer == 1
                      and bool(split_params(params, model_class(kind).search_space)[1]))
         shares = self.plan.fold_weights(k, searching, spec.tunes_on_first_fold)
-        bag = BaggedModel(f"{kind}_L{self.layer}", kind, self.layer,
-                          oof=np.full((len(self.y), self.task.n_outputs), np.nan))
+        bag = BaggedModel(f"{config.name}_L{self.layer}", kind, self.layer,
+                          oof=np.full((len(self.y), self.task.n_outputs), np.nan), params=dict(params))
         return _Run(bag, REGISTRY[kind], params, model_deadline, shares, searching=searching)
 
     def _job(self, run: _Run, fold: int, exclusive: bool) -> FoldJob:
@@ -215,17 +225,23 @@ class _Layer:
         return bag
 
 
+def config_of(bag: BaggedModel) -> ModelConfig:
+    """The configuration a bagged model was trained from (to train it again: another bag set, fit_extra)."""
+    return ModelConfig(bag.name.rsplit("_L", 1)[0], bag.kind, dict(bag.params))
+
+
 def refit_bag(bag: BaggedModel, X: FeatureSet, y: np.ndarray, task: Task, deadline: float,
               params: dict | None = None) -> BaggedModel:
     """One model on all rows, with what bagging learned: the tuned settings and, for boosting,
     the mean of the folds' best iteration counts (there is no validation fold left to stop on)."""
     cls = model_class(bag.kind)
-    p = {**(params or {}).get(bag.kind, {}), **bag.models[0].info.tuned}
+    p = {**(bag.params or (params or {}).get(bag.kind, {})), **bag.models[0].info.tuned}
     if cls.rounds_param:
         p[cls.rounds_param] = max(1, int(round(np.mean([m.info.iterations for m in bag.models]))))
     t0 = time.monotonic()
     model = cls(**p).fit(X, y, None, None, task, deadline)
-    return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0)
+    return BaggedModel(bag.name, bag.kind, bag.layer, [model], oof=None, fit_time=time.monotonic() - t0,
+                       params=bag.params, inputs=bag.inputs)
 
 
 def merge_sets(bags: list[BaggedModel], more: list[BaggedModel], y: np.ndarray, folds, task: Task,

@@ -98,27 +98,37 @@ class FittedEnsemble:
         by_name = {b.name: b for b in self.models}
         return all(by_name[n].models for n in self.needed())
 
+    def inputs(self, stacker: BaggedModel) -> list[BaggedModel]:
+        """The layer-1 models a stacker reads, in the order it was trained on (all of layer 1 for one
+        saved before stackers named theirs)."""
+        if stacker.inputs is None:
+            return self.layer1
+        by_name = {b.name: b for b in self.layer1}
+        return [by_name[n] for n in stacker.inputs]
+
     def needed(self) -> set[str]:
-        """The models whose predictions the blend needs: a stacker in the blend needs all of layer 1."""
+        """The models whose predictions the blend needs: a stacker in the blend needs its inputs too."""
         names = {n for n, w in self.weights.items() if w > 0}
-        if any(b.layer == 2 and b.name in names for b in self.models):
-            names |= {b.name for b in self.layer1}
+        for b in self.models:
+            if b.layer == 2 and b.name in names:
+                names |= {m.name for m in self.inputs(b)}
         return names
 
     def predict_each(self, X: FeatureSet, names: set[str] | None = None) -> dict[str, tuple[np.ndarray, float]]:
         """Each named model's predictions and the seconds they took (default: what the blend needs)."""
         names = {n for n, w in self.weights.items() if w > 0} if names is None else names
         stacked = [b for b in self.models if b.layer == 2 and b.name in names]
+        read = names | {m.name for b in stacked for m in self.inputs(b)}
         out = {}
         for b in self.layer1:
-            if b.name in names or stacked:
+            if b.name in read:
                 t0 = time.monotonic()
                 out[b.name] = (b.predict(X), time.monotonic() - t0)
-        if stacked:
-            Xs = stack_view(X, [out[b.name][0] for b in self.layer1], [b.name for b in self.layer1], self.task)
-            for b in stacked:
-                t0 = time.monotonic()
-                out[b.name] = (b.predict(Xs), time.monotonic() - t0)
+        for b in stacked:
+            inputs = self.inputs(b)
+            Xs = stack_view(X, [out[m.name][0] for m in inputs], [m.name for m in inputs], self.task)
+            t0 = time.monotonic()
+            out[b.name] = (b.predict(Xs), time.monotonic() - t0)
         return out
 
     def blend(self, preds: dict) -> np.ndarray:
@@ -134,7 +144,8 @@ class FittedEnsemble:
         for b in layer1 + [b for b in self.models if b.layer == 2]:
             if b.name not in needed:
                 continue
-            Xb = X if b.layer == 1 else stack_view(X, [m.oof for m in layer1], [m.name for m in layer1], self.task,
+            inputs = self.inputs(b) if b.layer == 2 else []
+            Xb = X if b.layer == 1 else stack_view(X, [m.oof for m in inputs], [m.name for m in inputs], self.task,
                                                    fill_missing=True)
             say(2, f"refitting {b.name} on all {len(y)} rows")
             full.append(refit_bag(b, Xb, y, self.task, TimePlan.even_share(deadline, len(needed) - len(full)),
@@ -144,7 +155,9 @@ class FittedEnsemble:
     # ---- persistence: a manifest entry per bag, each fold model in its library's own files ----
     def entries(self) -> list[dict]:
         return [{"name": b.name, "kind": b.kind, "layer": b.layer, "val_score": b.val_score,
-                 "fit_time": b.fit_time, "started_at": b.started_at, "folds": []} for b in self.models]
+                 "fit_time": b.fit_time, "started_at": b.started_at, "params": _plain(b.params), "folds": [],
+                 **({} if b.inputs is None else {"inputs": list(b.inputs)})}
+                for b in self.models]
 
     def write_files(self, folder: Path, entries: list[dict], suffix: str) -> None:
         """Each fold model into `folder/models`; the files it wrote are listed in its entry."""
@@ -171,7 +184,8 @@ class FittedEnsemble:
                                            f"({unlisted}); refusing to load it")
             bag = BaggedModel(name, entry["kind"], entry["layer"], oof=None if oofs is None else oofs[f"oof/{name}"],
                               val_score=entry["val_score"], fit_time=entry["fit_time"],
-                              started_at=entry.get("started_at"))
+                              started_at=entry.get("started_at"), params=entry.get("params", {}),
+                              inputs=entry.get("inputs"))
             records = [FitRecord.from_dict(fold["info"]) for fold in entry["folds"]]
 
             def read(entry=entry, records=records, name=name) -> list:
@@ -181,6 +195,13 @@ class FittedEnsemble:
             bag.models = read() if name in used else DeferredFolds(read, records)
             models.append(bag)
         return cls(models, weights, task)
+
+
+def _plain(params: dict) -> dict:
+    """The parameters a manifest can hold (a search space given to tune stays out: its result is in `tuned`)."""
+    plain = (str, int, float, bool, type(None))
+    return {k: v for k, v in params.items()
+            if isinstance(v, plain) or (isinstance(v, (list, tuple)) and all(isinstance(x, plain) for x in v))}
 
 
 def _model_class(kind: str, name: str) -> type:

@@ -68,6 +68,7 @@ class FittedState:
     parallel: dict | None = None
     fit_time: float = 0.0
     second_round: dict | None = None
+    anytime: dict | None = None       # the portfolio's further models, trained in the time the rounds left
     predict_rows_per_s: dict = field(default_factory=dict)
     decision_threshold: float | None = None
     digest: str | None = None
@@ -138,7 +139,7 @@ class FittedState:
             "fit_time": self.fit_time, "models": bagged.entries(), "models_full": refit.entries() if refit else [],
             "inference": self.ensembles.active, "predict_rows_per_s": self.predict_rows_per_s,
             "parallel": self.parallel, "timings": self.timings, "time_plan": self.time_plan,
-            "failures": self.failures, "second_round": self.second_round,
+            "failures": self.failures, "second_round": self.second_round, "anytime": self.anytime,
         }
         for b in bagged.models:  # OOF predictions are kept: leaderboard and refits need them
             arrays[f"oof/{b.name}"] = b.oof
@@ -171,5 +172,6 @@ class FittedState:
             time_plan=manifest.get("time_plan"), pipeline=FeaturePipeline.from_state(schema, manifest["features"], arrays),
             ensembles=Ensembles(bagged, refit, manifest["inference"]), failures=manifest.get("failures", {}),
             timings=manifest.get("timings"), parallel=manifest.get("parallel"), fit_time=manifest["fit_time"],
-            second_round=manifest.get("second_round"), predict_rows_per_s=manifest["predict_rows_per_s"],
+            second_round=manifest.get("second_round"), anytime=manifest.get("anytime"),
+            predict_rows_per_s=manifest["predict_rows_per_s"],
             decision_threshold=manifest.get("decision_threshold"), digest=manifest.get("digest"))

@@ -62,7 +62,7 @@ def limit_inference(state, image_dir: str | None, df: pd.DataFrame, y: np.ndarra
                     batch_size: int, progress, at_best_cut: bool = False) -> FittedEnsemble:
     """The most accurate blend whose predict time per row (features + the models it needs, measured on
     a batch of training rows) is at most `limit`: the slowest model the blend needs goes until it fits
-    (a layer-1 model takes the stackers with it, which need all of layer 1); ensemble selection reruns
+    (a layer-1 model takes the stackers that read it with it); ensemble selection reruns
     on what is left each time. state: the fit's FittedState."""
     ens: FittedEnsemble = state.ensembles.bagged
     sample = df.head(batch_size)
@@ -80,8 +80,8 @@ def limit_inference(state, image_dir: str | None, df: pd.DataFrame, y: np.ndarra
         if cost <= limit or len(allowed) == 1:
             break
         slowest = max(chosen.needed(), key=lambda n: per_row[n])
-        layer = next(b.layer for b in allowed if b.name == slowest)
-        allowed = [b for b in allowed if b.name != slowest and not (layer == 1 and b.layer == 2)]
+        allowed = [b for b in allowed if b.name != slowest
+                   and not (b.layer == 2 and slowest in {m.name for m in ens.inputs(b)})]
     fits = cost <= limit
     progress.say(1, f"infer_limit {limit:g}s/row: {'kept' if fits else 'no blend meets it; kept the fastest,'} "
                     f"{sorted(n for n, x in chosen.weights.items() if x > 0)} at {cost:.2g}s/row "

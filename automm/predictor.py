@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .after_fit import AfterFitMixin
+from .anytime import spend_time_left
 from .archive import is_archive, save_folder_or_archive, tie, unpack
 from .budget import TimePlan
 from .compat import check_requirements, check_versions
@@ -30,6 +31,7 @@ from .persistence import (
     check_target,
     read_model_dir,
 )
+from .portfolio import model_configs
 from .predicting import PredictMixin
 from .presets import get_preset
 from .progress import Progress, with_bars
@@ -246,14 +248,20 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         self.__dict__.pop("state_", None)
         state = FittedState(schema, labels, metric, task, oof_index=df.index, oof_y=y, oof_weight=eval_weight,
                             time_plan=plan.to_dict())
+        configs = model_configs(models, hp, hyperparameters, preset.portfolio)
         spec = RoundSpec(models, stack_models if n_stack else [], hp, tune, plan, deadline, cut, num_workers,
-                         ray_address, executor)
+                         ray_address, executor, tuple(c for c in configs if c.planned),
+                         tuple(c for c in configs if not c.planned))
         embed_budget = plan.embed_budget_now(deadline)
+        features: dict = {}  # each round's training features, by its pipeline, for the time left after them
         self.state_ = fit_round(state, problem, spec, settings, embed_budget, progress, start, self.seed, self.device,
-                                None if save_to is None else self._checkpoint(save_to))
+                                None if save_to is None else self._checkpoint(save_to), features_out=features)
         record, self.state_ = run_second_round(self.state_, problem, spec, preset, progress, start,
-                                               infer_limit, self.seed, self.device, self.image_dir)
-        self.state_ = replace(self.state_, second_round=record)
+                                               infer_limit, self.seed, self.device, self.image_dir, features)
+        self.state_, anytime = spend_time_left(self.state_, problem, spec, features.pop(id(self.state_.pipeline), None),
+                                               progress, start)
+        features.clear()
+        self.state_ = replace(self.state_, second_round=record, anytime=anytime)
         self._fit_data = (df, hp, weight)  # refit_full recomputes the features from it; not saved
         return self._after_rounds(problem, spec, infer_limit, infer_limit_batch_size, progress, save_to)
 
@@ -304,9 +312,12 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
                 "refit_models": [b.name + FULL for b in self.models_full_],
                 "embeddings": None if self.pipeline_.emb_ is None else self.pipeline_.emb_.get_state()[0],
                 "parallel": self.parallel_, "timings": self.timings_, "time_plan": self.time_plan_,
-                "second_round": getattr(self, "second_round_", None), "digest": getattr(self, "digest_", None),
+                "second_round": getattr(self, "second_round_", None), "anytime": self.state_.anytime,
+                "digest": getattr(self, "digest_", None),
                 "models": {b.name: {"folds": len(b.models), "val_score": b.val_score, "weight": self.weights_[b.name],
-                                    "fit_time": b.fit_time, "search": fold_records(b)[0].search if b.models else None}
+                                    "fit_time": b.fit_time, "search": fold_records(b)[0].search if b.models else None,
+                                    "params": {**b.params, **(fold_records(b)[0].tuned if b.models else {})},
+                                    **({"inputs": b.inputs} if b.inputs is not None else {})}
                            for b in self.models_}}
 
     def save(self, path, overwrite: bool = False, archive: bool = False) -> str:

@@ -18,8 +18,9 @@ PRESETS = {
              "models": ["linear", "lightgbm", "fusion_late", "fusion_early", "xgboost", "catboost"],
              "stack_models": ["linear", "lightgbm", "catboost"],
              "gpu_backbones": ("mpnet", "efficientnet-lite2"),
-             # the time left unused buys the text's transformer tier and larger images (second_round.py)
-             "second_round": True},
+             # the time left unused buys the text's transformer tier and larger images (second_round.py),
+             # then the portfolio's further configurations of each family (portfolio.py, anytime.py)
+             "second_round": True, "portfolio": 6},
 }
 # best, plus an Optuna search of each model's hyperparameters on its first fold (extra "tune")
 PRESETS["best_tuned"] = {**PRESETS["best"], "hyperparameter_tune": True}
@@ -41,6 +42,7 @@ class Preset:
     gpu_backbones: tuple[str, str] = DEFAULT_BACKBONES  # (text, image) on a GPU
     second_round: bool = False          # the time left buys stronger embedding tiers (second_round.py)
     hyperparameter_tune: bool | dict | None = None  # automm.search.TuneSettings.from_arg
+    portfolio: int = 1                  # configurations per family (portfolio.py); past the first, in the time left
 
     @classmethod
     def from_dict(cls, settings: dict, name: str = "") -> "Preset":

@@ -53,8 +53,8 @@ def upgraded(before: dict, after: dict) -> bool:
 
 
 def second_round(state: FittedState, problem, spec, preset: Preset, progress, start: float,
-                 infer_limit: float | None, seed: int, device: str, image_dir: str | None
-                 ) -> tuple[dict | None, FittedState]:
+                 infer_limit: float | None, seed: int, device: str, image_dir: str | None,
+                 features_out: dict | None = None) -> tuple[dict | None, FittedState]:
     """Runs the second round on the first round's `state` when it is wanted and has the time. Returns
     what happened, for info() (None: nothing was weaker, or the preset does not run one), and the state
     kept: the second round's when it validates better, else the first's (the fit took both rounds)."""
@@ -83,7 +83,7 @@ def second_round(state: FittedState, problem, spec, preset: Preset, progress, st
     try:
         second = fit_round(state, problem, spec, replace(state.pipeline.embeddings, text_tier=text_tier),
                            spec.plan.second_round_embed_budget(left, models_s), progress, start, seed, device,
-                           wanted=lambda pipeline: upgraded(before, tiers(pipeline)))
+                           wanted=lambda pipeline: upgraded(before, tiers(pipeline)), features_out=features_out)
         reason = None if second is not None else "the time left did not allow a stronger tier"
     except Exception as exc:  # noqa: BLE001 -- a failing second round never sinks the fit: the first stays
         reason = f"{type(exc).__name__}: {exc}"

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .budget import TimePlan
 from .device import cores, gpu_available
-from .ensemble import BaggedModel, ensemble_selection, fit_layer, merge_sets
+from .ensemble import BaggedModel, config_of, ensemble_selection, fit_layer, merge_sets
 from .execution import Executor, make_executor
 from .execution.base import unpacked
 from .features import FeaturePipeline, FeatureSet
@@ -44,6 +44,8 @@ class RoundSpec:
     num_workers: int | str
     ray_address: str | None
     executor: Executor | None  # the user's, or None (the fit makes one per round)
+    configs: tuple = ()     # layer 1's planned ModelConfigs (default: one per model in `models`, of `hp`)
+    extra: tuple = ()       # the portfolio's further ModelConfigs, for the time the rounds leave (anytime.py)
 
 
 # ---- the data and what it is ---------------------------------------------------------------------
@@ -201,7 +203,8 @@ def neural_settings(preset: Preset, models: list[str], hyperparameters, embeddin
     gpu = gpu_available(device) if neural else False  # no torch import unless a net is chosen
     text_bb, image_bb = preset.gpu_backbones if gpu else DEFAULT_BACKBONES
     text_bb, image_bb = backbones[0] or text_bb, backbones[1] or image_bb
-    hp = {k: dict(v) for k, v in (hyperparameters or {}).items()}
+    # a model's parameters; for a list (several configurations) those the fit sets for all of them
+    hp = {k: dict(v) if isinstance(v, dict) else {} for k, v in (hyperparameters or {}).items()}
     for m in neural:
         hp[m] = {"finetune": gpu and not REGISTRY[m].text_tokens, "text_backbone": text_bb,
                  "image_backbone": image_bb, "device": device, **hp.get(m, {})}
@@ -217,7 +220,8 @@ def neural_settings(preset: Preset, models: list[str], hyperparameters, embeddin
     if frozen and not wanted:
         progress.say(1, f"leaving out {frozen}: on this machine they train on the embeddings, which are off")
         models = [m for m in models if m not in frozen]
-    finetuned = any(hp[m].get("finetune") for m in neural)
+    finetuned = any(hp[m].get("finetune") for m in neural) or any(
+        c.get("finetune") for m in neural for c in (hyperparameters or {}).get(m, {}) if isinstance(c, dict))
     settings = EmbeddingSettings(text_bb, image_bb, image_dir, num_threads=threads, device=device, text_tier=text_tier,
                                  raw_text=finetuned or any(REGISTRY[m].text_tokens for m in neural),
                                  table_text=finetuned) if wanted else None
@@ -235,7 +239,8 @@ def check_parallel_args(num_workers, ray_address, tune, hyperparameters):
         require_ray()
     if tune is not None:
         require_optuna()
-    spaces = [m for m, p in (hyperparameters or {}).items() if has_space(p)]
+    spaces = [m for m, given in (hyperparameters or {}).items()
+              if any(has_space(p) for p in (given if isinstance(given, (list, tuple)) else [given]))]
     if spaces and tune is None:
         raise ValueError(f"hyperparameters of {spaces} hold search spaces: pass hyperparameter_tune=True to "
                          "search them, or give plain values")
@@ -262,8 +267,8 @@ def fit_layers(spec: RoundSpec, problem: Problem, X: FeatureSet, executor, progr
     layer1_deadline = plan.layer_deadline(deadline, bool(stack_models))
     t0 = time.monotonic()
     failures = {} if failures is None else failures
-    bags = fit_layer(models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor, tune, one_at_a_time,
-                     on_model, failures, plan, eval_weight)
+    bags = fit_layer(list(spec.configs) or models, X, y, folds, task, layer1_deadline, 1, progress, hp, executor,
+                     tune, one_at_a_time, on_model, failures, plan, eval_weight)
     set_seconds = time.monotonic() - t0
     for s, more_folds in enumerate(fold_sets[1:], start=2):
         if not bags or not plan.another_bag_set(layer1_deadline, set_seconds):
@@ -271,7 +276,7 @@ def fit_layers(spec: RoundSpec, problem: Problem, X: FeatureSet, executor, progr
                             f"{set_seconds:.0f}s, {max(0.0, layer1_deadline - time.monotonic()):.0f}s are left")
             break
         progress.say(1, f"bag set {s} of {len(fold_sets)}")
-        more = fit_layer([b.kind for b in bags], X, y, more_folds, task, layer1_deadline, 1, progress, hp, executor,
+        more = fit_layer([config_of(b) for b in bags], X, y, more_folds, task, layer1_deadline, 1, progress, hp, executor,
                          None, one_at_a_time, None, {}, plan, eval_weight)
         bags = merge_sets(bags, more, y, folds, task, eval_weight)
         if on_model is not None and more:
@@ -286,8 +291,9 @@ def fit_layers(spec: RoundSpec, problem: Problem, X: FeatureSet, executor, progr
     elif stack_models:
         t0 = time.monotonic()
         Xs = stack_view(X, [b.oof for b in bags], [b.name for b in bags], task, fill_missing=True)
-        bags += fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
-                          on_model=on_model, plan=plan, failures=failures, eval_weight=eval_weight)
+        stackers = fit_layer(stack_models, Xs, y, folds, task, deadline, 2, progress, hp, executor,
+                             on_model=on_model, plan=plan, failures=failures, eval_weight=eval_weight)
+        bags += [replace(b, inputs=[m.name for m in bags]) for b in stackers]
         timings["layer2"] = time.monotonic() - t0
     return bags
 
@@ -305,10 +311,12 @@ def select_ensemble(bags: list[BaggedModel], y: np.ndarray, folds, task: Task, e
 
 # ---- one round: the features, the layers and the ensemble -----------------------------------------
 def fit_round(state: FittedState, problem: Problem, spec: RoundSpec, settings, embed_budget, progress: Progress,
-              start: float, seed: int, device: str, checkpoint=None, wanted=None) -> FittedState | None:
+              start: float, seed: int, device: str, checkpoint=None, wanted=None,
+              features_out: dict | None = None) -> FittedState | None:
     """`state` with this round's features, models and ensemble. checkpoint(state): told the state after
     each finished model (to save as it goes). wanted(pipeline): a check of the fitted features; when it
-    says no, the round stops there and returns None."""
+    says no, the round stops there and returns None. features_out: given the round's training features,
+    keyed by id(pipeline), for more models on them later (anytime.py)."""
     df, y, task, eval_weight, folds = problem.df, problem.y, problem.task, problem.eval_weight, problem.fold_sets[0]
     failures: dict[str, dict] = {}
     # the workers start while the features are computed
@@ -323,6 +331,8 @@ def fit_round(state: FittedState, problem: Problem, spec: RoundSpec, settings, e
         if wanted is not None and not wanted(pipeline):
             return None
         X = executor.adopt(X)
+        if features_out is not None:
+            features_out[id(pipeline)] = X
         release()  # the heap copy of the features, and a distilled backbone's weights, go back to the OS
         timings = {"features": time.monotonic() - t0}
         state = replace(state, pipeline=pipeline, failures=failures)

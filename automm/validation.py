@@ -144,10 +144,13 @@ def check_forced_columns(df: pd.DataFrame, schema: Schema):
 def check_model_params(hyperparameters: dict | None):
     """Each model checks its own parameters (unknown names, invalid values) before any work starts."""
     from .models.base import model_class
-    for name, params in (hyperparameters or {}).items():
-        if not isinstance(params, dict):
-            raise TypeError(f"hyperparameters[{name!r}] must be a dict of parameters, not {type(params).__name__}")
-        model_class(name).check_params(params)
+    for name, given in (hyperparameters or {}).items():
+        configs = given if isinstance(given, (list, tuple)) else [given]
+        if not configs or not all(isinstance(c, dict) for c in configs):
+            raise TypeError(f"hyperparameters[{name!r}] must be a dict of parameters or a non-empty list of dicts "
+                            f"(one model each), not {given!r}")
+        for params in configs:
+            model_class(name).check_params(params)
 
 
 def check_predict_input(df: pd.DataFrame, schema: Schema):
