@@ -238,6 +238,8 @@ def run_one(system: str, name: str, seed: int, time_limit: float, data_dir, memo
         record.update(score=score(pred, test, spec, spec["problem_type"]),
                       fit_s=round(meta["fit_s"], 1), predict_rows_per_s=round(len(test) / max(meta["predict_s"], 1e-9), 1),
                       n_models=len(meta.get("models", [])), versions={**record["versions"], **meta.get("versions", {})})
+        record.update({k: meta[k] for k in ("val_score", "ended", "anytime_trained", "predict_rows_per_s_10k")
+                       if k in meta})
         trained, expected = meta.get("layer1_trained"), layer1_expected(system, meta)
         if worker == "autogluon" and (tmp / "leaderboard.csv").exists():  # from its leaderboard, here
             meta["layer1_families"] = ag_layer1_families(pd.read_csv(tmp / "leaderboard.csv").model)

@@ -43,8 +43,33 @@ def fit_predict_automm(train, test, label, metric, problem_type, preset, time_li
     predict_s = time.monotonic() - t0
     board = p.leaderboard()  # validation scores only: the test rows are scored by the runner
     layer1 = [m for m in board.model if m.endswith("_L1")]
+    info = p.info()
     return pred, fit_s, predict_s, {"models": board.model.tolist(), "layer1_trained": len(layer1),
-                                    "layer1_planned": len(planned), "leaderboard_csv": board.to_csv(index=False)}
+                                    "layer1_planned": len(planned), "leaderboard_csv": board.to_csv(index=False),
+                                    "val_score": p.val_score_, "ended": why_ended(info),
+                                    "anytime_trained": len((info.get("anytime") or {}).get("trained", [])),
+                                    "predict_rows_per_s_10k": rows_per_s_at(p, test.drop(columns=[label]), BATCH)}
+
+
+BATCH = 10_000  # rows per predict call for the throughput figure (the test rows repeated up to it)
+
+
+def rows_per_s_at(p, test: pd.DataFrame, rows: int) -> float:
+    """Rows per second of one predict call on `rows` rows: the test rows, repeated (a batch job's shape)."""
+    batch = pd.concat([test] * -(-rows // len(test)), ignore_index=True).head(rows)
+    t0 = time.monotonic()
+    p.predict(batch)
+    return round(rows / max(time.monotonic() - t0, 1e-9), 1)
+
+
+def why_ended(info: dict) -> str:
+    """Why an automm fit returned when it did, from its info()."""
+    anytime, second = info.get("anytime"), info.get("second_round")
+    if anytime:
+        return anytime["ended"]
+    if second and not second.get("ran"):
+        return f"no portfolio left to run; second round not run: {second.get('reason')}"
+    return "the planned models finished (no further configurations in this preset)"
 
 
 def fit_predict_baseline(train, test, label, metric, problem_type, preset, time_limit, seed, image_dir=None,
