@@ -9,8 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from .anytime import spend_time_left
 from .budget import TimePlan
 from .deployment import delete_models, distill, extract_embedding
+from .extending import continuation, extra_configs, reweighted
 from .inference import measure, threshold_for
 from .inspection import leaderboard
 from .metrics import get_metric
@@ -116,6 +118,53 @@ class AfterFitMixin:
         if isinstance(self.sample_weight, str):
             return RowOptions(self.sample_weight).weights(df, np.arange(len(df)))
         return None
+
+    # ---- more models, later --------------------------------------------------------------------
+    def fit_extra(self, train_data=None, time_limit: float | None = None, hyperparameters: dict | None = None
+                  ) -> "AfterFitMixin":
+        """Train more models on the fit's own folds and features, then the stackers again over all of layer
+        1, then ensemble selection again. hyperparameters: {model: dict or list of dicts}, as fit takes them
+        (a name already trained gets a number); default: the rest of the portfolio of each family trained
+        (portfolio.py), best expected gain per second first. time_limit: seconds for all of it (default:
+        none, so every configuration trains). train_data: needed after `load`; the data given to fit. Works
+        on a loaded model, a crashed fit(path=...) included; the refit models, if any, are dropped (call
+        refit_full again). With a `path`, the model saved there is updated."""
+        state = self._check_fitted()
+        if state.folds is None:
+            raise ValueError("this model was saved before automm kept its folds, so fit_extra cannot go on on the "
+                             "same folds; fit it again with this version")
+        start = time.monotonic()
+        configs = extra_configs(state, hyperparameters)
+        df, _, weight = self._training_rows(train_data, "fit_extra")
+        y = self.labels_.encode(df)
+        if not np.array_equal(y, state.oof_y):
+            raise ValueError("train_data's labels are not those the predictor was fitted on: fit_extra needs the data "
+                             "given to fit, in the same order")
+        progress = Progress(self.verbosity, start)
+        if not configs:
+            progress.say(1, "fit_extra: every configuration of the portfolio is trained already; pass hyperparameters")
+            return self
+        problem, spec = continuation(state, df, y, weight, configs, time_limit, start)
+        if state.ensembles.refit is not None:
+            progress.say(1, "fit_extra: the refit models are dropped (the blend changes); call refit_full again")
+        new, record = spend_time_left(state, problem, spec, self._features(df).with_weight(weight), progress, start,
+                                      later=True)
+        history = list((state.anytime or {}).get("fit_extra", []))
+        self.state_ = replace(new, anytime={**(state.anytime or {}), "fit_extra": history + [record]},
+                              predict_rows_per_s={"bagged": measure(self._raw_predict, df)})
+        if self.path is not None:
+            self._save(self.path, overwrite=True, complete=True)
+        return self
+
+    def fit_weighted_ensemble(self, models: list[str]) -> "AfterFitMixin":
+        """The blend chosen again among `models` only (names from model_names(); bagged models), by ensemble
+        selection on their out-of-fold predictions. Every model stays; predict uses the new blend."""
+        self._check_fitted()
+        self.state_ = reweighted(self.state_, list(models))
+        progress = Progress(self.verbosity, time.monotonic())
+        used = ", ".join(f"{n} {w:.2f}" for n, w in self.weights_.items() if w > 0)
+        progress.say(1, f"fit_weighted_ensemble: validation {self.metric_.name} {self.val_score_:.4f} ({used})")
+        return self
 
     def set_inference(self, mode: str) -> "AfterFitMixin":
         """"bagged": the fold models of the ensemble; "refit": the models from refit_full."""

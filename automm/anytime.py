@@ -1,7 +1,8 @@
 """The time a fit's rounds leave, turned into accuracy: the portfolio's further configurations
 (portfolio.py) train one after another on the same features and folds, each chosen by expected gain
-per second, until none fits in the time left or the queue is empty; then the stacking layer trains
-again over every layer-1 model, and ensemble selection chooses among all of them.
+per second, until none fits in the time left or the queue is empty; then the stackers that train in
+seconds train again over every layer-1 model (a slow one keeps the inputs it had), and ensemble
+selection chooses among all of them.
 
 A configuration's cost is its family's measured one (the family's first model, trained in the plan);
 its expected gain is higher the better its family validated and lower the more of the family already
@@ -62,11 +63,19 @@ def _batch(queue: list[ModelConfig], rank: dict, cost: dict, ran: dict, deadline
 
 
 def run_queue(queue: list[ModelConfig], bags: list[BaggedModel], X, problem, spec, deadline: float, progress,
-              executor, failures: dict, greater_is_better: bool) -> tuple[list[BaggedModel], list[str]]:
+              executor, failures: dict, greater_is_better: bool, new_families: bool = False
+              ) -> tuple[list[BaggedModel], list[str]]:
     """Trains the queue's configurations, best expected gain per second first, while one fits before
-    `deadline`. Returns the new bags and the names of the configurations left untrained."""
+    `deadline`. Returns the new bags and the names of the configurations left untrained. new_families:
+    a family no model of which trained yet is priced at the trained families' median time (else its
+    configurations are left out: its first model failed or was skipped)."""
     layer1 = [b for b in bags if b.layer == 1]
     cost, rank = family_costs(layer1, greater_is_better)
+    if new_families:
+        prior = float(np.median(list(cost.values()))) if cost else 10.0
+        for c in queue:
+            rank.setdefault(c.kind, len(rank))
+            cost.setdefault(c.kind, prior)
     queue = [c for c in queue if c.kind in cost and f"{c.name}_L1" not in {b.name for b in bags}]
     ran: dict[str, int] = {}
     new: list[BaggedModel] = []
@@ -79,7 +88,7 @@ def run_queue(queue: list[ModelConfig], bags: list[BaggedModel], X, problem, spe
             queue.remove(c)
             ran[c.kind] = ran.get(c.kind, 0) + 1
         progress.say(1, "anytime: " + ", ".join(f"{c.name} (about {_cost(c, cost):.0f}s)" for c in batch)
-                        + f"; {deadline - time.monotonic():.0f}s left for the portfolio")
+                        + (f"; {deadline - time.monotonic():.0f}s left for them" if deadline != float("inf") else ""))
         new += fit_layer([replace(c, budget_s=spec.plan.portfolio_overrun * _cost(c, cost)) for c in batch], X, y,
                          folds, task, deadline, 1, progress, spec.hp, executor, failures=failures, plan=spec.plan,
                          eval_weight=problem.eval_weight)
@@ -88,7 +97,8 @@ def run_queue(queue: list[ModelConfig], bags: list[BaggedModel], X, problem, spe
 
 def restack(layer1: list[BaggedModel], stackers: list[BaggedModel], X, problem, spec, deadline: float, progress,
             executor, failures: dict) -> list[BaggedModel]:
-    """The stackers trained again over every layer-1 model (replacing those of fewer inputs)."""
+    """The stackers trained again over every layer-1 model (replacing those of fewer inputs); a stacker not
+    trained again keeps reading the models it was trained on."""
     y, folds, task = problem.y, problem.fold_sets[0], problem.task
     Xs = stack_view(X, [b.oof for b in layer1], [b.name for b in layer1], task, fill_missing=True)
     again = fit_layer([config_of(b) for b in stackers], Xs, y, folds, task, deadline, 2, progress, spec.hp, executor,
@@ -96,10 +106,13 @@ def restack(layer1: list[BaggedModel], stackers: list[BaggedModel], X, problem, 
     return [replace(b, inputs=[m.name for m in layer1]) for b in again]
 
 
-def spend_time_left(state: FittedState, problem, spec, X, progress, start: float) -> tuple[FittedState, dict | None]:
-    """`state` with the portfolio's further models trained in the time left, the stackers again over
-    them, and the ensemble chosen again; and what happened, for info()["anytime"] (None: nothing to do)."""
-    if not spec.extra or spec.deadline == float("inf") or X is None:
+def spend_time_left(state: FittedState, problem, spec, X, progress, start: float, later: bool = False
+                    ) -> tuple[FittedState, dict | None]:
+    """`state` with the configurations of spec.extra trained in the time left, the stackers again over
+    them, and the ensemble chosen again; and what happened, for info()["anytime"] (None: nothing to do).
+    later: fit_extra's call, which trains new families too and runs without a time limit as well (a fit
+    without one trains only its planned models)."""
+    if not spec.extra or X is None or (spec.deadline == float("inf") and not later):
         return state, None
     t0 = time.monotonic()
     bags = list(state.ensembles.bagged.models)
@@ -107,17 +120,18 @@ def spend_time_left(state: FittedState, problem, spec, X, progress, start: float
     for b in stackers:  # the stackers say which models they read before any join layer 1
         if b.inputs is None:
             b.inputs = [m.name for m in bags if m.layer == 1]
-    restack_s = sum(b.fit_time for b in stackers)
+    again_s = [b for b in stackers if spec.plan.restacks(b.fit_time)]
+    restack_s = sum(b.fit_time for b in again_s)
     deadline = spec.plan.portfolio_deadline(spec.deadline, restack_s)
     failures = dict(state.failures)
     with make_executor(spec.num_workers, spec.ray_address, problem.task.num_threads, lambda m: progress.say(2, m),
                        None) as executor:
         X = executor.adopt(X)
         new, left = run_queue(list(spec.extra), bags, X, problem, spec, deadline, progress, executor, failures,
-                              state.metric.greater_is_better)
+                              state.metric.greater_is_better, new_families=later)
         layer1 = [b for b in bags if b.layer == 1] + new
-        if new and stackers and time.monotonic() + restack_s < spec.deadline:
-            again = restack(layer1, stackers, X, problem, spec, spec.deadline, progress, executor, failures)
+        if new and again_s and time.monotonic() + restack_s < spec.deadline:
+            again = restack(layer1, again_s, X, problem, spec, spec.deadline, progress, executor, failures)
             kept = {b.name for b in again}
             stackers = [b for b in stackers if b.name not in kept] + again
     for bag in new + stackers:
@@ -126,10 +140,12 @@ def spend_time_left(state: FittedState, problem, spec, X, progress, start: float
     ensemble = select_ensemble(all_bags, problem.y, problem.fold_sets[0], problem.task, problem.eval_weight, spec.cut)
     before = state.ensembles.bagged.val_score
     now = time.monotonic()
-    why = (f"queue empty at {now - start:.0f}s of {spec.plan.time_limit:g}s" if not left else
+    limit = "no time limit" if not spec.plan.time_limit else f"{spec.plan.time_limit:g}s"
+    why = (f"queue empty at {now - start:.0f}s of {limit}" if not left else
            f"time limit: {len(left)} configurations did not fit in the time left")
     progress.say(1, f"anytime: {len(new)} more models in {now - t0:.0f}s; validation {state.metric.name} "
                     f"{before:.4f} -> {ensemble.val_score:.4f}; {why}")
     record = {"trained": [b.name for b in new], "left": left, "seconds": round(now - t0, 1),
               "val_scores": {"before": before, "after": ensemble.val_score}, "ended": why}
-    return replace(state, ensembles=Ensembles(ensemble), failures=failures, fit_time=now - start), record
+    fit_time = state.fit_time + now - t0 if later else now - start
+    return replace(state, ensembles=Ensembles(ensemble), failures=failures, fit_time=fit_time), record

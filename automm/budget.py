@@ -63,6 +63,9 @@ class TimePlan:
     # this many times over, fits in what is left; it may run to this many times that before it is cut
     portfolio_margin: float = 1.25
     portfolio_overrun: float = 2.0
+    # a stacker trains again over the new models when it took at most this share of time_limit; a slower
+    # one keeps reading the models it was trained on (its time buys more of the portfolio instead)
+    restack_share: float = 0.05
 
     @classmethod
     def for_fit(cls, time_limit: float | None, search_share: float | None = None) -> "TimePlan":
@@ -114,6 +117,9 @@ class TimePlan:
         """Until when further layer-1 models may train: the stacking layer again, which took restack_s
         over fewer inputs, keeps its time after them."""
         return fit_deadline - self.portfolio_margin * restack_s
+
+    def restacks(self, stacker_s: float) -> bool:
+        return not self.time_limit or stacker_s <= self.restack_share * self.time_limit
 
     def portfolio_fits(self, family_s: float, deadline: float) -> bool:
         return time.monotonic() + self.portfolio_margin * family_s <= deadline

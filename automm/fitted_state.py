@@ -69,6 +69,7 @@ class FittedState:
     fit_time: float = 0.0
     second_round: dict | None = None
     anytime: dict | None = None       # the portfolio's further models, trained in the time the rounds left
+    folds: tuple | None = None        # the first bag set's (train rows, validation rows): fit_extra's folds
     predict_rows_per_s: dict = field(default_factory=dict)
     decision_threshold: float | None = None
     digest: str | None = None
@@ -146,6 +147,8 @@ class FittedState:
         arrays["oof_y"] = self.oof_y
         if self.oof_weight is not None:
             arrays["oof_weight"] = self.oof_weight
+        for i, (train, val) in enumerate(self.folds or ()):
+            arrays[f"folds/{i}/train"], arrays[f"folds/{i}/val"] = train.astype(np.int32), val.astype(np.int32)
         return manifest, arrays
 
     def write_model_files(self, folder: Path, manifest: dict) -> None:
@@ -166,12 +169,15 @@ class FittedState:
         refit = FittedEnsemble.load(folder, manifest["models_full"], FULL, task, weights, listed) \
             if manifest["models_full"] else None
         n_oof = len(next(iter(arrays[k] for k in arrays if k.startswith("oof/"))))
+        n_folds = len([k for k in arrays if k.startswith("folds/") and k.endswith("/val")])
+        folds = tuple((arrays[f"folds/{i}/train"].astype(np.int64), arrays[f"folds/{i}/val"].astype(np.int64))
+                      for i in range(n_folds)) or None  # None: saved before the folds were kept
         return cls(
             schema=schema, labels=LabelCodec(label, schema.problem_type, manifest["classes"]), metric=metric,
             task=task, oof_index=pd.RangeIndex(n_oof), oof_y=arrays.get("oof_y"), oof_weight=arrays.get("oof_weight"),
             time_plan=manifest.get("time_plan"), pipeline=FeaturePipeline.from_state(schema, manifest["features"], arrays),
             ensembles=Ensembles(bagged, refit, manifest["inference"]), failures=manifest.get("failures", {}),
             timings=manifest.get("timings"), parallel=manifest.get("parallel"), fit_time=manifest["fit_time"],
-            second_round=manifest.get("second_round"), anytime=manifest.get("anytime"),
+            second_round=manifest.get("second_round"), anytime=manifest.get("anytime"), folds=folds,
             predict_rows_per_s=manifest["predict_rows_per_s"],
             decision_threshold=manifest.get("decision_threshold"), digest=manifest.get("digest"))

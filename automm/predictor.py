@@ -247,7 +247,7 @@ class MultimodalPredictor(PredictMixin, AfterFitMixin, ExplainMixin):
         # fit's goes, so that a fit that fails leaves no mix of the two
         self.__dict__.pop("state_", None)
         state = FittedState(schema, labels, metric, task, oof_index=df.index, oof_y=y, oof_weight=eval_weight,
-                            time_plan=plan.to_dict())
+                            time_plan=plan.to_dict(), folds=tuple(problem.fold_sets[0]))
         configs = model_configs(models, hp, hyperparameters, preset.portfolio)
         spec = RoundSpec(models, stack_models if n_stack else [], hp, tune, plan, deadline, cut, num_workers,
                          ray_address, executor, tuple(c for c in configs if c.planned),

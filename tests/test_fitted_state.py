@@ -68,6 +68,8 @@ def test_save_and_load_carry_every_field_of_the_state(fitted, tmp_path):
             assert len(x) == len(y)
         elif f.name in ("oof_y", "oof_weight"):
             assert (x is None and y is None) or np.array_equal(x, y)
+        elif f.name == "folds":
+            assert len(x) == len(y) and all(np.array_equal(a_, b_) for fx, fy in zip(x, y) for a_, b_ in zip(fx, fy))
         else:
             assert x == y, f.name
     np.testing.assert_allclose(q.predict_proba(test).to_numpy(), p.predict_proba(test).to_numpy())

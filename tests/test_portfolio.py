@@ -109,3 +109,61 @@ def test_a_config_with_its_own_budget_ends_by_it():
     assert bags and bags[0].name == "lightgbm_slow_L1" and bags[0].params["num_leaves"] == 255
     assert any(m.info.hit_deadline for m in bags[0].models)  # cut by its own 2 s, not the layer's 120
     assert time.monotonic() - t0 < 20
+
+
+@pytest.fixture(scope="module")
+def saved_stack(binary_df, tmp_path_factory):
+    """A small bagged and stacked fit, saved where it was fitted (path=...)."""
+    folder = tmp_path_factory.mktemp("extra") / "m"
+    train, test = split(binary_df)
+    hp = {"linear": {}, "lightgbm": {"n_estimators": 40}}
+    MultimodalPredictor("y", verbosity=0, path=str(folder)).fit(train, hyperparameters=hp, num_bag_folds=3,
+                                                                num_stack_levels=1, embeddings=False)
+    return folder, train, test
+
+
+@pytest.mark.slow  # a fit, a load, more models and a save
+def test_fit_extra_goes_on_on_the_same_folds_after_a_load_and_restacks(saved_stack):
+    folder, train, test = saved_stack
+    q = MultimodalPredictor.load(folder)
+    before = q.model_names()
+    with pytest.raises(ValueError, match="fit_extra needs train_data"):
+        q.fit_extra(hyperparameters={"xgboost": {"num_boost_round": 30}})
+    q.fit_extra(train, hyperparameters={"lightgbm": [{"n_estimators": 40, "num_leaves": 4}], "xgboost": {"num_boost_round": 30}})
+    added = [n for n in q.model_names() if n not in before]
+    assert sorted(added) == ["lightgbm_2_L1", "xgboost_L1"]
+    info = q.info()
+    assert info["models"]["lightgbm_2_L1"]["params"]["num_leaves"] == 4 and info["models"]["xgboost_L1"]["folds"] == 3
+    oof_old, oof_new = q.predict_proba_oof("lightgbm_L1"), q.predict_proba_oof("xgboost_L1")
+    assert oof_new.notna().all().all() and oof_old.notna().all().all()  # k-fold: every row validated once
+    assert set(added) <= set(info["models"]["linear_L2"]["inputs"])  # the stacker reads them now
+    assert set(info["anytime"]["fit_extra"][-1]["trained"]) == set(added)
+    q.save(folder, overwrite=True)
+    again = MultimodalPredictor.load(folder)
+    assert again.model_names() == q.model_names()
+    np.testing.assert_allclose(again.predict_proba(test).to_numpy(), q.predict_proba(test).to_numpy(), atol=1e-9)
+    q.fit_extra(train, time_limit=60)  # the rest of the families' portfolios, in the time given
+    record = q.info()["anytime"]["fit_extra"][-1]
+    portfolio = {f"{kind}{s}_L1" for kind in ("lightgbm", "xgboost") for s, _ in PORTFOLIO[kind][1:]}
+    assert record["trained"] and set(record["trained"]) <= portfolio
+
+
+def test_fit_extra_refuses_other_data(saved_stack):
+    folder, train, _ = saved_stack
+    q = MultimodalPredictor.load(folder)
+    with pytest.raises(ValueError, match="not those the predictor was fitted on"):
+        q.fit_extra(train.assign(y=train["y"].sample(frac=1.0, random_state=0).to_numpy()),
+                    hyperparameters={"lightgbm": {"n_estimators": 5}})
+    with pytest.raises(ValueError, match="unknown models \\['lightgbn'\\]"):
+        q.fit_extra(train, hyperparameters={"lightgbn": {}})
+
+
+def test_fit_weighted_ensemble_blends_only_the_models_named(saved_stack):
+    folder, _, test = saved_stack
+    q = MultimodalPredictor.load(folder)
+    q.fit_weighted_ensemble(["lightgbm_L1"])
+    assert {n for n, w in q.weights_.items() if w > 0} == {"lightgbm_L1"}
+    np.testing.assert_allclose(q.predict_proba(test).to_numpy(), q.predict_proba(test, model="lightgbm_L1").to_numpy())
+    assert q.val_score_ == pytest.approx(q.leaderboard().set_index("model").loc["lightgbm_L1", "score_val"])
+    with pytest.raises(ValueError, match="its models are"):
+        q.fit_weighted_ensemble(["catboost_L1"])
